@@ -1,0 +1,38 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+SITE   ?= config/sites/demo.yaml
+PKGS   := controller modes devices uploader
+
+.PHONY: install run test lint services bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Simulator and daemon on the bundled demo site; everything is stored under ./var/.
+run: $(STAMP)
+	$(PY) -m controller demo --site $(SITE)
+
+# Starts PostgreSQL and Mosquitto if they are not reachable, then runs every test.
+test: $(STAMP) services
+	$(PY) -m pytest -q
+
+services:
+	bash scripts/ensure-services.sh
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(PKGS) simulator tests bench
+	$(VENV)/bin/mypy --strict $(PKGS)
+
+bench: $(STAMP) services
+	$(PY) -m pytest -q bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,46 @@
+"""The `flux-edge` command line. Each command lives in `controller/commands/<name>.py` with
+`add_arguments(parser)` and `run(args) -> int`; this table is the one place that lists them."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from controller import __version__
+
+# name -> (module, one-line help). Only commands that work are listed.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("controller.commands.run", "run the daemon for one site"),
+    "validate": ("controller.commands.validate", "check site files; print ok or FILE:LINE:COL problems"),
+    "schema": ("controller.commands.schema", "print the JSON Schema of the site file"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flux-edge", description="On-site controller of a community-microgrid battery.")
+    parser.add_argument("--version", action="version", version=f"flux-edge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_module", None):
+        parser.print_help()
+        return 2
+    try:
+        code: int = importlib.import_module(args._module).run(args)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

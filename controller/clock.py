@@ -1,0 +1,168 @@
+"""Injectable clocks.
+
+Everything time-dependent asks a `Clock` for the time and sleeps through it, so that tests run on a
+manual clock (no real sleeps) and simulations run faster than real time. Network timeouts stay in
+real seconds: they bound I/O, not the simulated world.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import math
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+
+    def monotonic(self) -> float:
+        """Seconds on this clock's time base, never going backwards."""
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep `seconds` of this clock's time."""
+
+    async def sleep_until(self, when: datetime) -> None:
+        """Sleep until `now() >= when`."""
+
+
+def utc(dt: datetime) -> datetime:
+    """`dt` as an aware UTC datetime (naive input is taken to be UTC)."""
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+class RealClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+    async def sleep_until(self, when: datetime) -> None:
+        await self.sleep((utc(when) - self.now()).total_seconds())
+
+
+class ScaledClock:
+    """Simulated time running `speed` times faster than real time from `start`.
+
+    Two processes given the same start, speed and real-time anchor agree on the simulated time,
+    which is how the simulator and the daemon share one accelerated day.
+    """
+
+    def __init__(self, start: datetime, speed: float, anchor: float | None = None) -> None:
+        if not speed > 0 or not math.isfinite(speed):
+            raise ValueError("speed must be a positive finite number")
+        self.start = utc(start)
+        self.speed = speed
+        self.anchor = time.time() if anchor is None else anchor
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=(time.time() - self.anchor) * self.speed)
+
+    def monotonic(self) -> float:
+        return (time.time() - self.anchor) * self.speed
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+    async def sleep_until(self, when: datetime) -> None:
+        # Re-check after waking: the wall clock may have moved differently from the loop's clock.
+        while (remaining := (utc(when) - self.now()).total_seconds()) > 0:
+            await asyncio.sleep(remaining / self.speed)
+
+    def describe(self) -> str:
+        return f"start={self.start.isoformat()},speed={self.speed},anchor={self.anchor}"
+
+    @classmethod
+    def parse(cls, text: str) -> ScaledClock:
+        """Parse `start=ISO,speed=N[,anchor=UNIX]` (the FLUX_CLOCK environment format)."""
+        parts = dict(p.split("=", 1) for p in text.split(",") if p)
+        anchor = parts.get("anchor")
+        return cls(
+            datetime.fromisoformat(parts["start"]),
+            float(parts.get("speed", "1")),
+            float(anchor) if anchor else None,
+        )
+
+
+class ManualClock:
+    """A clock that moves only when told to: for tests of timed behaviour without real sleeps.
+
+    `advance()` wakes every sleeper whose deadline has passed, in deadline order, and lets each run
+    until it blocks again before moving on.
+    """
+
+    def __init__(self, start: datetime) -> None:
+        self._now = utc(start)
+        self._t0 = self._now
+        self._sleepers: list[tuple[datetime, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return (self._now - self._t0).total_seconds()
+
+    async def sleep(self, seconds: float) -> None:
+        await self.sleep_until(self._now + timedelta(seconds=max(0.0, seconds)))
+
+    async def sleep_until(self, when: datetime) -> None:
+        when = utc(when)
+        if when <= self._now:
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (when, next(self._seq), fut))
+        await fut
+
+    @property
+    def sleepers(self) -> int:
+        return sum(1 for _, _, f in self._sleepers if not f.done())
+
+    async def settle(self) -> None:
+        """Let every runnable task run until it blocks."""
+        for _ in range(20):
+            await asyncio.sleep(0)
+
+    async def advance(self, seconds: float) -> None:
+        target = self._now + timedelta(seconds=seconds)
+        await self.settle()
+        while self._sleepers and self._sleepers[0][0] <= target:
+            when, _, fut = heapq.heappop(self._sleepers)
+            self._now = max(self._now, when)
+            if not fut.done():
+                fut.set_result(None)
+            await self.settle()
+        self._now = target
+        await self.settle()
+
+
+def clock_from_env() -> Clock:
+    """`FLUX_CLOCK=start=...,speed=...` selects a scaled clock (simulations); otherwise real time."""
+    spec = os.environ.get("FLUX_CLOCK", "").strip()
+    return ScaledClock.parse(spec) if spec else RealClock()
+
+
+def align_up(t: datetime, interval_s: float) -> datetime:
+    """The first slot boundary at or after `t`, slots aligned to the Unix epoch (so to the wall clock)."""
+    ts = utc(t).timestamp()
+    slot = math.ceil(round(ts / interval_s, 9)) * interval_s
+    return datetime.fromtimestamp(slot, UTC)
+
+
+def align_down(t: datetime, interval_s: float) -> datetime:
+    """The slot boundary at or before `t`."""
+    ts = utc(t).timestamp()
+    slot = math.floor(round(ts / interval_s, 9)) * interval_s
+    return datetime.fromtimestamp(slot, UTC)

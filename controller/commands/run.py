@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from controller.clock import clock_from_env
+from controller.config import ConfigError, load_site
+from controller.daemon import Daemon
+from controller.logs import configure_logging, get_logger
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--site", required=True, metavar="FILE", help="config/sites/<site>.yaml")
+    p.add_argument("--log-format", choices=("json", "console"), default="json",
+                   help="json lines for journald (default) or console for people")
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging(args.log_format, args.log_level)
+    log = get_logger("cli")
+    try:
+        site = load_site(args.site)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("config_invalid", problem=str(problem))
+            print(problem)
+        return 2
+    daemon = Daemon(args.site, clock_from_env())
+    return asyncio.run(daemon.run(site))

@@ -1,0 +1,148 @@
+"""The site file: one model tree, validated when it enters and trusted everywhere inside."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+from pydantic import Field
+
+from controller.config.types import (
+    DEFAULT_TIMEZONE,
+    ConfigModel,
+    ProblemList,
+    TimedRate,
+    TimezoneName,
+    did_you_mean,
+)
+from controller.market.config import MarketConfig
+from controller.ops.config import MetricsConfig, MqttConfig
+from devices.catalog import BATTERY_KINDS, METER_KINDS, DeviceConfig
+from modes.catalog import DEFAULT_ORDER, ModeConfig
+from simulator.config import SimulatorConfig
+from uploader.config import BufferConfig, UploaderConfig
+
+
+class SiteInfo(ConfigModel):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="short slug: topics, paths, registry")
+    name: str = Field(min_length=1)
+    timezone: TimezoneName = DEFAULT_TIMEZONE
+
+
+class ControllerConfig(ConfigModel):
+    site_meter: str = Field(description="name of the meter at the grid connection (+ = import)")
+    battery: str = Field(description="name of the battery device")
+    battery_meter: str | None = Field(default=None, description="name of the battery's own meter, if any")
+    period_s: float = Field(default=4.0, gt=0, le=60, description="tick period; also ticks on a fresh site reading")
+    max_reading_age_s: float = Field(default=30.0, gt=0, description="older site power or SoE: safe idle")
+    charge_efficiency: float = Field(default=0.92, gt=0, le=1)
+    soe_min_kwh: float = Field(ge=0, description="no discharge at or below")
+    soe_max_kwh: float = Field(gt=0, description="no charge at or above")
+    battery_charge_limit_kw: float = Field(ge=0)
+    battery_discharge_limit_kw: float = Field(ge=0)
+    site_import_limit_kw: float = Field(ge=0)
+    site_export_limit_kw: float = Field(ge=0)
+    dry_run: bool = Field(default=False, description="decide and record, never write the battery")
+    emulation: bool = Field(
+        default=False, description="report site power as if the battery's output had flowed (commissioning)")
+    modes: list[ModeConfig] = Field(default_factory=list)
+    import_rates: list[TimedRate] = Field(default_factory=list, description="p/kWh added to import prices")
+    export_rates: list[TimedRate] = Field(default_factory=list, description="p/kWh taken off export prices")
+
+    def effective_priority(self, index: int) -> tuple[int, int, int]:
+        """Sort key of mode `index`: explicit priority, else the spec's order of types; file order breaks ties."""
+        mode = self.modes[index]
+        default_rank = DEFAULT_ORDER.index(mode.type) + 1
+        return (mode.priority if mode.priority is not None else default_rank * 100, default_rank, index)
+
+    def problems(self, root: SiteConfig) -> ProblemList:
+        if self.soe_min_kwh >= self.soe_max_kwh:
+            yield ("soe_min_kwh",), f"must be below soe_max_kwh ({self.soe_max_kwh:g})"
+        devices = {d.name: d for d in root.devices}
+        for key, kinds in (("site_meter", METER_KINDS), ("battery", BATTERY_KINDS), ("battery_meter", METER_KINDS)):
+            name = getattr(self, key)
+            if name is None:
+                continue
+            if name not in devices:
+                yield (key,), f"no device named '{name}'" + _suggest(name, devices)
+            elif devices[name].type not in kinds:
+                yield (key,), f"device '{name}' is a {devices[name].type}, expected one of {sorted(kinds)}"
+        battery = devices.get(self.battery)
+        if battery is not None and battery.type in BATTERY_KINDS:
+            energy = getattr(battery, "nameplate_energy_kwh", None)
+            power = getattr(battery, "nameplate_power_kw", None)
+            if energy is not None and self.soe_max_kwh > energy:
+                yield ("soe_max_kwh",), f"exceeds the battery's nameplate energy ({energy:g} kWh)"
+            for key in ("battery_charge_limit_kw", "battery_discharge_limit_kw"):
+                if power is not None and getattr(self, key) > power:
+                    yield (key,), f"exceeds the battery's nameplate power ({power:g} kW)"
+        seen: dict[tuple[str, int | None], int] = {}
+        for i, mode in enumerate(self.modes):
+            key = (mode.type, mode.priority)
+            if key in seen:
+                j = seen[key]
+                for a, pa in enumerate(self.modes[j].periods):
+                    for b, pb in enumerate(mode.periods):
+                        if pa.overlaps(pb):
+                            yield ("modes", i, "periods", b), (
+                                f"overlaps modes.{j}.periods.{a} of the same mode type and priority")
+            else:
+                seen[key] = i
+
+
+def _suggest(name: str, names: Any) -> str:
+    return did_you_mean(name, names)
+
+
+class SiteConfig(ConfigModel):
+    site: SiteInfo
+    devices: list[DeviceConfig] = Field(min_length=1)
+    controller: ControllerConfig | None = None
+    market: MarketConfig = Field(default_factory=MarketConfig)
+    buffer: BufferConfig = Field(default_factory=BufferConfig)
+    uploader: UploaderConfig = Field(default_factory=UploaderConfig)
+    mqtt: MqttConfig | None = None
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    simulator: SimulatorConfig | None = None
+
+    def device(self, name: str) -> DeviceConfig:
+        for d in self.devices:
+            if d.name == name:
+                return d
+        raise KeyError(name)
+
+    def problems(self, root: SiteConfig) -> ProblemList:
+        for attr in ("name", "id"):
+            counts = Counter(getattr(d, attr) for d in self.devices)
+            first: dict[Any, int] = {}
+            for i, d in enumerate(self.devices):
+                value = getattr(d, attr)
+                if counts[value] > 1:
+                    if value in first:
+                        yield ("devices", i, attr), f"duplicate device {attr} '{value}' (also devices.{first[value]})"
+                    else:
+                        first[value] = i
+        endpoints: dict[tuple[str, int, int], int] = {}
+        for i, d in enumerate(self.devices):
+            unit = getattr(d, "unit_id", getattr(d, "mbus_address", 0))
+            key = (d.host, d.port, unit)
+            if key in endpoints and d.type not in ("emlite",):
+                yield ("devices", i, "port"), (
+                    f"devices.{endpoints[key]} already uses {d.host}:{d.port} with the same unit/address")
+            endpoints.setdefault(key, i)
+        sink_names = Counter(s.name for s in self.uploader.sinks)
+        for i, s in enumerate(self.uploader.sinks):
+            if sink_names[s.name] > 1:
+                yield ("uploader", "sinks", i, "name"), f"duplicate sink name '{s.name}'"
+        if self.simulator is not None:
+            names = {d.name for d in self.devices}
+            for i, n in enumerate(self.simulator.devices or []):
+                if n not in names:
+                    yield ("simulator", "devices", i), f"no device named '{n}'" + _suggest(n, names)
+            for n in self.simulator.faults:
+                if n not in names:
+                    yield ("simulator", "faults", n), f"no device named '{n}'" + _suggest(n, names)
+        for m in (self.mqtt,):
+            if m is not None and re.search(r"[#+/\s]", m.topic_prefix.strip("/")):
+                yield ("mqtt", "topic_prefix"), "must not contain MQTT wildcards, spaces or inner slashes"

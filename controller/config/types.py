@@ -1,0 +1,218 @@
+"""Building blocks of the site file: the strict base model, secrets, timezones, periods and rates."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import os
+import re
+import zoneinfo
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import time
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from controller.logs import register_secret
+
+if TYPE_CHECKING:
+    from controller.config.site import SiteConfig
+
+Path = tuple[str | int, ...]
+ProblemList = Iterator[tuple[Path, str]]
+
+DEFAULT_TIMEZONE = "Europe/London"
+
+
+class ConfigModel(BaseModel):
+    """Strict and immutable: unknown keys are errors, a loaded config is never mutated (reload replaces it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def problems(self, root: SiteConfig) -> ProblemList:
+        """Cross-field checks pydantic cannot express. Yields (path relative to this model, message)."""
+        return iter(())
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+# --- secrets ---------------------------------------------------------------------------------------
+
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _resolve_secret(value: Any, info: ValidationInfo) -> Any:
+    if not isinstance(value, str):
+        return value
+    ref = ENV_REF.fullmatch(value.strip())
+    if ref:
+        ctx = info.context or {}
+        env: Mapping[str, str] = ctx.get("env", os.environ)
+        name = ref.group(1)
+        if name not in env:
+            raise PydanticCustomError("secret_unset", "environment variable {name} is not set", {"name": name})
+        value = env[name]
+    register_secret(value)
+    return value
+
+
+Secret = Annotated[SecretStr, BeforeValidator(_resolve_secret)]
+"""A secret field: `${ENV_NAME}` is resolved from the environment at load; the value never prints."""
+
+
+# --- timezones -------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError(
+            "unknown_timezone", "unknown timezone '{name}'{hint}",
+            {"name": name, "hint": did_you_mean(name, _zone_names())},
+        ) from None
+    return name
+
+
+TimezoneName = Annotated[str, AfterValidator(_check_timezone)]
+
+
+# --- periods ---------------------------------------------------------------------------------------
+
+DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DAY_ALIASES = {d[:3]: d for d in DAY_NAMES} | {d: d for d in DAY_NAMES}
+_DAY_GROUPS = {"all": DAY_NAMES, "weekdays": DAY_NAMES[:5], "weekends": DAY_NAMES[5:]}
+_TIME_RE = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
+MINUTES_PER_WEEK = 7 * 24 * 60
+
+
+def _parse_days(value: Any) -> Any:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        raise PydanticCustomError(
+            "days", "days must be 'all', 'weekdays', 'weekends' or a list of day names")
+    days: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise PydanticCustomError("days", "day names must be strings, got {v!r}", {"v": item})
+        key = item.strip().lower()
+        if key in _DAY_GROUPS:
+            days.extend(_DAY_GROUPS[key])
+        elif key in _DAY_ALIASES:
+            days.append(_DAY_ALIASES[key])
+        else:
+            raise PydanticCustomError(
+                "unknown_day", "unknown day '{day}'{hint}",
+                {"day": item, "hint": did_you_mean(key, [*_DAY_ALIASES, *_DAY_GROUPS])},
+            )
+    return sorted(set(days), key=DAY_NAMES.index)
+
+
+def _parse_clock(value: Any) -> Any:
+    if isinstance(value, time):
+        return value
+    if isinstance(value, str):
+        m = _TIME_RE.fullmatch(value.strip())
+        if m:
+            h, mnt, s = int(m[1]), int(m[2]), int(m[3] or 0)
+            if (h, mnt, s) == (24, 0, 0):
+                return time.max  # "24:00": the end of the day
+            if h < 24 and mnt < 60 and s < 60:
+                return time(h, mnt, s)
+    raise PydanticCustomError("clock_time", "expected a clock time HH:MM or HH:MM:SS, got {v!r}", {"v": value})
+
+
+ClockTime = Annotated[time, BeforeValidator(_parse_clock)]
+
+
+def _seconds_of_day(t: time) -> int:
+    return 86400 if t == time.max else t.hour * 3600 + t.minute * 60 + t.second
+
+
+class Period(ConfigModel):
+    """A recurring window of local time: start inclusive, end exclusive; an end before the start
+    crosses midnight (the window belongs to the day it starts on)."""
+
+    days: Annotated[list[str], BeforeValidator(_parse_days)] = Field(
+        default_factory=lambda: list(DAY_NAMES),
+        description="'all', 'weekdays', 'weekends' or a list of day names (mon..sun or monday..sunday)")
+    start: ClockTime = Field(description="local clock time HH:MM[:SS], inclusive")
+    end: ClockTime = Field(description="local clock time HH:MM[:SS] (24:00 = end of day), exclusive")
+    # None is replaced by the site's timezone while validating (see _default_tz).
+    timezone: TimezoneName = Field(
+        default=None, validate_default=True,  # type: ignore[assignment]
+        description="IANA timezone; defaults to the site's timezone")
+
+    @field_validator("timezone", mode="before")
+    @classmethod
+    def _default_tz(cls, v: Any, info: ValidationInfo) -> Any:
+        return v if v is not None else (info.context or {}).get("timezone", DEFAULT_TIMEZONE)
+
+    @property
+    def start_s(self) -> int:
+        return _seconds_of_day(self.start)
+
+    @property
+    def duration_s(self) -> int:
+        end = _seconds_of_day(self.end)
+        return (end - self.start_s) % 86400 if end != 86400 else 86400 - self.start_s
+
+    def week_intervals(self) -> list[tuple[int, int]]:
+        """Minutes-of-week intervals [a, b) this period covers (ignoring DST), for overlap checks."""
+        out = []
+        for day in self.days:
+            a = DAY_NAMES.index(day) * 1440 + self.start_s // 60
+            b = a + -(-self.duration_s // 60)
+            if b > MINUTES_PER_WEEK:
+                out += [(a, MINUTES_PER_WEEK), (0, b - MINUTES_PER_WEEK)]
+            else:
+                out.append((a, b))
+        return out
+
+    def overlaps(self, other: Period) -> bool:
+        if self.timezone != other.timezone:
+            return False
+        return any(a < d and c < b for a, b in self.week_intervals() for c, d in other.week_intervals())
+
+    def problems(self, root: SiteConfig) -> ProblemList:
+        if self.duration_s == 0:
+            yield ("end",), "period is empty: start and end are the same time"
+
+
+def _widen_single_period(value: Any) -> Any:
+    return [value] if isinstance(value, dict) else value
+
+
+Periods = Annotated[list[Period], BeforeValidator(_widen_single_period), Field(min_length=1)]
+
+
+def overlapping_pairs(periods: list[Period]) -> Iterator[tuple[int, int]]:
+    for i, p in enumerate(periods):
+        for j in range(i + 1, len(periods)):
+            if p.overlaps(periods[j]):
+                yield i, j
+
+
+class TimedRate(ConfigModel):
+    """A price adder (p/kWh) that applies in its periods, e.g. a DUoS band."""
+
+    rate: float = Field(description="p/kWh")
+    periods: Periods

@@ -1,0 +1,1 @@
+"""Market data and dispatch clients (Modo imbalance data, Axle Energy schedules)."""

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from controller.config.types import ConfigModel, Secret
+
+
+class ModoConfig(ConfigModel):
+    base_url: str = Field(default="https://api.modoenergy.com", min_length=1)
+    poll_interval_s: float = Field(default=60.0, gt=0, description="price and volume are polled alternately")
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
+class AxleConfig(ConfigModel):
+    base_url: str = Field(min_length=1)
+    asset_id: str = Field(min_length=1)
+    username: Secret
+    password: Secret
+    schedule_poll_interval_s: float = Field(default=10.0, gt=0)
+    telemetry_upload_interval_s: float = Field(default=10.0, gt=0)
+    token_refresh_s: float = Field(default=20.0, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0)
+    max_telemetry_age_s: float = Field(default=30.0, gt=0, description="older values are not sent")
+
+
+class MarketConfig(ConfigModel):
+    modo: ModoConfig | None = None
+    axle: AxleConfig | None = None

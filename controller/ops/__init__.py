@@ -1,0 +1,1 @@
+"""Field operations: MQTT, metrics, systemd watchdog, remote config, status."""

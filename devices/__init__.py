@@ -1,0 +1,1 @@
+"""Device drivers: each kind in its own folder, registered in `devices.catalog`."""

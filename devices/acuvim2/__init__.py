@@ -1,0 +1,1 @@
+"""Accuenergy Acuvim II power meters over Modbus TCP."""

@@ -1,0 +1,111 @@
+"""The small interfaces every device driver implements.
+
+A device reads `Reading`s. Optional capabilities are separate protocols (evcc-style): the core asks
+"can you take a setpoint?" or "do you keep a profile log?" instead of switching on device kinds.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from uuid import UUID
+
+if TYPE_CHECKING:
+    from devices.config import DeviceConfigBase
+
+FieldValue = float | int | str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One poll of one device: values of named fields at the start of the poll slot (UTC).
+
+    `time` is the slot the poll belongs to, never the moment the answer came back; together with
+    `device_id` it is the natural key of a reading everywhere (outbox, cloud, gap detection).
+    """
+
+    device_id: UUID
+    device: str
+    kind: str
+    time: datetime
+    fields: Mapping[str, FieldValue]
+    # When the answer arrived (UTC); used for data age, never as the key.
+    received_at: datetime | None = None
+
+    def number(self, name: str) -> float | None:
+        v = self.fields.get(name)
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return None
+        return float(v) if math.isfinite(v) else None
+
+
+class HealthState(enum.StrEnum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    DOWN = "down"
+
+
+@dataclass
+class DeviceHealth:
+    """Health of one device, updated by every poll. Degraded after one failure, down after `down_after`."""
+
+    down_after: int = 3
+    state: HealthState = HealthState.OK
+    consecutive_failures: int = 0
+    last_error: str | None = None
+    last_success: datetime | None = None
+    polls_ok: int = 0
+    polls_failed: int = 0
+    fields_rejected: int = 0
+    slots_missed: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def record_success(self, at: datetime) -> None:
+        self.consecutive_failures = 0
+        self.polls_ok += 1
+        self.last_success = at
+        self.state = HealthState.OK
+
+    def record_failure(self, error: str) -> None:
+        self.consecutive_failures += 1
+        self.polls_failed += 1
+        self.last_error = error
+        self.state = HealthState.DOWN if self.consecutive_failures >= self.down_after else HealthState.DEGRADED
+
+
+class DeviceError(Exception):
+    """A poll or write that did not succeed: timeout, exception response, bad frame, refused connection."""
+
+
+@runtime_checkable
+class Device(Protocol):
+    """Anything that can be polled for a reading."""
+
+    config: DeviceConfigBase
+    health: DeviceHealth
+
+    async def poll(self, slot: datetime) -> Reading:
+        """Read the device now and return its reading stamped with `slot`. Raises DeviceError."""
+
+    async def close(self) -> None:
+        """Release sockets; the device may be polled again later (it reconnects)."""
+
+
+@runtime_checkable
+class Controllable(Protocol):
+    """A device that takes a real-power setpoint (the battery). kW, + = discharge."""
+
+    async def write_setpoint(self, kw: float) -> None:
+        """Write the setpoint (with whatever keep-alive the device needs). Raises DeviceError."""
+
+
+@runtime_checkable
+class HasProfileLog(Protocol):
+    """A meter that keeps its own history, so slots missed on our side can be read back."""
+
+    async def read_profile(self, start: datetime, end: datetime) -> list[Reading]:
+        """Readings the meter holds for [start, end)."""

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from devices.config import DeviceConfigBase
+
+
+class HeatMbusConfig(DeviceConfigBase):
+    type: Literal["heat_mbus"]
+    timeout_s: float = Field(default=3.0, gt=0, le=120, description="per request through the gateway")
+    mbus_address: int = Field(ge=0, le=250, description="primary M-Bus address behind the gateway")
+    baud: int = Field(default=2400, description="bus speed behind the gateway (for timing only)")

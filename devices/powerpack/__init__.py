@@ -1,0 +1,1 @@
+"""Tesla PowerPack battery over Modbus TCP."""

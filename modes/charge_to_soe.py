@@ -1,0 +1,19 @@
+"""Charge to a target SoE by the end of the period, spread evenly, allowing more charge."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from controller.config.types import ConfigModel
+from modes.config import ModeConfigBase
+
+
+class ChargeToSoeParams(ConfigModel):
+    soe_kwh: float = Field(ge=0, description="target state of energy at the end of the period")
+
+
+class ChargeToSoeConfig(ModeConfigBase):
+    type: Literal["charge_to_soe"]
+    params: ChargeToSoeParams

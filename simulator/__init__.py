@@ -1,0 +1,1 @@
+"""The other side of every socket: simulated devices, market APIs and a cloud stand-in."""

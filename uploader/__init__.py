@@ -1,0 +1,1 @@
+"""The durable outbox and the sinks that upload it to the cloud."""

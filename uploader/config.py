@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from controller.config.types import ConfigModel, Secret
+
+
+class BufferConfig(ConfigModel):
+    path: str = Field(default="var/{site}", description="outbox directory; {site} is the site id")
+    max_bytes: int = Field(default=2 * 1024**3, ge=1024 * 1024, description="outbox size bound")
+    retention_days: float = Field(default=14.0, ge=0, description="keep uploaded rows this long for gap recovery")
+    synchronous: Literal["full", "normal"] = Field(default="full", description="SQLite synchronous mode")
+
+
+class SinkBase(ConfigModel):
+    type: str
+    name: str = Field(min_length=1)
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+    interval_s: float = Field(default=10.0, gt=0, description="upload cadence while there is nothing pending")
+    timeout_s: float = Field(default=30.0, gt=0)
+    backoff_max_s: float = Field(default=300.0, gt=0)
+
+
+class PostgrestSinkConfig(SinkBase):
+    type: Literal["postgrest"]
+    url: str = Field(min_length=1, description="base URL; /rest/v1/<table> is appended")
+    schema_name: str = Field(default="flux", alias="schema")
+    api_key: Secret | None = Field(default=None, description="sent as the apikey header")
+    bearer_token: Secret | None = Field(default=None, description="sent as Authorization: Bearer; default api_key")
+
+
+class PostgresSinkConfig(SinkBase):
+    type: Literal["postgres"]
+    dsn: Secret
+    schema_name: str = Field(default="flux", alias="schema")
+    batch_size: int = Field(default=5000, ge=1, le=1_000_000)
+
+
+SinkConfig = Annotated[PostgrestSinkConfig | PostgresSinkConfig, Field(discriminator="type")]
+
+
+class UploaderConfig(ConfigModel):
+    sinks: list[SinkConfig] = Field(default_factory=list)
+    coverage_check_interval_s: float = Field(default=3600.0, gt=0)
+    coverage_window_days: float = Field(default=7.0, gt=0)
