@@ -15,11 +15,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("controller.commands.run", "run the daemon for one site"),
     "validate": ("controller.commands.validate", "check site files; print ok or FILE:LINE:COL problems"),
     "schema": ("controller.commands.schema", "print the JSON Schema of the site file"),
+    "simulate": ("controller.commands.simulate", "serve the simulated devices, market APIs and cloud of a site"),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="flux-edge", description="On-site controller of a community-microgrid battery.")
+    parser = argparse.ArgumentParser(
+        prog="flux-edge", description="On-site controller of a community-microgrid battery.")
     parser.add_argument("--version", action="version", version=f"flux-edge {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():

@@ -77,7 +77,7 @@ class ScaledClock:
 
     async def sleep_until(self, when: datetime) -> None:
         # Re-check after waking: the wall clock may have moved differently from the loop's clock.
-        while (remaining := (utc(when) - self.now()).total_seconds()) > 0:
+        while (remaining := (utc(when) - self.now()).total_seconds()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(remaining / self.speed)
 
     def describe(self) -> str:

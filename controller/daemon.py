@@ -21,6 +21,7 @@ from controller.bus import Bus, Event
 from controller.clock import Clock
 from controller.config import ConfigError, LoadedSite, SiteConfig, load_site
 from controller.logs import get_logger
+from controller.overrides import Overrides
 from controller.state import StateStore
 from controller.supervisor import Backoff, Supervisor
 
@@ -58,6 +59,13 @@ class Runtime:
     services: dict[str, Any] = field(default_factory=dict)  # named shared objects (outbox, drivers, ...)
     health: dict[str, Any] = field(default_factory=dict)  # component name -> health snapshot
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # Real-time (time.monotonic) marks of liveness, e.g. "control" per tick and "outbox" per commit:
+    # the systemd watchdog is pinged only while they are recent.
+    heartbeats: dict[str, float] = field(default_factory=dict)
+    overrides: Overrides = field(default_factory=Overrides)
+
+    def beat(self, name: str) -> None:
+        self.heartbeats[name] = time.monotonic()
 
     @property
     def config(self) -> SiteConfig:
@@ -110,7 +118,7 @@ class Daemon:
         site = site or load_site(self.site_path, self._env)
         self.runtime = Runtime(site=site, clock=self.clock)
         loop = asyncio.get_running_loop()
-        installed: list[int] = []
+        installed: list[signal.Signals] = []
         for sig, handler in ((signal.SIGTERM, self.request_stop), (signal.SIGINT, self.request_stop),
                              (signal.SIGHUP, self.request_reload)):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):

@@ -43,6 +43,9 @@ class Reading:
         return float(v) if math.isfinite(v) else None
 
 
+LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
 class HealthState(enum.StrEnum):
     OK = "ok"
     DEGRADED = "degraded"
@@ -63,6 +66,17 @@ class DeviceHealth:
     fields_rejected: int = 0
     slots_missed: int = 0
     extra: dict[str, int] = field(default_factory=dict)
+    # Poll latency as a Prometheus-style cumulative histogram (upper bounds in seconds).
+    latency_buckets: tuple[float, ...] = LATENCY_BUCKETS_S
+    latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_S) + 1))
+    latency_sum_s: float = 0.0
+
+    def observe_latency(self, seconds: float) -> None:
+        self.latency_sum_s += seconds
+        for i, bound in enumerate(self.latency_buckets):
+            if seconds <= bound:
+                self.latency_counts[i] += 1
+        self.latency_counts[-1] += 1  # +Inf
 
     def record_success(self, at: datetime) -> None:
         self.consecutive_failures = 0

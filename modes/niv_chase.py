@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -18,7 +19,7 @@ class CurvePoint(ConfigModel):
 def _check_curve(points: list[CurvePoint]) -> list[CurvePoint]:
     if len(points) < 2:
         raise ValueError("a curve needs at least two points")
-    for a, b in zip(points, points[1:], strict=False):
+    for a, b in itertools.pairwise(points):
         if b.price <= a.price:
             raise ValueError("curve prices must strictly increase from one point to the next")
     return points

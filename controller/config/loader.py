@@ -264,7 +264,8 @@ def _from_validation(exc: ValidationError, doc: _Doc, filename: str) -> Iterator
             tag = ctx.get("tag")
             tpath = (*path, "type")
             if tag is None:
-                yield Problem(filename, *_mark(doc, path), _dotted(tpath), f"required field is missing; one of {expected}")
+                yield Problem(filename, *_mark(doc, path), _dotted(tpath),
+                              f"required field is missing; one of {expected}")
             else:
                 choices = [t.strip(" '") for t in expected.split(",")]
                 yield Problem(filename, *_mark(doc, tpath), _dotted(tpath),

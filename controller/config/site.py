@@ -79,16 +79,16 @@ class ControllerConfig(ConfigModel):
                     yield (key,), f"exceeds the battery's nameplate power ({power:g} kW)"
         seen: dict[tuple[str, int | None], int] = {}
         for i, mode in enumerate(self.modes):
-            key = (mode.type, mode.priority)
-            if key in seen:
-                j = seen[key]
+            mode_key: tuple[str, int | None] = (mode.type, mode.priority)
+            if mode_key in seen:
+                j = seen[mode_key]
                 for a, pa in enumerate(self.modes[j].periods):
                     for b, pb in enumerate(mode.periods):
                         if pa.overlaps(pb):
                             yield ("modes", i, "periods", b), (
                                 f"overlaps modes.{j}.periods.{a} of the same mode type and priority")
             else:
-                seen[key] = i
+                seen[mode_key] = i
 
 
 def _suggest(name: str, names: Any) -> str:

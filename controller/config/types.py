@@ -158,7 +158,7 @@ class Period(ConfigModel):
     end: ClockTime = Field(description="local clock time HH:MM[:SS] (24:00 = end of day), exclusive")
     # None is replaced by the site's timezone while validating (see _default_tz).
     timezone: TimezoneName = Field(
-        default=None, validate_default=True,  # type: ignore[assignment]
+        default=None, validate_default=True,
         description="IANA timezone; defaults to the site's timezone")
 
     @field_validator("timezone", mode="before")
