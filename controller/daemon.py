@@ -117,6 +117,7 @@ class Daemon:
     async def run(self, site: LoadedSite | None = None) -> int:
         site = site or load_site(self.site_path, self._env)
         self.runtime = Runtime(site=site, clock=self.clock)
+        self.runtime.services["daemon"] = self
         loop = asyncio.get_running_loop()
         installed: list[signal.Signals] = []
         for sig, handler in ((signal.SIGTERM, self.request_stop), (signal.SIGINT, self.request_stop),
