@@ -17,7 +17,7 @@ from controller.config.types import (
     did_you_mean,
 )
 from controller.market.config import MarketConfig
-from controller.ops.config import MetricsConfig, MqttConfig
+from controller.ops.config import MetricsConfig, MqttConfig, OpsConfig
 from devices.catalog import BATTERY_KINDS, METER_KINDS, DeviceConfig
 from modes.catalog import DEFAULT_ORDER, ModeConfig
 from simulator.config import SimulatorConfig
@@ -67,7 +67,7 @@ class ControllerConfig(ConfigModel):
             if name not in devices:
                 yield (key,), f"no device named '{name}'" + _suggest(name, devices)
             elif devices[name].type not in kinds:
-                yield (key,), f"device '{name}' is a {devices[name].type}, expected one of {sorted(kinds)}"
+                yield (key,), f"device '{name}' is of type {devices[name].type}, expected one of {sorted(kinds)}"
         battery = devices.get(self.battery)
         if battery is not None and battery.type in BATTERY_KINDS:
             energy = getattr(battery, "nameplate_energy_kwh", None)
@@ -104,6 +104,7 @@ class SiteConfig(ConfigModel):
     uploader: UploaderConfig = Field(default_factory=UploaderConfig)
     mqtt: MqttConfig | None = None
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    ops: OpsConfig = Field(default_factory=OpsConfig)
     simulator: SimulatorConfig | None = None
 
     def device(self, name: str) -> DeviceConfig:

@@ -112,7 +112,7 @@ def _parse_days(value: Any) -> Any:
     days: list[str] = []
     for item in items:
         if not isinstance(item, str):
-            raise PydanticCustomError("days", "day names must be strings, got {v!r}", {"v": item})
+            raise PydanticCustomError("days", "day names must be strings, got '{v}'", {"v": str(item)})
         key = item.strip().lower()
         if key in _DAY_GROUPS:
             days.extend(_DAY_GROUPS[key])
@@ -137,7 +137,9 @@ def _parse_clock(value: Any) -> Any:
                 return time.max  # "24:00": the end of the day
             if h < 24 and mnt < 60 and s < 60:
                 return time(h, mnt, s)
-    raise PydanticCustomError("clock_time", "expected a clock time HH:MM or HH:MM:SS, got {v!r}", {"v": value})
+    raise PydanticCustomError(
+        "clock_time", "expected a clock time HH:MM or HH:MM:SS (24:00 for the end of the day), got '{v}'",
+        {"v": str(value)})
 
 
 ClockTime = Annotated[time, BeforeValidator(_parse_clock)]

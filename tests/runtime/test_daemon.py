@@ -1,0 +1,115 @@
+"""Daemon lifecycle with real signals: shutdown with tasks in flight, hot reload, bad reload."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from controller.clock import RealClock
+from controller.config import SiteConfig
+from controller.daemon import STOP_CONTROL, STOP_OUTBOX, STOP_POLLERS, ComponentSpec, Daemon, Runtime
+from tests.helpers import eventually
+
+SITE = """\
+site: {id: t1, name: Test}
+devices:
+  - {type: acuvim2, name: m1, id: 00000000-0000-4000-8000-000000000001, host: 127.0.0.1, port: 15021}
+  - {type: acuvim2, name: m2, id: 00000000-0000-4000-8000-000000000002, host: 127.0.0.1, port: 15022}
+"""
+
+
+class Recorder:
+    """Components that run until cancelled and record their starts and (ordered) stops."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.stopped: list[str] = []
+
+    def provider(self, config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
+        specs = [self._spec(f"poll:{d.name}", d.model_dump_json(), STOP_POLLERS) for d in config.devices]
+        specs.append(self._spec("control", "control", STOP_CONTROL))
+        specs.append(self._spec("outbox", "outbox", STOP_OUTBOX))
+        return specs
+
+    def _spec(self, name: str, key: str, order: int) -> ComponentSpec:
+        async def run() -> None:
+            self.started.append(name)
+            try:
+                await asyncio.sleep(3600)  # "in flight": waiting on I/O
+            finally:
+                await asyncio.sleep(0.01)  # cleanup that itself awaits (flush, idle command)
+                self.stopped.append(name)
+
+        return ComponentSpec(name=name, key=key, factory=run, stop_order=order)
+
+
+@pytest.fixture
+def site_file(tmp_path: Path) -> Path:
+    p = tmp_path / "site.yaml"
+    p.write_text(SITE)
+    return p
+
+
+async def test_sigterm_stops_everything_in_order_within_budget(site_file: Path) -> None:
+    rec = Recorder()
+    daemon = Daemon(str(site_file), RealClock(), providers=[rec.provider])
+    task = asyncio.create_task(daemon.run())
+    await eventually(lambda: len(rec.started) == 4)
+    t0 = time.monotonic()
+    os.kill(os.getpid(), signal.SIGTERM)
+    code = await asyncio.wait_for(task, 10)
+    assert code == 0
+    assert time.monotonic() - t0 < 10
+    assert sorted(rec.stopped[:2]) == ["poll:m1", "poll:m2"]
+    assert rec.stopped[2:] == ["control", "outbox"]
+
+
+async def test_sighup_reload_restarts_only_changed_components(site_file: Path) -> None:
+    rec = Recorder()
+    daemon = Daemon(str(site_file), RealClock(), providers=[rec.provider])
+    task = asyncio.create_task(daemon.run())
+    await eventually(lambda: len(rec.started) == 4)
+    site_file.write_text(SITE.replace("port: 15022", "port: 15023"))
+    os.kill(os.getpid(), signal.SIGHUP)
+    await eventually(lambda: daemon.reloads_ok == 1)
+    assert rec.stopped == ["poll:m2"]
+    assert rec.started.count("poll:m2") == 2 and rec.started.count("poll:m1") == 1
+    assert daemon.runtime is not None and daemon.runtime.config.devices[1].port == 15023
+    daemon.request_stop()
+    assert await asyncio.wait_for(task, 10) == 0
+
+
+async def test_bad_reload_keeps_running_on_the_old_config(site_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rec = Recorder()
+    daemon = Daemon(str(site_file), RealClock(), providers=[rec.provider])
+    task = asyncio.create_task(daemon.run())
+    await eventually(lambda: len(rec.started) == 4)
+    assert daemon.runtime is not None
+    events = daemon.runtime.bus.events.subscribe()
+    old_sha = daemon.runtime.site.sha256
+    site_file.write_text(SITE.replace("port: 15022", "port: seventy"))
+    daemon.request_reload()
+    await eventually(lambda: daemon.reloads_failed == 1)
+    assert daemon.runtime.site.sha256 == old_sha
+    assert rec.stopped == [] and daemon.components == ["control", "outbox", "poll:m1", "poll:m2"]
+    event = events.get_nowait()
+    assert event.kind == "config_reload_rejected" and event.level == "Error"
+    assert any("devices.1.port" in p for p in event.data["problems"])
+    daemon.request_stop()
+    assert await asyncio.wait_for(task, 10) == 0
+
+
+async def test_critical_component_failure_stops_the_daemon_with_an_error(site_file: Path) -> None:
+    async def broken() -> None:
+        raise RuntimeError("outbox database unusable")
+
+    def provider(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
+        return [ComponentSpec("outbox", "k", broken, critical=True, stop_order=STOP_OUTBOX)]
+
+    daemon = Daemon(str(site_file), RealClock(), providers=[provider])
+    assert await asyncio.wait_for(daemon.run(), 10) == 1
