@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 SITE   ?= config/sites/demo.yaml
 PKGS   := controller modes devices uploader
 
-.PHONY: install run test lint services bench clean
+.PHONY: install run test lint services bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ lint: $(STAMP)
 
 bench: $(STAMP) services
 	$(PY) -m pytest -q bench
+
+docs: $(STAMP)
+	$(PY) scripts/gen_example_sites.py
+	$(PY) scripts/gen_config_reference.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

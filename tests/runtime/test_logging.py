@@ -1,0 +1,47 @@
+"""Logs are structured events: one JSON object per line, named event, fields as keys; secrets redacted."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from controller.config import parse_site
+from controller.logs import configure_logging, get_logger
+
+SITE = """\
+site: {id: t1, name: Test}
+devices:
+  - {type: acuvim2, name: m1, id: 00000000-0000-4000-8000-000000000001, host: 127.0.0.1}
+mqtt: {host: 127.0.0.1, username: u, password: "${MQTT_PASSWORD}"}
+"""
+
+
+def test_json_lines_with_named_events() -> None:
+    out = io.StringIO()
+    configure_logging("json", stream=out)
+    get_logger("test").info("poll_failed", device="site-meter", error="timeout", attempt=3)
+    record = json.loads(out.getvalue().strip())
+    assert record["event"] == "poll_failed"
+    assert record["device"] == "site-meter" and record["attempt"] == 3 and record["level"] == "info"
+    assert record["ts"].endswith("Z")
+
+
+def test_resolved_secrets_never_reach_a_log_line() -> None:
+    sentinel = "S3NTINEL-mqtt-password-xyz"
+    parse_site(SITE, "site.yaml", {"MQTT_PASSWORD": sentinel})
+    out = io.StringIO()
+    configure_logging("json", stream=out)
+    log = get_logger("test")
+    log.info("mqtt_connect_failed", error=f"auth failed for password {sentinel}")
+    log.info("dsn", dsn=f"postgresql://u:{sentinel}@db/x", extra={"nested": sentinel})
+    text = out.getvalue()
+    assert sentinel not in text
+    assert "***" in text
+
+
+def test_console_format_for_people() -> None:
+    out = io.StringIO()
+    configure_logging("console", stream=out)
+    get_logger("test").warning("slot_missed", device="bess")
+    assert "slot_missed" in out.getvalue() and "device" in out.getvalue()
+    assert not out.getvalue().lstrip().startswith("{")
