@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from pydantic import Field
+import ipaddress
+
+from pydantic import Field, field_validator
 
 from controller.config.types import ConfigModel, Secret
 
@@ -21,9 +23,57 @@ class MqttConfig(ConfigModel):
     topic_prefix: str = Field(default="flux", min_length=1)
     client_id: str | None = Field(default=None, description="default: flux-edge-<site>")
     keepalive_s: int = Field(default=30, ge=5)
+    qos: int = Field(default=1, ge=0, le=2, description="QoS of what we publish and subscribe to")
+    queue_size: int = Field(
+        default=10_000, ge=10, description="messages held in memory while the broker is away (oldest dropped)")
+    reconnect_initial_s: float = Field(default=1.0, gt=0, description="first reconnect delay, doubled per failure")
+    reconnect_max_s: float = Field(default=60.0, gt=0, description="reconnect delay cap")
+    max_override_s: float = Field(default=4 * 3600.0, gt=0, description="longest manual override a command may set")
 
 
 class MetricsConfig(ConfigModel):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=9108, ge=1, le=65535)
+
+
+class WatchdogConfig(ConfigModel):
+    heartbeat_max_age_s: float = Field(
+        default=30.0, gt=0, description="the control loop and outbox writer must have beaten this recently")
+    ping_interval_s: float | None = Field(
+        default=None, gt=0, description="WATCHDOG=1 cadence; default half of systemd's WatchdogSec, else 10 s")
+    ready_timeout_s: float = Field(
+        default=30.0, gt=0, description="READY=1 at the latest this long after start, polled or not")
+
+
+def _loopback(host: str) -> str:
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise ValueError("the admin endpoint listens on a loopback address only (e.g. 127.0.0.1)")
+    return host
+
+
+class AdminConfig(ConfigModel):
+    enabled: bool = True
+    host: str = Field(default="127.0.0.1", description="loopback only: `flux-edge status` and `config apply`")
+    port: int = Field(default=9109, ge=1, le=65535)
+
+    @field_validator("host")
+    @classmethod
+    def _check_host(cls, v: str) -> str:
+        return _loopback(v)
+
+
+class RemoteConfigConfig(ConfigModel):
+    verify_timeout_s: float = Field(
+        default=60.0, gt=0, description="a new config must poll the site meter and battery this soon, else rollback")
+    last_good_suffix: str = Field(default=".last-good", min_length=1, description="suffix of the kept previous file")
+
+
+class OpsConfig(ConfigModel):
+    watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
+    admin: AdminConfig = Field(default_factory=AdminConfig)
+    remote_config: RemoteConfigConfig = Field(default_factory=RemoteConfigConfig)
