@@ -1,3 +1,4 @@
+"""Emlite prepayment meters over EMOP/TCP (our own codec, written from the protocol description)."""
 from __future__ import annotations
 
 from typing import Literal
@@ -15,3 +16,19 @@ class EmliteConfig(DeviceConfigBase):
     twin_element: bool = Field(default=False, description="meter has elements A and B")
     link: str | None = Field(
         default=None, description="name of the shared uplink (4G router); defaults to the host")
+    link_max_connections: int = Field(
+        default=16, ge=1, le=256,
+        description="open sockets at once over this meter's link, shared by every meter on it (first meter's value)")
+    min_connection_gap_s: float = Field(
+        default=2.0, ge=0, description="meters refuse a connection that follows the previous one too soon")
+    busy_backoff_s: tuple[float, float] = Field(
+        default=(2.0, 5.0), description="wait (random in this range) after a busy meter refused, before the one retry")
+    extras_interval_s: float = Field(
+        default=900.0, gt=0, description="how often voltage and signal quality are read (a few times an hour)")
+    clock_check_interval_s: float = Field(default=3600.0, gt=0, description="meter clock read, drift recorded")
+    clock_drift_alert_s: float = Field(default=300.0, gt=0, description="drift beyond this is logged and counted")
+    voltage_scale: float = Field(
+        default=0.1, gt=0, description="volts per raw unit of the voltage object (unconfirmed by the vendor)")
+    down_poll_interval_s: float = Field(
+        default=600.0, gt=0, description="a meter that keeps failing is polled at most this rarely")
+    client_address: int = Field(default=0x000001, ge=0, le=0xFFFFFF, description="our own EMOP source address")
