@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("controller.commands.validate", "check site files; print ok or FILE:LINE:COL problems"),
     "schema": ("controller.commands.schema", "print the JSON Schema of the site file"),
     "simulate": ("controller.commands.simulate", "serve the simulated devices, market APIs and cloud of a site"),
+    "decide": ("controller.commands.decide", "run arbitration and the safety envelope once on a state file"),
 }
 
 

@@ -13,6 +13,7 @@ from modes.config import ModeConfigBase, PredictionSettings
 class DynamicPeakDischargeParams(ConfigModel):
     target_soe_kwh: float = Field(ge=0, description="SoE to reach by the end of the peak")
     prioritise_residual_load: bool = False
+    target_short_periods: bool = Field(default=True, description="discharge harder when the system is short")
     short_prediction: PredictionSettings = Field(default_factory=PredictionSettings)
 
 

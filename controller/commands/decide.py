@@ -1,0 +1,106 @@
+"""`flux-edge decide --site FILE --state STATE.json`: one pure decision, printed as one JSON object."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from controller.clock import utc
+from controller.config import ConfigError, load_site
+from controller.engine.decision import Controller
+from controller.engine.site_state import AxleStep, MarketValue, SiteState
+
+
+class StateError(ValueError):
+    pass
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--site", required=True, metavar="FILE")
+    p.add_argument("--state", required=True, metavar="STATE.json", help="the site state ('-' for stdin)")
+
+
+def _time(value: Any, where: str) -> datetime:
+    if not isinstance(value, str):
+        raise StateError(f"{where}: expected an ISO 8601 time")
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise StateError(f"{where}: not an ISO 8601 time: {value!r}") from None
+    if t.tzinfo is None:
+        raise StateError(f"{where}: give a UTC offset (e.g. +01:00 or Z)")
+    return utc(t)
+
+
+def _number(value: Any, where: str, *, required: bool = False) -> float | None:
+    if value is None:
+        if required:
+            raise StateError(f"{where}: required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise StateError(f"{where}: expected a finite number")
+    return float(value)
+
+
+def _market(value: Any, where: str) -> MarketValue | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise StateError(f"{where}: expected {{value, settlement_period}}")
+    number = _number(value.get("value"), f"{where}.value", required=True)
+    assert number is not None
+    return MarketValue(number, _time(value.get("settlement_period"), f"{where}.settlement_period"))
+
+
+def parse_state(data: Any) -> tuple[datetime, SiteState]:
+    """The spec's decide state as (now, SiteState). Raises StateError naming the bad field."""
+    if not isinstance(data, dict):
+        raise StateError("the state must be a JSON object")
+    now = _time(data.get("time"), "time")
+    ages = data.get("data_age_s") or {}
+    if not isinstance(ages, dict):
+        raise StateError("data_age_s: expected an object")
+    steps = []
+    for i, item in enumerate(data.get("axle_schedule") or []):
+        if not isinstance(item, dict) or not isinstance(item.get("action"), str):
+            raise StateError(f"axle_schedule.{i}: expected {{start, end, action}}")
+        steps.append(AxleStep(_time(item.get("start"), f"axle_schedule.{i}.start"),
+                              _time(item.get("end"), f"axle_schedule.{i}.end"), item["action"],
+                              bool(item.get("allow_deviation", False))))
+    state = SiteState(
+        site_power_kw=_number(data.get("site_power_kw"), "site_power_kw", required=True),
+        soe_kwh=_number(data.get("bess_soe_kwh"), "bess_soe_kwh", required=True),
+        last_setpoint_kw=_number(data.get("bess_last_target_kw"), "bess_last_target_kw") or 0.0,
+        site_power_age_s=_number(ages.get("site_power_kw"), "data_age_s.site_power_kw") or 0.0,
+        soe_age_s=_number(ages.get("bess_soe_kwh"), "data_age_s.bess_soe_kwh") or 0.0,
+        imbalance_price=_market(data.get("imbalance_price"), "imbalance_price"),
+        imbalance_volume=_market(data.get("imbalance_volume"), "imbalance_volume"),
+        axle_schedule=tuple(steps),
+    )
+    return now, state
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        site = load_site(args.site).config
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    if site.controller is None:
+        print(f"{args.site}: the site file has no controller section", file=sys.stderr)
+        return 2
+    try:
+        text = sys.stdin.read() if args.state == "-" else Path(args.state).read_text(encoding="utf-8")
+        now, state = parse_state(json.loads(text))
+    except (OSError, json.JSONDecodeError, StateError) as exc:
+        print(f"{args.state}: {exc}", file=sys.stderr)
+        return 2
+    decision = Controller(site.controller).decide(state, now)
+    print(json.dumps(decision.answer()))
+    return 0

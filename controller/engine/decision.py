@@ -1,0 +1,110 @@
+"""One decision: every mode proposes, arbitration picks, the envelope has the last word.
+
+`Controller.decide` is the whole pure path shared by the control loop and `flux-edge decide`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from controller.config.site import ControllerConfig
+from controller.engine.arbitration import arbitrate
+from controller.engine.envelope import STALE, Limits, apply_envelope
+from controller.engine.proposal import Proposal, json_number
+from controller.engine.site_state import MarketValue, SiteState
+from controller.logs import get_logger
+from modes.base import Mode
+from modes.registry import build_modes
+
+log = get_logger("engine")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    time: datetime
+    setpoint_kw: float
+    requested_kw: float | None  # before the envelope; None = no mode set a power (idle)
+    proposals: tuple[tuple[str, Proposal | None], ...]
+    active: tuple[str, ...]
+    effective: tuple[str, ...]
+    constraints: tuple[str, ...]
+    reason: str
+
+    def answer(self) -> dict[str, Any]:
+        """The `flux-edge decide` contract (spec README)."""
+        return {"target_kw": self.setpoint_kw, "active_modes": list(self.active),
+                "effective_modes": list(self.effective), "constraints": list(self.constraints),
+                "reason": self.reason}
+
+
+def _market(v: MarketValue | None) -> dict[str, Any] | None:
+    return None if v is None else {"value": v.value, "settlement_period": v.settlement_period.isoformat()}
+
+
+def inputs_of(state: SiteState) -> dict[str, Any]:
+    return {
+        "site_power_kw": state.site_power_kw, "site_power_age_s": state.site_power_age_s,
+        "bess_soe_kwh": state.soe_kwh, "bess_soe_age_s": state.soe_age_s,
+        "bess_last_target_kw": state.last_setpoint_kw,
+        "imbalance_price": _market(state.imbalance_price), "imbalance_volume": _market(state.imbalance_volume),
+        "axle_steps": len(state.axle_schedule),
+    }
+
+
+def record_body(decision: Decision, state: SiteState, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON-ready decision record: the `decide` answer plus inputs (with ages) and every proposal."""
+    return {
+        "time": decision.time.isoformat(), **decision.answer(),
+        "requested_kw": json_number(decision.requested_kw),
+        "inputs": inputs_of(state),
+        "proposals": {name: (None if p is None else p.as_json()) for name, p in decision.proposals},
+        **(extra or {}),
+    }
+
+
+class Controller:
+    """A site's modes in priority order and its safety limits."""
+
+    def __init__(self, config: ControllerConfig) -> None:
+        self.config = config
+        self.limits = Limits.of(config)
+        self.modes: list[Mode[Any]] = build_modes(config)
+        self.mode_errors = 0
+
+    def _proposals(self, state: SiteState, now: datetime, only_mode: str | None) -> list[tuple[str, Proposal | None]]:
+        out: list[tuple[str, Proposal | None]] = []
+        for mode in self.modes:
+            if only_mode is not None and only_mode not in (mode.name, mode.type):
+                continue
+            try:
+                out.append((mode.name, mode.propose(state, now)))
+            except (ArithmeticError, ValueError, OverflowError) as exc:
+                # Bad data must not stop the others deciding: the mode is inactive this tick.
+                self.mode_errors += 1
+                log.error("mode_failed", mode=mode.name, error=repr(exc))
+                out.append((mode.name, None))
+        return out
+
+    def decide(self, state: SiteState, now: datetime, *, manual_setpoint_kw: float | None = None,
+               only_mode: str | None = None) -> Decision:
+        proposals = tuple(self._proposals(state, now, only_mode))
+        arb = arbitrate(proposals)
+        if manual_setpoint_kw is not None:
+            requested: float | None = manual_setpoint_kw
+            reason = "manual override"
+        elif arb.power is None:
+            requested = None
+            reason = "idle: no mode set a power"
+        else:
+            requested = arb.power
+            reason = f"{arb.decided_by} set the target"
+        env = apply_envelope(0.0 if requested is None else requested, state, self.limits)
+        if env.constraints == (STALE,):
+            reason = "stale_data: " + ", ".join(env.stale_inputs) + " missing or too old"
+        elif env.constraints:
+            reason += "; limited by " + ", ".join(env.constraints)
+        return Decision(now, env.setpoint_kw, requested, proposals, arb.active, arb.effective, env.constraints,
+                        reason)

@@ -1,0 +1,97 @@
+"""The safety envelope: the last word on every setpoint, whatever the modes or an operator asked for.
+
+Order (modes.md step 6, with our improvements):
+0. stale or missing site power / SoE -> 0 kW ("stale_data");
+1. the battery's own charge/discharge limits ("bess_power");
+2. the site import/export limits, predicting site power after the change as
+   `site - (new - last)` and moving just far enough to reach the limit, but never past the
+   battery's own limits ("site_import" / "site_export");
+3. SoE bounds: no discharge at or below soe_min, no charge at or above soe_max ("soe_min" / "soe_max").
+   Being last, this step can only move the setpoint to 0, never flip its sign.
+The result is always finite and within the battery's limits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from controller.config.site import ControllerConfig
+from controller.engine.site_state import SiteState
+
+STALE = "stale_data"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    charge_kw: float
+    discharge_kw: float
+    import_kw: float
+    export_kw: float
+    soe_min_kwh: float
+    soe_max_kwh: float
+    max_reading_age_s: float
+
+    @classmethod
+    def of(cls, c: ControllerConfig) -> Limits:
+        return cls(c.battery_charge_limit_kw, c.battery_discharge_limit_kw, c.site_import_limit_kw,
+                   c.site_export_limit_kw, c.soe_min_kwh, c.soe_max_kwh, c.max_reading_age_s)
+
+
+@dataclass(frozen=True, slots=True)
+class Enveloped:
+    setpoint_kw: float
+    constraints: tuple[str, ...]
+    stale_inputs: tuple[str, ...] = ()
+
+
+def stale_inputs(state: SiteState, limits: Limits) -> tuple[str, ...]:
+    out = []
+    for name, value, age in (("site_power_kw", state.site_power_kw, state.site_power_age_s),
+                             ("bess_soe_kwh", state.soe_kwh, state.soe_age_s)):
+        if value is None or not math.isfinite(value) or not math.isfinite(age) or age > limits.max_reading_age_s:
+            out.append(name)
+    return tuple(out)
+
+
+def _clamp(x: float, lo: float, hi: float) -> float:
+    return lo if x < lo else hi if x > hi else x
+
+
+def apply_envelope(requested_kw: float, state: SiteState, limits: Limits) -> Enveloped:
+    stale = stale_inputs(state, limits)
+    if stale:
+        return Enveloped(0.0, (STALE,), stale)
+    assert state.site_power_kw is not None and state.soe_kwh is not None
+    constraints: list[str] = []
+    lo, hi = -limits.charge_kw, limits.discharge_kw
+    p = requested_kw
+    if math.isnan(p):
+        p = 0.0
+        constraints.append("invalid_request")
+    clamped = _clamp(p, lo, hi)
+    if clamped != p:
+        constraints.append("bess_power")
+    p = clamped
+    last = state.last_setpoint_kw if math.isfinite(state.last_setpoint_kw) else 0.0
+    net = state.site_power_kw + last  # site power with the battery idle
+    predicted = net - p
+    if predicted > limits.import_kw:
+        moved = min(net - limits.import_kw, hi)
+        if moved > p:
+            p = moved
+            constraints.append("site_import")
+    elif predicted < -limits.export_kw:
+        moved = max(net + limits.export_kw, lo)
+        if moved < p:
+            p = moved
+            constraints.append("site_export")
+    if p > 0 and state.soe_kwh <= limits.soe_min_kwh:
+        p = 0.0
+        constraints.append("soe_min")
+    elif p < 0 and state.soe_kwh >= limits.soe_max_kwh:
+        p = 0.0
+        constraints.append("soe_max")
+    if not math.isfinite(p):  # unreachable with finite limits; kept as the last line of defence
+        return Enveloped(0.0, (*constraints, "non_finite"))
+    return Enveloped(p + 0.0, tuple(constraints))

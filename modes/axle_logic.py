@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from controller.engine.proposal import INF, Proposal, export_avoidance, import_avoidance
+from controller.engine.schedule import Window
+from controller.engine.site_state import AxleStep, SiteState
+from controller.logs import get_logger
+from modes.axle import AxleModeConfig
+from modes.base import Mode, ModeContext
+
+log = get_logger("modes.axle")
+
+KNOWN_ACTIONS = ("charge_max", "discharge_max", "avoid_import", "avoid_export")
+
+
+class Axle(Mode[AxleModeConfig]):
+    """Axle's dispatch: the first schedule step covering now decides. Unknown actions are logged, counted
+    (once per step) and ignored."""
+
+    type = "axle"
+
+    def __init__(self, config: AxleModeConfig, ctx: ModeContext, name: str) -> None:
+        super().__init__(config, ctx, name)
+        self.unknown_actions = 0
+        self._reported: set[tuple[datetime, str]] = set()
+
+    def propose_in(self, state: SiteState, now: datetime, window: Window) -> Proposal | None:
+        step = next((s for s in state.axle_schedule if s.covers(now)), None)
+        if step is None:
+            return None
+        if step.action == "charge_max":
+            return Proposal(-INF, -INF, -INF)
+        if step.action == "discharge_max":
+            return Proposal(INF, INF, INF)
+        if state.site_power_kw is None:
+            return None
+        if step.action == "avoid_import":
+            return import_avoidance(state.residual_load_kw)
+        if step.action == "avoid_export":
+            return export_avoidance(state.residual_load_kw)
+        self._unknown(step)
+        return None
+
+    def _unknown(self, step: AxleStep) -> None:
+        key = (step.start, step.action)
+        if key in self._reported:
+            return
+        if len(self._reported) > 1000:
+            self._reported.clear()
+        self._reported.add(key)
+        self.unknown_actions += 1
+        log.warning("axle_unknown_action", action=step.action, start=step.start.isoformat())

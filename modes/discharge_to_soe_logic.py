@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from controller.engine.proposal import Proposal, discharge_allowing_more
+from controller.engine.schedule import Window
+from controller.engine.site_state import SiteState
+from modes.base import Mode
+from modes.discharge_to_soe import DischargeToSoeConfig
+
+
+class DischargeToSoe(Mode[DischargeToSoeConfig]):
+    """Energy = SoE - target (discharge efficiency 1), spread evenly over the hours left in the period."""
+
+    type = "discharge_to_soe"
+
+    def propose_in(self, state: SiteState, now: datetime, window: Window) -> Proposal | None:
+        if state.soe_kwh is None:
+            return None
+        energy = state.soe_kwh - self.config.params.soe_kwh
+        hours = window.hours_left(now)
+        if energy <= 0 or hours <= 0:
+            return None
+        return discharge_allowing_more(energy / hours)

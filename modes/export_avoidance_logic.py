@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from controller.engine.proposal import Proposal, export_avoidance
+from controller.engine.schedule import Window
+from controller.engine.site_state import SiteState
+from modes.base import Mode
+from modes.export_avoidance import ExportAvoidanceConfig
+
+
+class ExportAvoidance(Mode[ExportAvoidanceConfig]):
+    type = "export_avoidance"
+
+    def propose_in(self, state: SiteState, now: datetime, window: Window) -> Proposal | None:
+        if state.site_power_kw is None:
+            return None
+        return export_avoidance(state.residual_load_kw, allow_more_charge=True)
