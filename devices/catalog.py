@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import importlib
+import inspect
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
 
@@ -12,6 +14,10 @@ from devices.heat_mbus.config import HeatMbusConfig
 from devices.heat_modbus.config import HeatModbusConfig
 from devices.powerpack.config import PowerPackConfig
 
+if TYPE_CHECKING:
+    from controller.clock import Clock
+    from devices.base import Device
+
 DeviceConfig = Annotated[
     PowerPackConfig | Acuvim2Config | EmliteConfig | HeatMbusConfig | HeatModbusConfig,
     Field(discriminator="type"),
@@ -19,3 +25,25 @@ DeviceConfig = Annotated[
 
 METER_KINDS = frozenset({"acuvim2"})
 BATTERY_KINDS = frozenset({"powerpack"})
+
+# kind -> "module:Class" of its driver, imported when first needed (drivers import the config tree,
+# which imports this module). A driver class is called as `Class(config, clock)` or, where it declares
+# a `shared` keyword, `Class(config, clock, shared=shared)`.
+DRIVERS: dict[str, str] = {
+    "powerpack": "devices.powerpack.driver:PowerPack",
+    "acuvim2": "devices.acuvim2.driver:Acuvim2",
+}
+
+
+def create_device(config: DeviceConfig, clock: Clock, shared: dict[str, Any] | None = None) -> Device:
+    """The driver for one site-file device entry. `shared` is `runtime.services` (per-link limiters, gateways)."""
+    ref = DRIVERS.get(config.type)
+    if ref is None:
+        raise ValueError(f"no driver for device kind {config.type!r}")
+    module, _, attr = ref.partition(":")
+    cls = getattr(importlib.import_module(module), attr)
+    if "shared" in inspect.signature(cls).parameters:
+        device: Device = cls(config, clock, shared=shared if shared is not None else {})
+    else:
+        device = cls(config, clock)
+    return device

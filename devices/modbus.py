@@ -202,6 +202,12 @@ class ModbusConnection:
                 raise DeviceError(f"{what} at {address}: exception response code {code}")
             return response
 
+    async def connect(self) -> int:
+        """Connect if not connected (honouring the backoff); returns the connection id."""
+        async with self.lock:
+            await self._ensure_connected()
+            return self.connection_id
+
     async def read_holding(self, address: int, count: int) -> list[int]:
         response = await self._execute("read", "read_holding_registers", address, count=count)
         regs = list(response.registers)

@@ -1,0 +1,123 @@
+"""Acuvim II power meter over Modbus TCP: every column of the cloud's `mg_meter_readings`.
+
+Raw values are secondary-side: voltages are scaled by PT1/PT2, currents by CT1/CT2, powers by both
+(and /1000 for kW). A value that is not a finite number inside the range the meter's ratings allow,
+or a negative energy register, is logged, counted and left out of the reading: the field is missing,
+never a wrong number passed on.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from controller.clock import Clock
+from controller.logs import get_logger
+from devices.acuvim2 import registers as r
+from devices.base import DeviceHealth, FieldValue, Reading
+from devices.modbus import ModbusConnection, decode
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from devices.acuvim2.config import Acuvim2Config
+
+log = get_logger("devices.acuvim2")
+
+# The Acuvim's inputs: up to 400 V line-to-neutral (690 V line-to-line) at the secondary, with
+# headroom; currents up to twice the CT's primary rating before the reading is nonsense.
+MAX_SECONDARY_LINE_VOLTAGE_V = 1000.0
+CURRENT_OVERRANGE = 2.0
+FREQUENCY_RANGE_HZ = (40.0, 70.0)
+POWER_FACTOR_SLACK = 1e-3
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Secondary-to-primary factors and plausible primary-side bounds for one meter."""
+
+    voltage: float
+    current: float
+    power_kw: float
+    max_voltage_v: float
+    max_current_a: float
+    max_power_kw: float
+
+    @classmethod
+    def of(cls, config: Acuvim2Config) -> Scaling:
+        pt = config.pt1 / config.pt2
+        ct = config.ct1 / config.ct2
+        max_v = MAX_SECONDARY_LINE_VOLTAGE_V * pt
+        max_i = CURRENT_OVERRANGE * config.ct1
+        # Three phases at the largest line-to-neutral voltage and current the meter can see.
+        max_kw = 3 * (max_v / math.sqrt(3)) * max_i / 1000.0
+        return cls(pt, ct, pt * ct / 1000.0, max_v, max_i, max_kw)
+
+    def scale(self, quantity: r.Quantity, raw: float) -> float:
+        if quantity == "voltage":
+            return raw * self.voltage
+        if quantity == "current":
+            return raw * self.current
+        if quantity == "power":
+            return raw * self.power_kw
+        return raw
+
+    def plausible(self, name: str, quantity: r.Quantity, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if quantity == "frequency":
+            return FREQUENCY_RANGE_HZ[0] <= value <= FREQUENCY_RANGE_HZ[1]
+        if quantity == "voltage":
+            return 0.0 <= value <= self.max_voltage_v
+        if quantity == "current":
+            return 0.0 <= value <= self.max_current_a
+        if quantity == "power_factor":
+            return abs(value) <= 1.0 + POWER_FACTOR_SLACK
+        limit = self.max_power_kw if name.startswith("power_total") else self.max_power_kw / 3
+        if name == "power_total_apparent":
+            return 0.0 <= value <= limit
+        return abs(value) <= limit
+
+
+class Acuvim2:
+    kind = "acuvim2"
+
+    def __init__(self, config: Acuvim2Config, clock: Clock, connection: ModbusConnection | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        self.health = DeviceHealth()
+        self.conn = connection or ModbusConnection(config, clock)
+        self.scaling = Scaling.of(config)
+
+    async def poll(self, slot: datetime) -> Reading:
+        floats = await self.conn.read_holding(r.FLOAT_START, r.FLOAT_COUNT)
+        energy = await self.conn.read_holding(r.ENERGY_START, r.ENERGY_COUNT)
+        phase_energy = await self.conn.read_holding(r.PHASE_ENERGY_START, r.PHASE_ENERGY_COUNT)
+        received = self.clock.now()
+        fields: dict[str, FieldValue] = {}
+        for name, (address, quantity) in r.FLOAT_FIELDS.items():
+            i = address - r.FLOAT_START
+            value = self.scaling.scale(quantity, float(decode(floats[i:i + 2], "float32")))
+            if self.scaling.plausible(name, quantity, value):
+                fields[name] = value
+            else:
+                self._reject(name, value)
+        blocks = ((r.ENERGY_START, energy), (r.PHASE_ENERGY_START, phase_energy))
+        for name, address in r.ENERGY_FIELDS.items():
+            start, regs = next((s, b) for s, b in blocks if s <= address < s + len(b))
+            i = address - start
+            count = int(decode(regs[i:i + 2], "int32"))
+            if count >= 0:
+                fields[name] = round(count * r.ENERGY_KWH_PER_COUNT, 1)
+            else:
+                self._reject(name, count * r.ENERGY_KWH_PER_COUNT)
+        return Reading(self.config.id, self.config.name, self.kind, slot, fields, received_at=received)
+
+    def _reject(self, name: str, value: float) -> None:
+        self.health.fields_rejected += 1
+        log.warning("field_rejected", device=self.config.name, field=name,
+                    value=value if math.isfinite(value) else repr(value), reason="not a plausible number")
+
+    async def close(self) -> None:
+        await self.conn.close()
