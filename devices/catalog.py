@@ -32,6 +32,7 @@ BATTERY_KINDS = frozenset({"powerpack"})
 DRIVERS: dict[str, str] = {
     "powerpack": "devices.powerpack.driver:PowerPack",
     "acuvim2": "devices.acuvim2.driver:Acuvim2",
+    "emlite": "devices.emlite.driver:EmliteMeter",
 }
 
 

@@ -14,6 +14,8 @@ class FaultConfig(ConfigModel):
     timeout_probability: float = Field(default=0.0, ge=0, le=1, description="no answer")
     exception_probability: float = Field(default=0.0, ge=0, le=1, description="protocol error answer")
     garbage_probability: float = Field(default=0.0, ge=0, le=1, description="nonsense values")
+    busy_probability: float = Field(default=0.0, ge=0, le=1, description="connection refused as busy (EMOP)")
+    clock_offset_s: float = Field(default=0.0, description="error of the device's own clock (EMOP meters)")
 
 
 class SiteModelConfig(ConfigModel):

@@ -25,7 +25,9 @@ log = get_logger("simulator")
 
 SimProvider = Callable[["SimContext"], Awaitable[None]]
 
-SIM_PROVIDERS: list[str] = []
+SIM_PROVIDERS: list[str] = [
+    "simulator.emlite:serve",
+]
 
 
 @dataclass

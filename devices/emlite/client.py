@@ -1,0 +1,216 @@
+"""EMOP over TCP: one request and one answer per connection, then the socket closes.
+
+Policy from spec/devices.md: per attempt a connect+read timeout (real seconds: it bounds I/O), at most
+one retry, one request in flight per meter, a minimum gap between connections to the same meter
+(on the injected clock), a refused or silently closed connection is the meter being busy (back off
+2-5 s once), and a site-wide limit of open sockets per link, shared by every meter on that link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import MutableMapping
+from datetime import datetime
+from typing import Any
+
+from controller.clock import Clock
+from controller.logs import get_logger
+from devices.emlite.codec import (
+    EmopError,
+    Frame,
+    FrameError,
+    Message,
+    Nak,
+    NakCode,
+    NakError,
+    ObjectAnswer,
+    ObjectReadRequest,
+    ObjectValue,
+    ProfileLogAnswer,
+    ProfileLogRequest,
+    decode,
+    decode_value,
+    encode,
+    frame_size,
+)
+
+log = get_logger("devices.emlite")
+
+LINKS_KEY = "emop_links"  # key in the shared services dict: link name -> asyncio.Semaphore
+
+# NAKs that another attempt cannot fix: the meter understood us and said no.
+FINAL_NAKS = frozenset({NakCode.UNKNOWN_OBJECT, NakCode.SECURITY_NOT_GRANTED, NakCode.FORMAT_ERROR,
+                        NakCode.MAX_PAYLOAD_EXCEEDED})
+
+
+class BusyError(EmopError):
+    """The meter refused the connection or closed it without a byte: it is still serving someone."""
+
+
+class UnreachableError(EmopError):
+    """Connect or read timed out, or the socket failed: nothing to be learnt from the meter this time."""
+
+
+def link_limiter(shared: MutableMapping[str, Any], link: str, max_connections: int) -> asyncio.Semaphore:
+    """The one semaphore of `link` in `shared`; the first meter on a link sets its size."""
+    links: dict[str, asyncio.Semaphore] = shared.setdefault(LINKS_KEY, {})
+    if link not in links:
+        links[link] = asyncio.Semaphore(max_connections)
+    return links[link]
+
+
+class EmopClient:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        clock: Clock,
+        link: asyncio.Semaphore,
+        meter: str,
+        timeout_s: float = 10.0,
+        min_gap_s: float = 2.0,
+        busy_backoff_s: tuple[float, float] = (2.0, 5.0),
+        client_address: int = 1,
+        counters: dict[str, int] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.host, self.port = host, port
+        self.clock = clock
+        self.link = link
+        self.meter = meter
+        self.timeout_s = timeout_s
+        self.min_gap_s = min_gap_s
+        self.busy_backoff_s = busy_backoff_s
+        self.client_address = client_address
+        self.counters = counters if counters is not None else {}
+        self.rng = rng or random.Random()
+        self._lock = asyncio.Lock()
+        self._last_close: float | None = None
+        self._sequence = 0
+
+    def _count(self, name: str) -> None:
+        self.counters[name] = self.counters.get(name, 0) + 1
+
+    async def read_value(self, object_id: int) -> ObjectValue:
+        payload = await self.read_object(object_id)
+        try:
+            return decode_value(object_id, payload)
+        except FrameError as exc:
+            self._count(f"frame_{exc.reason}")
+            log.warning("emop_bad_value", meter=self.meter, object_id=f"{object_id:06X}", error=str(exc))
+            raise
+
+    async def read_object(self, object_id: int) -> bytes:
+        answer = await self.request(ObjectReadRequest(object_id))
+        if not isinstance(answer, ObjectAnswer) or answer.object_id != object_id:
+            self._count("frame_mismatch")
+            raise FrameError("mismatch", f"asked for object {object_id:06X}, got {answer!r:.80}")
+        return answer.payload
+
+    async def read_profile(self, log_number: int, start: datetime) -> ProfileLogAnswer:
+        answer = await self.request(ProfileLogRequest(log_number, start))
+        if not isinstance(answer, ProfileLogAnswer) or answer.log != log_number:
+            self._count("frame_mismatch")
+            raise FrameError("mismatch", f"asked for profile log {log_number}, got {answer!r:.80}")
+        return answer
+
+    async def request(self, message: Message) -> Message:
+        """One request with at most one retry; one request in flight per meter."""
+        async with self._lock:
+            try:
+                return await self._attempt(message)
+            except NakError as exc:
+                if exc.code in FINAL_NAKS:
+                    raise
+                first: EmopError = exc
+            except BusyError as exc:
+                first = exc
+                await self.clock.sleep(self.rng.uniform(*self.busy_backoff_s))
+            except EmopError as exc:
+                first = exc
+            log.info("emop_retry", meter=self.meter, error=str(first))
+            self._count("retries")
+            return await self._attempt(message)
+
+    async def _attempt(self, message: Message) -> Message:
+        if self._last_close is not None:
+            wait = self._last_close + self.min_gap_s - self.clock.monotonic()
+            if wait > 0:
+                await self.clock.sleep(wait)
+        self._sequence ^= 1
+        request = Frame(message, src_address=self.client_address, sequence=self._sequence)
+        try:
+            async with self.link:
+                try:
+                    raw = await asyncio.wait_for(self._round_trip(encode(request)), self.timeout_s)
+                finally:
+                    self._last_close = self.clock.monotonic()
+        except TimeoutError as exc:
+            self._count("timeouts")
+            log.warning("emop_timeout", meter=self.meter, timeout_s=self.timeout_s)
+            raise UnreachableError(f"no answer within {self.timeout_s}s") from exc
+        except ConnectionRefusedError as exc:
+            self._count("busy")
+            log.info("emop_busy", meter=self.meter, error="refused")
+            raise BusyError("connection refused") from exc
+        except BusyError:
+            self._count("busy")
+            log.info("emop_busy", meter=self.meter, error="closed without answer")
+            raise
+        except FrameError as exc:
+            self._count(f"frame_{exc.reason}")
+            log.warning("emop_bad_frame", meter=self.meter, reason=exc.reason, error=str(exc))
+            raise
+        except OSError as exc:
+            self._count("socket_errors")
+            log.warning("emop_socket_error", meter=self.meter, error=repr(exc))
+            raise UnreachableError(repr(exc)) from exc
+        try:
+            answer = decode(raw)
+        except FrameError as exc:
+            self._count(f"frame_{exc.reason}")
+            log.warning("emop_bad_frame", meter=self.meter, reason=exc.reason, error=str(exc), frame=raw.hex())
+            raise
+        if answer.sequence != request.sequence or answer.dest_address != self.client_address:
+            self._count("frame_mismatch")
+            log.warning("emop_foreign_answer", meter=self.meter, frame=raw.hex())
+            raise FrameError("mismatch", "answer does not echo our sequence bit and address")
+        if isinstance(answer.message, Nak):
+            self._count("naks")
+            log.warning("emop_nak", meter=self.meter, code=answer.message.code, request=type(message).__name__)
+            raise NakError(answer.message.code)
+        return answer.message
+
+    async def _round_trip(self, raw: bytes) -> bytes:
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        try:
+            writer.write(raw)
+            await writer.drain()
+            buf = b""
+            while True:
+                need = frame_size(buf)
+                if need is not None and len(buf) >= need:
+                    break
+                # Answers over 4G arrive split: keep reading until length + 1 bytes are in.
+                try:
+                    chunk = await reader.read(4096)
+                except ConnectionResetError as exc:
+                    # A meter busy with someone else resets the connection without reading our request.
+                    if not buf:
+                        raise BusyError("reset without answer") from exc
+                    raise
+                if not chunk:
+                    if not buf:
+                        raise BusyError("closed without answer")
+                    raise FrameError("truncated", f"connection closed after {len(buf)} of {need or '?'} bytes")
+                buf += chunk
+            if len(buf) > need:
+                raise FrameError("oversized", f"{len(buf)} bytes, length byte says {need}")
+            return buf
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
