@@ -139,7 +139,7 @@ class BatteryModel:
         return BatteryStep(t, dt, power, target, self.soe_kwh, self.alive(t))
 
 
-def _noise(seed: int, key: str, t: float) -> float:
+def noise(seed: int, key: str, t: float) -> float:
     """A smooth standard-normal-ish noise: samples every NOISE_SAMPLE_S, linearly interpolated."""
     k = math.floor(t / NOISE_SAMPLE_S)
     frac = t / NOISE_SAMPLE_S - k
@@ -168,15 +168,15 @@ class SiteProfile:
         evening = math.exp(-((h - 18.5) ** 2) / (2 * 1.8**2))
         morning = 0.4 * math.exp(-((h - 7.5) ** 2) / (2 * 1.2**2))
         c = self.config
-        noise = c.noise_kw * _noise(self.seed, "load", t)
-        return max(0.0, c.base_load_kw + c.peak_load_kw * (evening + morning) + noise)
+        jitter = c.noise_kw * noise(self.seed, "load", t)
+        return max(0.0, c.base_load_kw + c.peak_load_kw * (evening + morning) + jitter)
 
     def solar_kw(self, t: float) -> float:
         h = self._hour(t)
         if not 6.0 < h < 20.0:
             return 0.0
         shape = math.sin(math.pi * (h - 6.0) / 14.0) ** 2
-        cloud = 1.0 - 0.25 * abs(_noise(self.seed, "cloud", t))
+        cloud = 1.0 - 0.25 * abs(noise(self.seed, "cloud", t))
         return max(0.0, self.config.solar_peak_kw * shape * max(0.0, cloud))
 
 

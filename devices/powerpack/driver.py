@@ -124,7 +124,11 @@ class PowerPack:
             log.error("setpoint_clamped_to_nameplate", device=self.config.name, asked_kw=kw, limit_kw=limit)
             kw = math.copysign(limit, kw)
         async with self._command_lock:
-            connection = await self.conn.connect()
+            try:
+                connection = await self.conn.connect()
+            except DeviceError as exc:
+                self._write_failed("connect", None, exc)
+                raise
             if self._setup_on != connection:
                 up_w = round(self.config.ramp_up_kw_per_s * 1000)
                 down_w = round(self.config.ramp_down_kw_per_s * 1000)
@@ -150,12 +154,14 @@ class PowerPack:
             else:
                 await self.conn.write_registers(address, words)
         except DeviceError as exc:
-            self.health.extra["write_failures"] = self.health.extra.get("write_failures", 0) + 1
-            self.health.last_error = f"write {what}: {exc}"
-            log.error("battery_write_failed", device=self.config.name, register=what, address=address,
-                      error=str(exc))
+            self._write_failed(what, address, exc)
             raise
         self.health.extra["writes_ok"] = self.health.extra.get("writes_ok", 0) + 1
+
+    def _write_failed(self, what: str, address: int | None, exc: DeviceError) -> None:
+        self.health.extra["write_failures"] = self.health.extra.get("write_failures", 0) + 1
+        self.health.last_error = f"write {what}: {exc}"
+        log.error("battery_write_failed", device=self.config.name, register=what, address=address, error=str(exc))
 
     @property
     def heartbeats_sent(self) -> int:
