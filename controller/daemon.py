@@ -79,7 +79,9 @@ Provider = Callable[[SiteConfig, Runtime], list[ComponentSpec]]
 
 # Each subsystem registers its provider here ("module:function"); missing modules are skipped so the
 # daemon runs with whatever subsystems are installed.
-PROVIDERS: list[str] = []
+PROVIDERS: list[str] = [
+    "controller.engine.loop:provide",
+]
 
 
 def _providers() -> list[Provider]:

@@ -1,0 +1,200 @@
+"""The control loop: every `controller.period_s`, and at once when a fresh site-meter reading arrives.
+
+Each tick builds the SiteState from the latest-state store (+ market caches, Axle's schedule, the last
+setpoint), decides, writes the battery (unless dry-run), publishes a decision record and logs it.
+Bad data never raises out of a tick; a failed write is counted and retried on the next tick. On the
+way out (cancellation) the battery is commanded to 0 kW once, if this loop had been writing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from controller.bus import DecisionRecord
+from controller.config.site import SiteConfig
+from controller.daemon import STOP_CONTROL, ComponentSpec, Runtime
+from controller.engine.decision import Controller, Decision, record_body
+from controller.engine.envelope import STALE
+from controller.engine.site_state import AxleStep, MarketValue, SiteState
+from controller.logs import get_logger
+from devices.base import Controllable
+
+log = get_logger("control")
+
+SITE_POWER_FIELD = "power_total_active"
+SOE_FIELD = "soe_kwh"
+BATTERY_TARGET_FIELD = "target_power_kw"
+WRITE_TIMEOUT_S = 5.0  # real seconds: bounds I/O, not the simulated world
+REACTIONS_KEPT = 1000
+
+
+class ControlLoop:
+    def __init__(self, site: SiteConfig, runtime: Runtime) -> None:
+        assert site.controller is not None
+        self.config = site.controller
+        self.runtime = runtime
+        self.controller = Controller(self.config)
+        self.site_meter_id: UUID = site.device(self.config.site_meter).id
+        self.battery_id: UUID = site.device(self.config.battery).id
+        self.commanded_kw: float | None = None  # last setpoint the battery took (or, emulating, would have)
+        self.last_decision: dict[str, Any] | None = None
+        self.ticks = 0
+        self.writes = 0
+        self.write_failures = 0
+        self.tick_errors = 0
+        self.stale_ticks = 0
+        self.wrote = False
+        # Seconds from the site reading's arrival to the setpoint write completing (clock time).
+        self.reactions_s: deque[float] = deque(maxlen=REACTIONS_KEPT)
+
+    # --- state ---------------------------------------------------------------------------------------
+
+    def _last_setpoint(self) -> float:
+        if self.commanded_kw is not None:
+            return self.commanded_kw
+        reported = self.runtime.state.get(self.battery_id, BATTERY_TARGET_FIELD)
+        return reported.value if reported is not None else 0.0
+
+    def build_state(self, now: datetime) -> SiteState:
+        st = self.runtime.state
+        site = st.get(self.site_meter_id, SITE_POWER_FIELD)
+        soe = st.get(self.battery_id, SOE_FIELD)
+        last = self._last_setpoint()
+        site_kw = None if site is None else site.value
+        if site_kw is not None and self.config.emulation:
+            site_kw -= last  # as if the battery's output had really flowed
+        modo = self.runtime.services.get("modo")
+        axle = self.runtime.services.get("axle")
+        price = getattr(modo, "price", None)
+        volume = getattr(modo, "volume", None)
+        schedule = getattr(axle, "schedule", ()) if axle is not None else ()
+        return SiteState(
+            site_power_kw=site_kw,
+            soe_kwh=None if soe is None else soe.value,
+            last_setpoint_kw=last,
+            site_power_age_s=math.inf if site is None else max(0.0, (now - site.time).total_seconds()),
+            soe_age_s=math.inf if soe is None else max(0.0, (now - soe.time).total_seconds()),
+            imbalance_price=price if isinstance(price, MarketValue) else None,
+            imbalance_volume=volume if isinstance(volume, MarketValue) else None,
+            axle_schedule=tuple(s for s in schedule if isinstance(s, AxleStep)),
+        )
+
+    # --- one tick ------------------------------------------------------------------------------------
+
+    def _dry_run(self) -> bool:
+        o = self.runtime.overrides.dry_run
+        return self.config.dry_run if o is None else o
+
+    def _battery(self) -> Controllable | None:
+        device = self.runtime.services.get("devices", {}).get(self.config.battery)
+        return device if isinstance(device, Controllable) else None
+
+    async def _write(self, kw: float) -> bool:
+        battery = self._battery()
+        if battery is None:
+            self.write_failures += 1
+            log.warning("setpoint_write_failed", error="no battery driver", battery=self.config.battery)
+            return False
+        try:
+            await asyncio.wait_for(battery.write_setpoint(kw), WRITE_TIMEOUT_S)
+        except Exception as exc:  # a failed write is retried next tick; the battery idles on its own timeout
+            self.write_failures += 1
+            log.warning("setpoint_write_failed", error=repr(exc), battery=self.config.battery, kw=kw)
+            return False
+        self.writes += 1
+        self.wrote = True
+        return True
+
+    def _decide(self, now: datetime) -> tuple[SiteState, Decision, dict[str, Any] | None]:
+        o = self.runtime.overrides
+        live = o.active(now)
+        manual = o.manual_setpoint_kw if live else None
+        only_mode = o.mode if live else None
+        override = None
+        if manual is not None or only_mode is not None:
+            override = {"manual_setpoint_kw": manual, "mode": only_mode, "source": o.source,
+                        "until": o.until.isoformat() if o.until else None}
+        state = self.build_state(now)
+        decision = self.controller.decide(state, now, manual_setpoint_kw=manual, only_mode=only_mode)
+        return state, decision, override
+
+    async def tick(self) -> dict[str, Any]:
+        now = self.runtime.clock.now()
+        self.ticks += 1
+        try:
+            state, decision, override = self._decide(now)
+        except Exception as exc:  # a bug or bad data must idle the battery, not kill the loop
+            self.tick_errors += 1
+            log.error("control_tick_failed", error=repr(exc), exc_info=exc)
+            state = SiteState(None, None, self._last_setpoint())
+            decision = Decision(now, 0.0, None, (), (), (), ("internal_error",), "internal error: safe idle")
+            override = None
+        if decision.constraints == (STALE,):
+            self.stale_ticks += 1
+        dry_run = self._dry_run()
+        written = False
+        if not dry_run:
+            written = await self._write(decision.setpoint_kw)
+            if written:
+                self.commanded_kw = decision.setpoint_kw
+                site = self.runtime.state.get(self.site_meter_id, SITE_POWER_FIELD)
+                if site is not None:
+                    self.reactions_s.append((self.runtime.clock.now() - site.time).total_seconds())
+        elif self.config.emulation:
+            self.commanded_kw = decision.setpoint_kw
+        body = record_body(decision, state, {"dry_run": dry_run, "written": written,
+                                             "emulation": self.config.emulation, "override": override})
+        self.last_decision = body
+        self.runtime.bus.decisions.publish(DecisionRecord(now, body))
+        log.info("control_decision", target_kw=round(decision.setpoint_kw, 3), active=list(decision.active),
+                 effective=list(decision.effective), constraints=list(decision.constraints),
+                 reason=decision.reason, dry_run=dry_run, written=written)
+        self.runtime.beat("control")
+        return body
+
+    # --- the task ------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.runtime.services["control"] = self
+        fresh = self.runtime.state.fresh_event(self.site_meter_id)
+        clock = self.runtime.clock
+        log.info("control_started", period_s=self.config.period_s, modes=[m.name for m in self.controller.modes],
+                 dry_run=self._dry_run(), emulation=self.config.emulation)
+        try:
+            while True:
+                fresh.clear()
+                await self.tick()
+                if fresh.is_set():
+                    continue
+                sleeper = asyncio.ensure_future(clock.sleep(self.config.period_s))
+                waiter = asyncio.ensure_future(fresh.wait())
+                try:
+                    await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    sleeper.cancel()
+                    waiter.cancel()
+        except asyncio.CancelledError:
+            if self.wrote and not self._dry_run():
+                ok = await self._write(0.0)
+                log.info("control_stopped_idle", written=ok)
+            raise
+        finally:
+            if self.runtime.services.get("control") is self:
+                del self.runtime.services["control"]
+
+
+def provide(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
+    if config.controller is None:
+        return []
+    c = config.controller
+    key = (c, config.device(c.site_meter).id, config.device(c.battery).id)
+
+    async def run() -> None:
+        await ControlLoop(config, runtime).run()
+
+    return [ComponentSpec("control", key, run, critical=True, stop_order=STOP_CONTROL)]
