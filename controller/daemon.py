@@ -81,6 +81,8 @@ Provider = Callable[[SiteConfig, Runtime], list[ComponentSpec]]
 # daemon runs with whatever subsystems are installed.
 PROVIDERS: list[str] = [
     "controller.engine.loop:provide",
+    "controller.market.modo:provide",
+    "controller.market.axle:provide",
 ]
 
 

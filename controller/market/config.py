@@ -21,6 +21,8 @@ class AxleConfig(ConfigModel):
     token_refresh_s: float = Field(default=20.0, gt=0)
     timeout_s: float = Field(default=10.0, gt=0)
     max_telemetry_age_s: float = Field(default=30.0, gt=0, description="older values are not sent")
+    max_schedule_age_s: float = Field(
+        default=300.0, gt=0, description="a schedule not refreshed for this long counts as no schedule")
 
 
 class MarketConfig(ConfigModel):
