@@ -1,0 +1,36 @@
+"""`flux-edge outbox stats --site FILE`: what the outbox holds, per sink."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from controller.config import ConfigError, load_site
+from uploader.outbox import outbox_path
+from uploader.service import buffer_dir, reopen_outbox
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="outbox_command", metavar="ACTION", required=True)
+    stats = sub.add_parser("stats", help="pending/uploaded rows, oldest pending reading, bytes on disk (JSON)")
+    stats.add_argument("--site", required=True, metavar="FILE")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_site(args.site).config
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem)
+        return 2
+    if not outbox_path(buffer_dir(config)).exists():
+        names = [s.name for s in config.uploader.sinks]
+        empty = {"pending": 0, "uploaded": 0, "oldest_pending": None, "bytes": 0}
+        print(json.dumps(empty if len(names) <= 1 else {"sinks": {n: empty for n in names}, "bytes": 0}))
+        return 0
+    outbox = reopen_outbox(config)
+    try:
+        print(json.dumps(outbox.stats()))
+    finally:
+        outbox.close()
+    return 0
