@@ -33,6 +33,7 @@ DRIVERS: dict[str, str] = {
     "powerpack": "devices.powerpack.driver:PowerPack",
     "acuvim2": "devices.acuvim2.driver:Acuvim2",
     "emlite": "devices.emlite.driver:EmliteMeter",
+    "heat_mbus": "devices.heat_mbus.driver:HeatMbusMeter",
 }
 
 

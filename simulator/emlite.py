@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from controller.clock import Clock, align_down
+from controller.config import SiteConfig
 from controller.logs import get_logger
 from devices.emlite.codec import (
     EPOCH_2000,
@@ -61,6 +62,11 @@ REQUEST_READ_TIMEOUT_S = 30.0  # real seconds a client may take to send its requ
 
 def _half_hour(t: datetime) -> int:
     return int((t - EPOCH_2000).total_seconds()) // HALF_HOUR_S
+
+
+def simulated_devices(site: SiteConfig, ctx: SimContext) -> list[EmliteConfig]:
+    """The site's emlite devices this simulator serves."""
+    return [d for d in site.devices if isinstance(d, EmliteConfig) and ctx.simulated(d.name)]
 
 
 @dataclass
@@ -296,9 +302,7 @@ class EmliteSimulator:
         now = ctx.clock.now()
         origin = align_down(now - timedelta(days=HISTORY_DAYS), HALF_HOUR_S)
         servers: dict[str, MeterServer] = {}
-        for d in ctx.site.devices:
-            if not isinstance(d, EmliteConfig) or not ctx.simulated(d.name):
-                continue
+        for d in simulated_devices(ctx.site, ctx):
             faults = ctx.sim.faults.get(d.name, FaultConfig())
             seed = zlib.crc32(f"{ctx.sim.seed}:{d.name}".encode())
             meter = SimulatedMeter(

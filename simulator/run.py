@@ -28,6 +28,7 @@ SimProvider = Callable[["SimContext"], Awaitable[None]]
 SIM_PROVIDERS: list[str] = [
     "simulator.modbus_devices:serve",
     "simulator.emlite:serve",
+    "simulator.mbus_gateway:serve",
     "simulator.market:serve",
 ]
 
