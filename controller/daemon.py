@@ -80,6 +80,8 @@ Provider = Callable[[SiteConfig, Runtime], list[ComponentSpec]]
 # Each subsystem registers its provider here ("module:function"); missing modules are skipped so the
 # daemon runs with whatever subsystems are installed.
 PROVIDERS: list[str] = [
+    "uploader.service:components",
+    "devices.scheduler:components",
     "controller.engine.loop:provide",
     "controller.market.modo:provide",
     "controller.market.axle:provide",

@@ -1,0 +1,223 @@
+"""Wall-clock aligned polling: one task per device, slots on the device's interval, never stamped late.
+
+Each device is polled at the boundaries of its own interval (a 2 s device at :00, :02, ...; a 60 s
+device at hh:mm:00), and each reading carries its slot's start time. A poll still running when its
+slot ends is cancelled and the slot counted as missed, so a stalled device never pushes its own
+readings late and, running in its own task, never delays another device. Every poll feeds the
+state store; one reading per telemetry slot (the poll at the slot's start, or the mean of the
+slot's polls) is published on the bus for the outbox.
+
+The provider registers one component per device (`poll:<name>`, keyed by the device's config), so a
+reload that changes one device restarts only that device's poller. Devices are created while the
+provider runs, so the control loop finds the battery in `runtime.services["devices"]` at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from controller.bus import Bus
+from controller.clock import Clock, align_down, align_up
+from controller.daemon import STOP_POLLERS, ComponentSpec, Runtime
+from controller.logs import get_logger
+from controller.state import StateStore
+from controller.supervisor import Backoff
+from devices.base import Device, DeviceError, FieldValue, HealthState, Reading
+from devices.catalog import DRIVERS, create_device
+
+if TYPE_CHECKING:
+    from controller.config import SiteConfig
+
+log = get_logger("devices.scheduler")
+
+FAILURE_LOG_EVERY = 30  # a device that stays down logs its failure once per this many polls
+
+Alert = Callable[..., None]
+
+
+class TelemetrySlot:
+    """Collects the polls of one telemetry slot and says what to record for it."""
+
+    def __init__(self, start: datetime, mode: str) -> None:
+        self.start = start
+        self.mode = mode
+        self.polls: list[Reading] = []
+
+    def add(self, reading: Reading) -> Reading | None:
+        """Take a poll; for "first", return the reading to record if this is the poll at the slot's start."""
+        self.polls.append(reading)
+        if self.mode == "first" and reading.time == self.start:
+            return reading
+        return None
+
+    def mean(self) -> Reading | None:
+        """Mean of the numeric fields of the slot's polls (last value for the others), stamped at the slot start."""
+        if self.mode != "mean" or not self.polls:
+            return None
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        fields: dict[str, FieldValue] = {}
+        for r in self.polls:
+            for name, value in r.fields.items():
+                if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+                    sums[name] = sums.get(name, 0.0) + float(value)
+                    counts[name] = counts.get(name, 0) + 1
+                else:
+                    fields[name] = value
+        for name, total in sums.items():
+            fields[name] = total / counts[name]
+        last = self.polls[-1]
+        return Reading(last.device_id, last.device, last.kind, self.start, fields, received_at=last.received_at)
+
+
+class DevicePoller:
+    """Polls one device on its aligned slots until cancelled."""
+
+    def __init__(self, device: Device, clock: Clock, state: StateStore, bus: Bus, alert: Alert | None = None) -> None:
+        self.device = device
+        self.clock = clock
+        self.state = state
+        self.bus = bus
+        self.alert = alert
+        config = device.config
+        self.name = config.name
+        self.interval = timedelta(seconds=config.poll_interval_s)
+        self.telemetry_interval_s = config.telemetry_interval_s
+        self.telemetry_mode = config.telemetry
+        self._telemetry: TelemetrySlot | None = None
+        self._was_down = False
+
+    async def run(self) -> None:
+        health = self.device.health
+        slot = align_up(self.clock.now(), self.interval.total_seconds())
+        try:
+            while True:
+                await self.clock.sleep_until(slot)
+                now = self.clock.now()
+                if now >= slot + self.interval:
+                    # Woke up after the slot was over (the loop was blocked): those slots are lost.
+                    behind = int((now - slot) / self.interval)
+                    health.slots_missed += behind
+                    log.warning("slots_missed", device=self.name, count=behind, since=slot.isoformat())
+                    self._close_telemetry_until(slot + behind * self.interval)
+                    slot += behind * self.interval
+                    continue
+                await self.poll_slot(slot)
+                slot += self.interval
+        finally:
+            await self.device.close()
+
+    async def poll_slot(self, slot: datetime) -> Reading | None:
+        """Poll for `slot`, abandoning the poll at the slot's end. Returns the reading, if any."""
+        health = self.device.health
+        started = time.perf_counter()
+        poll: asyncio.Task[Reading] = asyncio.ensure_future(self.device.poll(slot))
+        deadline: asyncio.Task[None] = asyncio.ensure_future(self.clock.sleep_until(slot + self.interval))
+        reading: Reading | None = None
+        try:
+            await asyncio.wait({poll, deadline}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            deadline.cancel()
+            poll.cancel()
+            raise
+        deadline.cancel()
+        if not poll.done():
+            poll.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await poll
+            health.slots_missed += 1
+            health.record_failure("poll overran its slot")
+            log.warning("slot_missed", device=self.name, slot=slot.isoformat(), reason="poll overran its slot")
+        if poll.cancelled():
+            self._after_poll(slot, None)
+            return None
+        exc = poll.exception()
+        if exc is None:
+            reading = poll.result()
+            health.observe_latency(time.perf_counter() - started)
+            health.record_success(reading.received_at or self.clock.now())
+            self.state.update(reading)
+        elif isinstance(exc, DeviceError):
+            self._failed(str(exc))
+        else:
+            # A driver bug must not stop the polling of this device, let alone the others.
+            self._failed(repr(exc))
+            log.error("poll_crashed", device=self.name, error=repr(exc))
+        self._after_poll(slot, reading)
+        return reading
+
+    def _failed(self, error: str) -> None:
+        health = self.device.health
+        health.record_failure(error)
+        n = health.consecutive_failures
+        if n in (1, health.down_after) or n % FAILURE_LOG_EVERY == 0:
+            log.warning("poll_failed", device=self.name, error=error, consecutive=n, state=str(health.state))
+
+    def _after_poll(self, slot: datetime, reading: Reading | None) -> None:
+        self._health_transitions()
+        start = align_down(slot, self.telemetry_interval_s)
+        current = self._telemetry
+        if current is None or current.start != start:
+            self._close_telemetry_until(start)
+            current = self._telemetry = TelemetrySlot(start, self.telemetry_mode)
+        if reading is not None:
+            record = current.add(reading)
+            if record is not None:
+                self.bus.readings.publish(record)
+        if slot + self.interval >= start + timedelta(seconds=self.telemetry_interval_s):
+            self._close_telemetry_until(slot + self.interval)
+
+    def _close_telemetry_until(self, t: datetime) -> None:
+        """Record the open telemetry slot (mean mode) once polling has moved past its end."""
+        current = self._telemetry
+        if current is None or current.start + timedelta(seconds=self.telemetry_interval_s) > t:
+            return
+        self._telemetry = None
+        record = current.mean()
+        if record is not None:
+            self.bus.readings.publish(record)
+
+    def _health_transitions(self) -> None:
+        health = self.device.health
+        down = health.state == HealthState.DOWN
+        if down and not self._was_down:
+            log.error("device_down", device=self.name, error=health.last_error)
+            if self.alert is not None:
+                self.alert("device_down", "Error", f"device {self.name} is not answering",
+                           device=self.name, error=health.last_error)
+        elif self._was_down and not down:
+            log.info("device_recovered", device=self.name)
+            if self.alert is not None:
+                self.alert("device_recovered", "Info", f"device {self.name} answers again", device=self.name)
+        self._was_down = down
+
+
+def components(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
+    """One poller per device with a driver; devices are (re)created here, synchronously."""
+    devices: dict[str, Any] = runtime.services.setdefault("devices", {})
+    wanted = {d.name for d in config.devices if d.type in DRIVERS}
+    for name in [n for n in devices if n not in wanted]:
+        del devices[name]
+        runtime.health.pop(name, None)
+    specs: list[ComponentSpec] = []
+    for dc in config.devices:
+        if dc.type not in DRIVERS:
+            log.warning("no_driver_for_device", device=dc.name, kind=dc.type)
+            continue
+        device = devices.get(dc.name)
+        if device is None or device.config != dc:
+            # The old poller (its key changed) is stopped by the daemon and closes the old device.
+            device = create_device(dc, runtime.clock, runtime.services)
+            devices[dc.name] = device
+        runtime.health[dc.name] = device.health
+        poller = DevicePoller(device, runtime.clock, runtime.state, runtime.bus, runtime.alert)
+        specs.append(ComponentSpec(
+            name=f"poll:{dc.name}", key=dc, factory=poller.run, critical=False, stop_order=STOP_POLLERS,
+            backoff=Backoff(initial_s=dc.backoff_initial_s, max_s=dc.backoff_max_s)))
+    return specs
