@@ -16,7 +16,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("controller.commands.validate", "check site files; print ok or FILE:LINE:COL problems"),
     "schema": ("controller.commands.schema", "print the JSON Schema of the site file"),
     "simulate": ("controller.commands.simulate", "serve the simulated devices, market APIs and cloud of a site"),
+    "outbox": ("controller.commands.outbox", "outbox statistics (pending, uploaded, oldest pending, bytes)"),
+    "cloud": ("controller.commands.cloud", "cloud schema: `cloud migrate --dsn DSN` creates or upgrades it"),
+    "backfill": ("controller.commands.backfill", "gap recovery now: resend what the cloud lacks, read back meters"),
     "decide": ("controller.commands.decide", "run arbitration and the safety envelope once on a state file"),
+    "import-legacy": ("controller.commands.import_legacy", "convert a reference controller site file to ours"),
 }
 
 

@@ -1,0 +1,46 @@
+"""Decide states with the answers the demo site (and the converted reference example, which has the same
+modes) must give: shared by the `decide` and `import-legacy` end-to-end tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("peak with no prediction: import avoidance without extra discharge",
+     {"time": "2026-06-03T16:20:00+01:00", "site_power_kw": 42.0, "bess_soe_kwh": 800.0,
+      "data_age_s": {"site_power_kw": 3, "bess_soe_kwh": 3}},
+     {"target_kw": 42.0, "active_modes": ["dynamic_peak_discharge", "dynamic_peak_approach"],
+      "effective_modes": ["dynamic_peak_discharge"], "constraints": []}),
+    ("stale SoE: safe idle",
+     {"time": "2026-06-03T16:20:00+01:00", "site_power_kw": 42.0, "bess_soe_kwh": 800.0,
+      "data_age_s": {"site_power_kw": 3, "bess_soe_kwh": 45}},
+     {"target_kw": 0.0, "constraints": ["stale_data"]}),
+    ("weekend NIV chase, short at 25 p/kWh: discharge 700 kW, limited to 250",
+     {"time": "2026-06-06T16:15:00+01:00", "site_power_kw": 30.0, "bess_soe_kwh": 500.0,
+      "imbalance_price": {"value": 25.0, "settlement_period": "2026-06-06T16:00:00+01:00"},
+      "imbalance_volume": {"value": 120.0, "settlement_period": "2026-06-06T16:00:00+01:00"}},
+     {"target_kw": 250.0, "active_modes": ["niv_chase"], "effective_modes": ["niv_chase"],
+      "constraints": ["bess_power"]}),
+    ("axle charge_max wins over export avoidance",
+     {"time": "2026-06-03T12:00:00+01:00", "site_power_kw": 20.0, "bess_soe_kwh": 500.0,
+      "axle_schedule": [{"start": "2026-06-03T11:30:00+01:00", "end": "2026-06-03T12:30:00+01:00",
+                         "action": "charge_max"}]},
+     {"target_kw": -250.0, "active_modes": ["axle", "export_avoidance"], "effective_modes": ["axle"],
+      "constraints": ["bess_power"]}),
+    ("charge to SoE overnight: 276 kWh over 3 h",
+     {"time": "2026-06-03T01:00:00+01:00", "site_power_kw": 10.0, "bess_soe_kwh": 424.0},
+     {"target_kw": -100.0, "active_modes": ["charge_to_soe"], "effective_modes": ["charge_to_soe"],
+      "constraints": []}),
+    ("site import limit: nothing proposed, the envelope discharges to stay at 300 kW",
+     {"time": "2026-06-03T23:30:00+01:00", "site_power_kw": 280.0, "bess_soe_kwh": 500.0,
+      "bess_last_target_kw": 60.0},
+     {"target_kw": 40.0, "active_modes": [], "effective_modes": [], "constraints": ["site_import"]}),
+]
+
+
+def matches(answer: dict[str, Any], expected: dict[str, Any]) -> bool:
+    if set(answer) != {"target_kw", "active_modes", "effective_modes", "constraints", "reason"}:
+        return False
+    if abs(answer["target_kw"] - expected["target_kw"]) > 1e-6:
+        return False
+    return all(answer[k] == v for k, v in expected.items() if k != "target_kw")
