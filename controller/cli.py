@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "outbox": ("controller.commands.outbox", "outbox statistics (pending, uploaded, oldest pending, bytes)"),
     "cloud": ("controller.commands.cloud", "cloud schema: `cloud migrate --dsn DSN` creates or upgrades it"),
     "backfill": ("controller.commands.backfill", "gap recovery now: resend what the cloud lacks, read back meters"),
+    "read": ("controller.commands.read", "poll one device once and print its reading as JSON"),
     "decide": ("controller.commands.decide", "run arbitration and the safety envelope once on a state file"),
     "import-legacy": ("controller.commands.import_legacy", "convert a reference controller site file to ours"),
 }

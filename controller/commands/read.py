@@ -1,0 +1,66 @@
+"""`flux-edge read --site FILE --device NAME`: poll one device once and print the reading as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from controller.clock import RealClock, align_down
+from controller.config import ConfigError, SiteConfig, load_site
+from controller.logs import configure_logging
+from devices.base import DeviceError, Reading
+from devices.catalog import DRIVERS, create_device
+
+# Bound on the whole poll beyond the per-request timeouts: a driver may make several requests.
+POLL_BUDGET_FACTOR = 4
+POLL_BUDGET_EXTRA_S = 5.0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--site", required=True, metavar="FILE")
+    p.add_argument("--device", required=True, metavar="NAME", help="the device's name in the site file")
+
+
+def reading_json(reading: Reading) -> str:
+    return json.dumps({"device": reading.device, "device_id": str(reading.device_id),
+                       "time": reading.time.isoformat(), "fields": dict(reading.fields)}, allow_nan=False)
+
+
+async def read_once(site: SiteConfig, name: str) -> Reading:
+    config = site.device(name)
+    clock = RealClock()
+    device = create_device(config, clock, {})
+    budget = config.timeout_s * POLL_BUDGET_FACTOR + POLL_BUDGET_EXTRA_S
+    try:
+        return await asyncio.wait_for(device.poll(align_down(clock.now(), config.poll_interval_s)), timeout=budget)
+    finally:
+        await device.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    # stdout carries the JSON answer only; logs go to stderr.
+    configure_logging("console", "error", stream=sys.stderr)
+    try:
+        site = load_site(args.site).config
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    names = [d.name for d in site.devices]
+    if args.device not in names:
+        print(f"error: no device named '{args.device}' in {args.site} (devices: {', '.join(names)})", file=sys.stderr)
+        return 2
+    config = site.device(args.device)
+    if config.type not in DRIVERS:
+        print(f"error: no driver for device kind '{config.type}'", file=sys.stderr)
+        return 2
+    try:
+        reading = asyncio.run(read_once(site, args.device))
+    except (DeviceError, TimeoutError) as exc:
+        print(f"error: device '{args.device}' at {config.host}:{config.port} did not answer: {exc or 'timeout'}",
+              file=sys.stderr)
+        return 1
+    print(reading_json(reading))
+    return 0
