@@ -34,6 +34,7 @@ DRIVERS: dict[str, str] = {
     "acuvim2": "devices.acuvim2.driver:Acuvim2",
     "emlite": "devices.emlite.driver:EmliteMeter",
     "heat_mbus": "devices.heat_mbus.driver:HeatMbusMeter",
+    "heat_modbus": "devices.heat_modbus.driver:HeatModbusMeter",
 }
 
 

@@ -29,6 +29,7 @@ SIM_PROVIDERS: list[str] = [
     "simulator.modbus_devices:serve",
     "simulator.emlite:serve",
     "simulator.mbus_gateway:serve",
+    "simulator.heat_modbus:serve",
     "simulator.market:serve",
 ]
 
