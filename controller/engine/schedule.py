@@ -50,14 +50,20 @@ def occurrence(period: Period, day: date) -> Window | None:
     """The occurrence of `period` that starts on local date `day`, if the period runs on that weekday."""
     if DAY_NAMES[day.weekday()] not in period.days:
         return None
-    tz = zone(period.timezone)
-    start = local_to_utc(day, period.start, tz)
-    if period.end == time.max:
+    return _occurrence(period.start, period.end, period.timezone, day)
+
+
+@functools.lru_cache(maxsize=4096)
+def _occurrence(start_t: time, end_t: time, tz_name: str, day: date) -> Window | None:
+    # Cached: every tick asks about the same few periods on the same few dates.
+    tz = zone(tz_name)
+    start = local_to_utc(day, start_t, tz)
+    if end_t == time.max:
         end = local_midnight(day + timedelta(days=1), tz)
-    elif period.end <= period.start:
-        end = local_to_utc(day + timedelta(days=1), period.end, tz)
+    elif end_t <= start_t:
+        end = local_to_utc(day + timedelta(days=1), end_t, tz)
     else:
-        end = local_to_utc(day, period.end, tz)
+        end = local_to_utc(day, end_t, tz)
     return Window(start, end) if end > start else None
 
 

@@ -6,6 +6,7 @@ a clock-change day has 46 or 50 periods.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, timedelta
 
 from controller.engine.schedule import local_midnight, zone
@@ -15,15 +16,20 @@ SP = timedelta(seconds=SP_S)
 GB_TIMEZONE = "Europe/London"
 
 
+@functools.lru_cache(maxsize=64)
+def gb_midnight(day: date) -> datetime:
+    return local_midnight(day, zone(GB_TIMEZONE))
+
+
 def sp_start(day: date, number: int) -> datetime:
     """UTC start of settlement period `number` (1-based) of local date `day`."""
-    return local_midnight(day, zone(GB_TIMEZONE)) + (number - 1) * SP
+    return gb_midnight(day) + (number - 1) * SP
 
 
 def sp_of(now: datetime) -> tuple[date, int]:
     """The local date and number of the settlement period containing `now`."""
     day = now.astimezone(zone(GB_TIMEZONE)).date()
-    seconds = (now - local_midnight(day, zone(GB_TIMEZONE))).total_seconds()
+    seconds = (now - gb_midnight(day)).total_seconds()
     return day, int(seconds // SP_S) + 1
 
 
