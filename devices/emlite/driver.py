@@ -5,7 +5,9 @@ voltage and signal quality a few times an hour and the clock hourly, each meter 
 so a site's meters do not all ask at once. A read that fails is missing from the reading, never
 zero; a poll whose first read cannot reach the meter stops there, so a dead meter holds its link
 slot for one attempt pair only. After `health.down_after` failed polls in a row the meter is polled
-ever less often (up to `down_poll_interval_s`) and one alert is raised until it answers again.
+ever less often (up to `down_poll_interval_s`); the scheduler raises one alert on the way down.
+Health state and latency are the scheduler's to record; the driver adds protocol counters to
+`health.extra`.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class EmliteMeter:
             * config.poll_interval_s
         self._failures = 0
         self._resume_at: datetime | None = None
-        self._alerted = False
+        self._paused = False
         self._serial_ok = config.serial is None
         self._last_import: dict[str, float] = {}
 
@@ -85,13 +87,6 @@ class EmliteMeter:
     def _count(self, name: str) -> None:
         self.health.extra[name] = self.health.extra.get(name, 0) + 1
 
-    def _alert(self, kind: str, level: str, message: str, **data: Any) -> None:
-        daemon = self.shared.get("daemon")
-        runtime = getattr(daemon, "runtime", None)
-        alert: Callable[..., None] | None = getattr(runtime, "alert", None)
-        if alert is not None:
-            alert(kind, level, message, device=self.config.name, **data)
-
     def _poll_failed(self, error: str) -> None:
         self._failures += 1
         if self._failures >= self.health.down_after:
@@ -99,19 +94,18 @@ class EmliteMeter:
             pause = min(self.config.down_poll_interval_s,
                         self.config.poll_interval_s * 2 ** (self._failures - self.health.down_after))
             self._resume_at = self.clock.now() + timedelta(seconds=pause)
-            if not self._alerted:
-                self._alerted = True
-                log.warning("meter_down", meter=self.config.name, failures=self._failures, error=error)
-                self._alert("meter_down", "Warning", "Emlite meter not answering", failures=self._failures,
-                            error=error)
+            if not self._paused:
+                # Once per outage: the scheduler raises the device_down alert on the health transition.
+                self._paused = True
+                log.warning("emlite_polling_slowed", meter=self.config.name, failures=self._failures, error=error,
+                            pause_s=pause)
 
     def _poll_succeeded(self) -> None:
-        if self._alerted:
-            log.info("meter_recovered", meter=self.config.name, failures=self._failures)
-            self._alert("meter_recovered", "Info", "Emlite meter answering again")
+        if self._paused:
+            log.info("emlite_polling_resumed", meter=self.config.name, failures=self._failures)
         self._failures = 0
         self._resume_at = None
-        self._alerted = False
+        self._paused = False
 
     # -- the poll --------------------------------------------------------------------------------------
 
@@ -119,7 +113,6 @@ class EmliteMeter:
         if self._resume_at is not None and self.clock.now() < self._resume_at:
             self._count("polls_skipped_down")
             raise DeviceError(f"meter down, next attempt at {self._resume_at.isoformat()}")
-        started = self.clock.monotonic()
         fields: dict[str, FieldValue] = {}
         errors: list[str] = []
         try:
@@ -159,7 +152,6 @@ class EmliteMeter:
             self._count("reads_failed")
             log.warning("emlite_partial_reading", meter=self.config.name, errors=errors)
         self._poll_succeeded()
-        self.health.observe_latency(self.clock.monotonic() - started)
         return Reading(self.config.id, self.config.name, KIND, slot, fields, received_at=self.clock.now())
 
     def _element(self, element: str) -> Callable[[ObjectValue], dict[str, FieldValue]]:

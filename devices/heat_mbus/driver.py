@@ -31,7 +31,6 @@ class HeatMbusMeter:
         self.health.extra[name] = self.health.extra.get(name, 0) + 1
 
     async def poll(self, slot: datetime) -> Reading:
-        started = self.clock.monotonic()
         raw = await self.gateway.read_meter(self.config.mbus_address, self.config.timeout_s)
         try:
             records = decode_rsp_ud(raw)
@@ -42,7 +41,6 @@ class HeatMbusMeter:
         if not records.fields:
             self._count("empty_answers")
             raise DeviceError(f"{self.config.name}: answer without any heat-meter record")
-        self.health.observe_latency(self.clock.monotonic() - started)
         return Reading(self.config.id, self.config.name, KIND, slot, dict(records.fields),
                        received_at=self.clock.now())
 

@@ -59,7 +59,6 @@ class HeatModbusMeter:
         log.warning("heat_modbus_value_rejected", meter=self.config.name, field=name, value=repr(value), reason=why)
 
     async def poll(self, slot: datetime) -> Reading:
-        started = self.clock.monotonic()
         fields: dict[str, FieldValue] = {}
         for span in self.spans:
             regs = await self.connection.read_holding(span.start, span.count)
@@ -78,7 +77,6 @@ class HeatModbusMeter:
                     fields[name] = round(value, 6)
         if not fields:
             raise DeviceError(f"{self.config.name}: no usable value in the register map")
-        self.health.observe_latency(self.clock.monotonic() - started)
         return Reading(self.config.id, self.config.name, KIND, slot, fields, received_at=self.clock.now())
 
     async def close(self) -> None:
