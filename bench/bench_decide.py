@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from controller.config import load_site  # noqa: E402
-from controller.engine.decision import Controller  # noqa: E402
-from controller.engine.settlement import current_sp_start  # noqa: E402
-from controller.engine.site_state import AxleStep, MarketValue, SiteState  # noqa: E402
+from controller.config import load_site
+from controller.engine.decision import Controller
+from controller.engine.settlement import current_sp_start
+from controller.engine.site_state import AxleStep, MarketValue, SiteState
 
 ACTIONS = ("charge_max", "discharge_max", "avoid_import", "avoid_export")
 
