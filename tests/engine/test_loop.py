@@ -224,3 +224,21 @@ def test_provider(with_controller: bool) -> None:
     runtime = Runtime(site=LoadedSite(config, "<test>", "0"), clock=ManualClock(T0))
     specs = provide(config, runtime)
     assert [(s.name, s.critical) for s in specs] == ([("control", True)] if with_controller else [])
+
+
+async def test_market_data_comes_from_the_modo_service() -> None:
+    import controller.config  # noqa: F401  (the site model first: market.config is imported through it)
+    from controller.engine.site_state import MarketValue
+    from controller.market.config import ModoConfig
+    from controller.market.modo import ModoClient
+
+    async with rig() as r:
+        await r.next_decision()
+        modo = ModoClient(ModoConfig(), r.clock)
+        modo.price = MarketValue(9.5, T0)
+        modo.volume = MarketValue(-120.0, T0)
+        r.runtime.services["modo"] = modo
+        await r.clock.advance(4)
+        inputs = r.drain()[-1].body["inputs"]
+        assert inputs["imbalance_price"] == {"value": 9.5, "settlement_period": T0.isoformat()}
+        assert inputs["imbalance_volume"]["value"] == -120.0
