@@ -51,6 +51,10 @@ ROWS = [
     ("another timezone: 09:00 in New York is 13:00Z in June", per("09:00", "17:00", tz="America/New_York"),
      "2026-06-03T13:00", "2026-06-03T13:00", 8.0),
     ("24:00 end with a late start", per("23:30", "24:00"), "2026-06-03T22:45", "2026-06-03T22:30", 0.25),
+    ("a start skipped by spring forward counts with the old offset: 01:30 GMT = 02:30 BST",
+     per("01:30", "03:00"), "2026-03-29T01:30", "2026-03-29T01:30", 0.5),
+    ("a start repeated by fall back is its first occurrence (BST)", per("01:30", "03:00"), "2026-10-25T00:30",
+     "2026-10-25T00:30", 2.5),
 ]
 
 
