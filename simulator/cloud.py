@@ -44,6 +44,7 @@ class CloudFaults:
     unauthorized: bool = False  # every request answered 401 PGRST301 (an expired JWT)
     max_body_bytes: int | None = None  # larger request bodies answered 413
     latency_s: float = 0.0  # added to every answer
+    strip_preference_applied: bool = False  # as a proxy that drops the header (or a PostgREST that ignored Prefer)
 
     @classmethod
     def from_env(cls) -> CloudFaults:
@@ -204,7 +205,8 @@ class CloudStandIn:
             return _pg_error(exc)
         if self.keep_log:
             self.log.append(RequestLog("POST", table, 201, len(rows), str(rows[0].get("time"))))
-        headers = {"Preference-Applied": ", ".join(applied)} if applied else {}
+        strip = self.faults.strip_preference_applied
+        headers = {"Preference-Applied": ", ".join(applied)} if applied and not strip else {}
         if representation:
             return Response.json(returned, 201, headers)
         return Response(201, headers=headers)

@@ -102,7 +102,8 @@ def _classify(exc: psycopg.Error) -> SinkError:
     kind = sqlstate_kind(code)
     if kind is None:
         text = str(exc).lower()
-        if "authentication" in text or "password" in text or "permission denied" in text:
+        auth_markers = ("authentication", "password", "permission denied", "pg_hba.conf", "role \"")
+        if any(m in text for m in auth_markers):
             kind = ErrorKind.AUTH
         elif isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) or code is None:
             kind = ErrorKind.TRANSIENT

@@ -37,6 +37,9 @@ log = get_logger("uploader")
 T = TypeVar("T")
 
 COMMIT_INTERVAL_S = 1.0
+# Real seconds between commits at least: on an accelerated clock one simulated second is no time at all,
+# and every commit is an fsync.
+MIN_COMMIT_GAP_S = 0.05
 PRUNE_INTERVAL_S = 600.0
 
 
@@ -173,6 +176,7 @@ class OutboxService:
         try:
             while True:
                 await clock.sleep(COMMIT_INTERVAL_S)
+                await asyncio.sleep(MIN_COMMIT_GAP_S)
                 await self.commit()
                 if clock.monotonic() >= next_prune:
                     next_prune = clock.monotonic() + PRUNE_INTERVAL_S
@@ -215,13 +219,13 @@ async def run_uploader(runtime: Runtime, service: OutboxService,
                                 backoff_max_s=sink_config.backoff_max_s, alert=runtime.alert, counters=counters,
                                 rng=random.Random())
             while service.generation == generation and service.ready.is_set():
-                if not registered:
+                n, delay = await delivery.step()
+                if not registered and delay == 0:
                     try:
                         await sink.register_devices(device_entries(config))
                         registered = True
                     except SinkError as exc:
                         log.warning("device_registration_failed", sink=sink.name, error=exc.detail)
-                n, delay = await delivery.step()
                 if delay > 0:
                     await runtime.clock.sleep(delay)
                 elif n == 0:

@@ -1,0 +1,200 @@
+"""The uploader's daemon components end to end: bus -> outbox -> sink -> the cloud stand-in -> PostgreSQL.
+
+Runs the real Daemon with the uploader's provider and a producer component that publishes one
+battery and one meter reading per simulated minute, on an accelerated clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from controller.bus import Event
+from controller.clock import Clock, ScaledClock
+from controller.config import SiteConfig
+from controller.daemon import STOP_POLLERS, ComponentSpec, Daemon, Runtime
+from simulator.cloud import CloudStandIn
+from tests.helpers import eventually
+from tests.uploader.fixtures import BESS_ID, METER_ID, T0, bess, meter
+from uploader.outbox import outbox_path
+from uploader.service import components
+
+KEY = "svc-key"
+
+
+def site_yaml(buffer: Path, cloud_url: str, *, max_bytes: int = 64 << 20, coverage_s: float = 3600,
+              batch_size: int = 1000) -> str:
+    return f"""\
+site: {{id: svc, name: Service test}}
+devices:
+  - {{type: powerpack, name: bess, id: "{BESS_ID}", host: 127.0.0.1, port: 15020,
+     nameplate_power_kw: 250, nameplate_energy_kwh: 1000}}
+  - {{type: acuvim2, name: site-meter, id: "{METER_ID}", host: 127.0.0.1, port: 15021}}
+buffer: {{path: "{buffer}/{{site}}", max_bytes: {max_bytes}}}
+uploader:
+  coverage_check_interval_s: {coverage_s}
+  sinks:
+    - {{type: postgrest, name: cloud, url: "{cloud_url}", api_key: {KEY}, batch_size: {batch_size},
+       backoff_max_s: 300}}
+"""
+
+
+@dataclass
+class Producer:
+    """Publishes a battery and a meter reading per simulated minute until `end`."""
+
+    end: datetime
+    start: datetime = T0  # slots already past when the daemon is up are published at once (catch-up)
+    slots: list[datetime] = field(default_factory=list)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def provider(self, config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
+        return [ComponentSpec("producer", "producer", lambda: self.run(runtime), stop_order=STOP_POLLERS)]
+
+    async def run(self, runtime: Runtime) -> None:
+        clock = runtime.clock
+        t = self.start
+        while t < self.end:
+            await clock.sleep_until(t)
+            runtime.bus.readings.publish(bess(t, soe=float(len(self.slots) % 1000)))
+            runtime.bus.readings.publish(meter(t, power=float(len(self.slots))))
+            self.slots.append(t)
+            t += timedelta(minutes=1)
+        self.done.set()
+
+
+@dataclass
+class Harness:
+    daemon: Daemon
+    task: asyncio.Task[int]
+    producer: Producer
+    cloud: CloudStandIn
+    dsn: str
+    buffer: Path
+
+    @property
+    def runtime(self) -> Runtime:
+        assert self.daemon.runtime is not None
+        return self.daemon.runtime
+
+    def cloud_slots(self, table: str) -> list[datetime]:
+        with psycopg.connect(self.dsn) as conn:
+            return [r[0] for r in conn.execute(f"SELECT time FROM flux.{table} ORDER BY time")]
+
+    def outbox_bytes(self) -> int:
+        p = outbox_path(self.buffer / "svc")
+        return sum(os.path.getsize(f"{p}{s}") for s in ("", "-wal") if os.path.exists(f"{p}{s}"))
+
+    async def stop(self) -> int:
+        self.daemon.request_stop()
+        return await asyncio.wait_for(self.task, 60)
+
+
+@pytest.fixture
+async def cloud(pg_dsn: str) -> AsyncIterator[CloudStandIn]:
+    async with CloudStandIn(pg_dsn, KEY) as standin:
+        yield standin
+
+
+async def start(tmp_path: Path, cloud: CloudStandIn, pg_dsn: str, clock: Clock, end: datetime,
+                **site: Any) -> Harness:
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(site_yaml(tmp_path / "var", cloud.url, **site))
+    producer = Producer(end)
+    daemon = Daemon(str(site_file), clock, providers=[components, producer.provider])
+    task = asyncio.create_task(daemon.run())
+    return Harness(daemon, task, producer, cloud, pg_dsn, tmp_path / "var")
+
+
+async def test_readings_reach_the_cloud_once_and_registry_is_filled(tmp_path: Path, cloud: CloudStandIn,
+                                                                    pg_dsn: str) -> None:
+    clock = ScaledClock(T0, speed=600)
+    h = await start(tmp_path, cloud, pg_dsn, clock, T0 + timedelta(minutes=30))
+    try:
+        await asyncio.wait_for(h.producer.done.wait(), 60)
+        await eventually(lambda: len(h.cloud_slots("mg_meter_readings")) == len(h.producer.slots), timeout=60)
+        assert h.cloud_slots("mg_bess_readings") == h.producer.slots
+        assert h.runtime.heartbeats.get("outbox") is not None
+        counters = h.runtime.services["sinks"]["cloud"]
+        assert counters.successes > 0 and counters.latency_count > 0 and counters.last_success is not None
+    finally:
+        assert await h.stop() == 0
+    with psycopg.connect(pg_dsn) as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM flux.mg_device_registry WHERE site = 'svc'")}
+    assert names == {"bess", "site-meter", "svc"}
+
+
+async def test_seven_days_without_the_cloud_then_complete_ordered_recovery(tmp_path: Path, cloud: CloudStandIn,
+                                                                           pg_dsn: str) -> None:
+    cloud.faults.down = True
+    max_bytes = 32 << 20
+    clock = ScaledClock(T0, speed=20000)
+    end = T0 + timedelta(days=7)
+    h = await start(tmp_path, cloud, pg_dsn, clock, end, max_bytes=max_bytes)
+    try:
+        peak = 0
+        while not h.producer.done.is_set():
+            peak = max(peak, h.outbox_bytes())
+            assert h.task.done() is False
+            await asyncio.sleep(0.2)
+        assert len(h.producer.slots) == 7 * 1440
+        assert h.cloud_slots("mg_bess_readings") == []
+        cloud.keep_log = True
+        cloud.log.clear()
+        cloud.faults.down = False
+        await eventually(lambda: len(h.cloud_slots("mg_meter_readings")) == len(h.producer.slots), timeout=180,
+                         interval=0.5)
+        assert h.cloud_slots("mg_bess_readings") == h.producer.slots
+        peak = max(peak, h.outbox_bytes())
+        assert peak <= max_bytes
+        firsts = [e.first_time for e in cloud.log if e.table == "mg_meter_readings"]
+        assert firsts == sorted(firsts)  # delivered in order, oldest first
+        assert h.runtime.services["outbox"].dropped_pending == 0
+    finally:
+        assert await h.stop() == 0
+
+
+async def test_full_outbox_drops_oldest_pending_with_an_alert(tmp_path: Path, cloud: CloudStandIn,
+                                                              pg_dsn: str) -> None:
+    cloud.faults.down = True
+    clock = ScaledClock(T0, speed=20000)
+    h = await start(tmp_path, cloud, pg_dsn, clock, T0 + timedelta(days=3), max_bytes=1 << 20)
+    alerts: list[Event] = []
+    await eventually(lambda: h.daemon.runtime is not None, timeout=10)
+    h.runtime.bus.events.on(lambda e: alerts.append(e) if e.kind == "outbox_full_dropped" else None)
+    try:
+        await asyncio.wait_for(h.producer.done.wait(), 120)
+        await eventually(lambda: h.runtime.services["outbox"].queued == 0, timeout=30)
+        dropped = h.runtime.services["outbox"].dropped_pending
+        assert dropped > 0
+        assert sum(e.data["rows"] for e in alerts) == dropped
+        assert h.outbox_bytes() <= 1 << 20
+    finally:
+        assert await h.stop() == 0
+
+
+async def test_rows_the_cloud_lost_are_restored_by_the_coverage_check(tmp_path: Path, cloud: CloudStandIn,
+                                                                      pg_dsn: str) -> None:
+    clock = ScaledClock(T0, speed=3000)
+    h = await start(tmp_path, cloud, pg_dsn, clock, T0 + timedelta(hours=3), coverage_s=1800)
+    try:
+        await asyncio.wait_for(h.producer.done.wait(), 60)
+        n = len(h.producer.slots)
+        await eventually(lambda: len(h.cloud_slots("mg_meter_readings")) == n, timeout=60)
+        with psycopg.connect(pg_dsn) as conn:
+            conn.execute("DELETE FROM flux.mg_meter_readings WHERE time >= %s AND time < %s",
+                         (T0 + timedelta(minutes=30), T0 + timedelta(minutes=90)))
+        assert len(h.cloud_slots("mg_meter_readings")) == n - 60
+        await eventually(lambda: len(h.cloud_slots("mg_meter_readings")) == n, timeout=60, interval=0.2)
+        assert h.cloud_slots("mg_meter_readings") == h.producer.slots
+        await eventually(lambda: h.runtime.services["sinks"]["cloud"].rows_recovered >= 60, timeout=10)
+    finally:
+        assert await h.stop() == 0
