@@ -26,6 +26,7 @@ log = get_logger("simulator")
 SimProvider = Callable[["SimContext"], Awaitable[None]]
 
 SIM_PROVIDERS: list[str] = [
+    "simulator.cloud:serve",
     "simulator.modbus_devices:serve",
     "simulator.emlite:serve",
     "simulator.mbus_gateway:serve",
