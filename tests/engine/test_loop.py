@@ -1,12 +1,13 @@
 """The control loop on a manual clock: ticks, fresh readings, stale data, overrides, write failures, emulation,
-the idle command on the way out. The battery is a recording device implementing the `Controllable` protocol."""
+the idle command on the way out. The battery is the real PowerPack driver talking to the simulated battery
+over a real socket; site-meter readings go into the state store as the poll scheduler puts them there."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,14 +17,20 @@ from controller.clock import ManualClock
 from controller.config import LoadedSite, parse_site
 from controller.daemon import Runtime
 from controller.engine.loop import ControlLoop, provide
-from devices.base import DeviceError, Reading
+from devices.base import Reading
+from devices.catalog import create_device
+from devices.modbus import decode
+from devices.powerpack import registers as reg
+from simulator.config import FaultConfig
+from simulator.modbus_devices import ModbusSite, PowerPackBank
+from tests.helpers import free_port
 
 SITE = """
 site: {id: looptest, name: Loop test}
 devices:
-  - {type: powerpack, name: bess, id: 00000000-0000-4000-8000-000000000001, host: 127.0.0.1, port: 1502,
-     nameplate_power_kw: 250, nameplate_energy_kwh: 1000}
-  - {type: acuvim2, name: site-meter, id: 00000000-0000-4000-8000-000000000002, host: 127.0.0.1, port: 1503,
+  - {type: powerpack, name: bess, id: 00000000-0000-4000-8000-000000000001, host: 127.0.0.1, port: {port},
+     nameplate_power_kw: 250, nameplate_energy_kwh: 1000, timeout_s: 2}
+  - {type: acuvim2, name: site-meter, id: 00000000-0000-4000-8000-000000000002, host: 127.0.0.1, port: {port2},
      poll_interval_s: 2}
 controller:
   site_meter: site-meter
@@ -43,26 +50,32 @@ controller:
 T0 = datetime(2026, 6, 3, 12, 0, tzinfo=UTC)
 
 
-@dataclass
-class RecordingBattery:
-    """Takes setpoints like the battery driver does; `fail` makes the next writes raise DeviceError."""
-
-    writes: list[float] = field(default_factory=list)
-    fail: bool = False
-
-    async def write_setpoint(self, kw: float) -> None:
-        if self.fail:
-            raise DeviceError("simulated write failure")
-        self.writes.append(kw)
+def config_text(emulation: bool = False) -> str:
+    return (SITE.replace("{emulation}", str(emulation).lower()).replace("{port}", str(free_port()))
+            .replace("{port2}", str(free_port())))
 
 
 @dataclass
 class Rig:
     clock: ManualClock
     runtime: Runtime
-    battery: RecordingBattery
+    sim: ModbusSite
     decisions: asyncio.Queue[DecisionRecord]
     loop: ControlLoop
+
+    @property
+    def bank(self) -> PowerPackBank:
+        bank = self.sim.bank("bess")
+        assert isinstance(bank, PowerPackBank)
+        return bank
+
+    @property
+    def writes(self) -> list[float]:
+        """Real-power commands the simulated battery received, kW."""
+        return [decode(v, "int32") / 1000 for a, v in self.bank.write_log if a == reg.REAL_POWER_W]
+
+    def fail_writes(self, failing: bool) -> None:
+        self.sim.units["bess"].faults.config = FaultConfig(exception_probability=1.0 if failing else 0.0)
 
     def reading(self, device: str, **fields: float) -> None:
         cfg = self.runtime.config.device(device)
@@ -72,31 +85,36 @@ class Rig:
     async def next_decision(self) -> DecisionRecord:
         return await asyncio.wait_for(self.decisions.get(), 10)
 
-    def drain(self) -> list[DecisionRecord]:
-        out = []
-        while not self.decisions.empty():
-            out.append(self.decisions.get_nowait())
-        return out
+    async def step(self, seconds: float = 4) -> DecisionRecord:
+        """Move the clock one tick on and return that tick's decision (the write is real I/O: wait for it)."""
+        due = self.clock.now() + timedelta(seconds=seconds)
+        await self.clock.advance(seconds)
+        while True:
+            d = await self.next_decision()
+            if d.time >= due:
+                return d
 
 
 @contextlib.asynccontextmanager
 async def rig(emulation: bool = False) -> AsyncIterator[Rig]:
-    config = parse_site(SITE.replace("{emulation}", str(emulation).lower()))
+    config = parse_site(config_text(emulation))
     clock = ManualClock(T0)
     runtime = Runtime(site=LoadedSite(config, "<test>", "0"), clock=clock)
-    battery = RecordingBattery()
-    runtime.services["devices"] = {"bess": battery}
-    queue = runtime.bus.decisions.subscribe()
-    r = Rig(clock, runtime, battery, queue, ControlLoop(config, runtime))
-    r.reading("site-meter", power_total_active=80.0)
-    r.reading("bess", soe_kwh=500.0)
-    task = asyncio.create_task(r.loop.run())
-    try:
-        yield r
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async with ModbusSite(config, clock, names={"bess"}) as sim:
+        battery = create_device(config.device("bess"), clock, runtime.services)
+        runtime.services["devices"] = {"bess": battery}
+        queue = runtime.bus.decisions.subscribe()
+        r = Rig(clock, runtime, sim, queue, ControlLoop(config, runtime))
+        r.reading("site-meter", power_total_active=80.0)
+        r.reading("bess", soe_kwh=500.0)
+        task = asyncio.create_task(r.loop.run())
+        try:
+            yield r
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await battery.close()
 
 
 async def test_ticks_every_period_and_writes_the_setpoint() -> None:
@@ -106,16 +124,14 @@ async def test_ticks_every_period_and_writes_the_setpoint() -> None:
         assert first.body["active_modes"] == ["import_avoidance"]
         assert first.body["inputs"]["site_power_kw"] == 80.0
         assert first.body["proposals"]["import_avoidance"] == {"target": 80.0, "min": 80.0, "max": None}
-        assert r.battery.writes == [80.0]
+        assert r.writes == [80.0]
         assert "control" in r.runtime.heartbeats
         assert r.runtime.services["control"].last_decision["target_kw"] == 80.0
         r.reading("site-meter", power_total_active=0.0)  # the battery's 80 kW now covers the load
         await r.next_decision()
-        r.drain()
-        await r.clock.advance(4)
-        d = await r.next_decision()
+        d = await r.step(4)
         assert d.time == T0 + timedelta(seconds=4)
-        assert r.battery.writes[-1] == 80.0  # load = site 0 + last setpoint 80
+        assert r.writes[-1] == 80.0  # load = site 0 + last setpoint 80
 
 
 async def test_a_fresh_site_reading_ticks_at_once() -> None:
@@ -131,11 +147,11 @@ async def test_a_fresh_site_reading_ticks_at_once() -> None:
 async def test_stale_data_idles_and_resumes_when_fresh_data_arrives() -> None:
     async with rig() as r:
         await r.next_decision()
-        await r.clock.advance(32)  # readings now 32 s old
-        stale = r.drain()[-1]
+        for _ in range(8):  # readings now 32 s old
+            stale = await r.step(4)
         assert stale.body["target_kw"] == 0.0
         assert stale.body["constraints"] == ["stale_data"]
-        assert r.battery.writes[-1] == 0.0
+        assert r.writes[-1] == 0.0
         assert r.loop.stale_ticks >= 1
         r.reading("bess", soe_kwh=500.0)
         r.reading("site-meter", power_total_active=50.0)
@@ -148,16 +164,14 @@ async def test_manual_override_replaces_arbitration_but_not_the_envelope() -> No
         await r.next_decision()
         r.runtime.overrides.manual_setpoint_kw = -1000.0
         r.runtime.overrides.source = "test"
-        await r.clock.advance(4)
-        d = r.drain()[-1]
+        d = await r.step(4)
         # -1000 -> -250 (battery), then -140: charging harder would import 160 + 250 > 300 kW
         assert d.body["target_kw"] == -140.0
         assert d.body["constraints"] == ["bess_power", "site_import"]
         assert d.body["reason"].startswith("manual override")
         assert d.body["override"]["manual_setpoint_kw"] == -1000.0
         r.runtime.overrides.until = r.clock.now()  # lapses now
-        await r.clock.advance(4)
-        lapsed = r.drain()[-1]
+        lapsed = await r.step(4)
         assert lapsed.body["override"] is None
         assert lapsed.body["active_modes"] == ["import_avoidance"]  # meter 80 + last -140: exporting, a floor only
         assert lapsed.body["target_kw"] == 0.0
@@ -166,35 +180,31 @@ async def test_manual_override_replaces_arbitration_but_not_the_envelope() -> No
 async def test_dry_run_override_decides_without_writing() -> None:
     async with rig() as r:
         await r.next_decision()
-        writes = len(r.battery.writes)
+        writes = len(r.writes)
         r.runtime.overrides.dry_run = True
-        await r.clock.advance(8)
-        ds = r.drain()
-        assert ds and all(d.body["dry_run"] and not d.body["written"] for d in ds)
-        assert len(r.battery.writes) == writes
+        ds = [await r.step(4), await r.step(4)]
+        assert all(d.body["dry_run"] and not d.body["written"] for d in ds)
+        assert len(r.writes) == writes
 
 
 async def test_a_failed_write_is_counted_and_retried_next_tick() -> None:
     async with rig() as r:
         await r.next_decision()
-        r.battery.fail = True
-        await r.clock.advance(4)
-        failed = r.drain()[-1]
+        r.fail_writes(True)
+        failed = await r.step(4)
         assert failed.body["written"] is False
-        assert r.loop.write_failures >= 1
-        r.battery.fail = False
-        await r.clock.advance(4)
-        retried = r.drain()[-1]
+        assert r.loop.write_failures == 1
+        r.fail_writes(False)
+        retried = await r.step(4)
         assert retried.body["written"] is True
-        assert r.battery.writes[-1] == retried.body["target_kw"] == 160.0  # meter 80 + last written 80
+        assert r.writes[-1] == retried.body["target_kw"] == 160.0  # meter 80 + last written 80
 
 
 async def test_emulation_reports_site_power_as_if_the_battery_had_delivered() -> None:
     async with rig(emulation=True) as r:
         first = await r.next_decision()
         assert first.body["target_kw"] == 80.0
-        await r.clock.advance(4)  # the meter still says 80 kW: the battery is not really there
-        d = r.drain()[-1]
+        d = await r.step(4)  # the meter still says 80 kW: the battery is not really there
         assert d.body["inputs"]["site_power_kw"] == 0.0  # 80 measured - 80 commanded
         assert d.body["target_kw"] == 80.0
 
@@ -202,23 +212,21 @@ async def test_emulation_reports_site_power_as_if_the_battery_had_delivered() ->
 async def test_cancellation_commands_idle_once() -> None:
     async with rig() as r:
         await r.next_decision()
-        assert r.battery.writes[-1] == 80.0
-    assert r.battery.writes[-1] == 0.0
-    assert r.battery.writes.count(0.0) == 1
+        assert r.writes == [80.0]
+    assert r.writes == [80.0, 0.0]
 
 
 async def test_missing_battery_driver_is_counted_not_raised() -> None:
     async with rig() as r:
         await r.next_decision()
         del r.runtime.services["devices"]["bess"]
-        await r.clock.advance(4)
-        assert r.drain()[-1].body["written"] is False
+        assert (await r.step(4)).body["written"] is False
         assert r.loop.write_failures >= 1
 
 
 @pytest.mark.parametrize("with_controller", [True, False])
 def test_provider(with_controller: bool) -> None:
-    config = parse_site(SITE.replace("{emulation}", "false"))
+    config = parse_site(config_text())
     if not with_controller:
         config = config.model_copy(update={"controller": None})
     runtime = Runtime(site=LoadedSite(config, "<test>", "0"), clock=ManualClock(T0))
@@ -238,7 +246,6 @@ async def test_market_data_comes_from_the_modo_service() -> None:
         modo.price = MarketValue(9.5, T0)
         modo.volume = MarketValue(-120.0, T0)
         r.runtime.services["modo"] = modo
-        await r.clock.advance(4)
-        inputs = r.drain()[-1].body["inputs"]
+        inputs = (await r.step(4)).body["inputs"]
         assert inputs["imbalance_price"] == {"value": 9.5, "settlement_period": T0.isoformat()}
         assert inputs["imbalance_volume"]["value"] == -120.0
