@@ -49,6 +49,8 @@ class ControlLoop:
         self.tick_errors = 0
         self.stale_ticks = 0
         self.wrote = False
+        self._stale = False
+        self._failing = False
         # Seconds from the site reading's arrival to the setpoint write completing (clock time).
         self.reactions_s: deque[float] = deque(maxlen=REACTIONS_KEPT)
 
@@ -134,12 +136,28 @@ class ControlLoop:
             state = SiteState(None, None, self._last_setpoint())
             decision = Decision(now, 0.0, None, (), (), (), ("internal_error",), "internal error: safe idle")
             override = None
-        if decision.constraints == (STALE,):
+        stale = decision.constraints == (STALE,)
+        if stale:
             self.stale_ticks += 1
+        if stale != self._stale:
+            self._stale = stale
+            if stale:
+                self.runtime.alert("control_stale_data", "Warning", "site power or SoE too old: battery idled",
+                                   reason=decision.reason)
+            else:
+                self.runtime.alert("control_data_fresh", "Info", "fresh site power and SoE: control resumed")
         dry_run = self._dry_run()
         written = False
         if not dry_run:
             written = await self._write(decision.setpoint_kw)
+            if written == self._failing:  # a change: failing -> written, or the first failure in a row
+                self._failing = not written
+                if self._failing:
+                    self.runtime.alert("battery_write_failed", "Error", "setpoint write failed; retrying every tick",
+                                       battery=self.config.battery)
+                else:
+                    self.runtime.alert("battery_write_recovered", "Info", "setpoint write succeeded again",
+                                       battery=self.config.battery)
             if written:
                 self.commanded_kw = decision.setpoint_kw
                 site = self.runtime.state.get(self.site_meter_id, SITE_POWER_FIELD)
@@ -150,12 +168,19 @@ class ControlLoop:
         body = record_body(decision, state, {"dry_run": dry_run, "written": written,
                                              "emulation": self.config.emulation, "override": override})
         self.last_decision = body
+        self.runtime.health["control"] = self.stats()
         self.runtime.bus.decisions.publish(DecisionRecord(now, body))
         log.info("control_decision", target_kw=round(decision.setpoint_kw, 3), active=list(decision.active),
                  effective=list(decision.effective), constraints=list(decision.constraints),
                  reason=decision.reason, dry_run=dry_run, written=written)
         self.runtime.beat("control")
         return body
+
+    def stats(self) -> dict[str, Any]:
+        return {"ticks": self.ticks, "writes": self.writes, "write_failures": self.write_failures,
+                "tick_errors": self.tick_errors, "stale_ticks": self.stale_ticks,
+                "mode_errors": self.controller.mode_errors,
+                "axle_unknown_actions": sum(getattr(m, "unknown_actions", 0) for m in self.controller.modes)}
 
     # --- the task ------------------------------------------------------------------------------------
 

@@ -239,6 +239,7 @@ def provide(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
     async def run() -> None:
         client = AxleClient(axle, runtime.clock, runtime.state, sources)
         runtime.services["axle"] = client
+        runtime.health["axle"] = client.counts  # live counters
         await client.run()
 
     return [ComponentSpec("axle", (axle, tuple(sources)), run, stop_order=STOP_MARKET)]

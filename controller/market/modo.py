@@ -139,6 +139,7 @@ def provide(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
     async def run() -> None:
         client = ModoClient(modo, runtime.clock)
         runtime.services["modo"] = client
+        runtime.health["modo"] = client.counts  # live counters
         await client.run()
 
     return [ComponentSpec("modo", modo, run, stop_order=STOP_MARKET)]

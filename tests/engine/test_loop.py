@@ -147,6 +147,8 @@ async def test_a_fresh_site_reading_ticks_at_once() -> None:
 async def test_stale_data_idles_and_resumes_when_fresh_data_arrives() -> None:
     async with rig() as r:
         await r.next_decision()
+        events: list[str] = []
+        r.runtime.bus.events.on(lambda e: events.append(e.kind))
         for _ in range(8):  # readings now 32 s old
             stale = await r.step(4)
         assert stale.body["target_kw"] == 0.0
@@ -157,6 +159,8 @@ async def test_stale_data_idles_and_resumes_when_fresh_data_arrives() -> None:
         r.reading("site-meter", power_total_active=50.0)
         fresh = await r.next_decision()
         assert fresh.body["target_kw"] == 50.0
+        assert events == ["control_stale_data", "control_data_fresh"]
+        assert r.runtime.health["control"]["stale_ticks"] == r.loop.stale_ticks
 
 
 async def test_manual_override_replaces_arbitration_but_not_the_envelope() -> None:
@@ -190,6 +194,8 @@ async def test_dry_run_override_decides_without_writing() -> None:
 async def test_a_failed_write_is_counted_and_retried_next_tick() -> None:
     async with rig() as r:
         await r.next_decision()
+        events: list[str] = []
+        r.runtime.bus.events.on(lambda e: events.append(e.kind))
         r.fail_writes(True)
         failed = await r.step(4)
         assert failed.body["written"] is False
@@ -198,6 +204,7 @@ async def test_a_failed_write_is_counted_and_retried_next_tick() -> None:
         retried = await r.step(4)
         assert retried.body["written"] is True
         assert r.writes[-1] == retried.body["target_kw"] == 160.0  # meter 80 + last written 80
+        assert events == ["battery_write_failed", "battery_write_recovered"]
 
 
 async def test_emulation_reports_site_power_as_if_the_battery_had_delivered() -> None:
