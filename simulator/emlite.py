@@ -208,6 +208,21 @@ class SimulatedMeter:
 
 
 @dataclass
+class ConnectionGauge:
+    """Connections open at once across all simulated meters (what a shared 4G router would carry)."""
+
+    open: int = 0
+    peak: int = 0
+
+    def opened(self) -> None:
+        self.open += 1
+        self.peak = max(self.peak, self.open)
+
+    def closed(self) -> None:
+        self.open -= 1
+
+
+@dataclass
 class MeterServer:
     """The TCP side of one simulated meter."""
 
@@ -219,6 +234,9 @@ class MeterServer:
     connections: int = 0
     answers: int = 0
     refused: int = 0
+    gauge: ConnectionGauge = field(default_factory=ConnectionGauge)
+    handlers: set[asyncio.Task[None]] = field(default_factory=set)
+    writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -227,15 +245,21 @@ class MeterServer:
             writer.close()
             return
         self.busy = True
+        self.gauge.opened()
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.add(task)
+        self.writers.add(writer)
         try:
             await self._serve_one(reader, writer)
         except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
             log.debug("sim_emlite_connection_error", meter=self.meter.name, error=repr(exc))
         finally:
             self.busy = False
+            self.gauge.closed()
+            self.writers.discard(writer)
+            self.handlers.discard(task)
             writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
 
     async def _read_request(self, reader: asyncio.StreamReader) -> bytes:
         buf = await reader.readexactly(2)
@@ -295,6 +319,7 @@ class EmliteSimulator:
     """Every simulated meter of a site, each listening on its device's host and port."""
 
     servers: dict[str, MeterServer]
+    gauge: ConnectionGauge = field(default_factory=ConnectionGauge)
     _tcp: list[asyncio.Server] = field(default_factory=list)
 
     @classmethod
@@ -309,7 +334,10 @@ class EmliteSimulator:
                 name=d.name, twin=d.twin_element, seed=seed, origin=origin, address=seed & 0xFFFFFF,
                 initial_balance_gbp=5 + (seed % 4000) / 100, clock_offset_s=faults.clock_offset_s)
             servers[d.name] = MeterServer(meter, ctx.clock, faults, ctx.rng(f"emlite:{d.name}"))
-        return cls(servers)
+        gauge = ConnectionGauge()
+        for server in servers.values():
+            server.gauge = gauge
+        return cls(servers, gauge)
 
     async def start(self, hosts: dict[str, tuple[str, int]]) -> None:
         for name, server in self.servers.items():
@@ -320,6 +348,14 @@ class EmliteSimulator:
     async def close(self) -> None:
         for s in self._tcp:
             s.close()
+        # Close the open connections too, and let their handlers finish before the loop goes away.
+        handlers: set[asyncio.Task[None]] = set()
+        for server in self.servers.values():
+            for w in list(server.writers):
+                w.close()
+            handlers |= server.handlers
+        if handlers:
+            await asyncio.wait(handlers, timeout=5)
         for s in self._tcp:
             with contextlib.suppress(Exception):
                 await s.wait_closed()

@@ -113,9 +113,15 @@ class GatewayServer:
     answers: int = 0
     connections: int = 0
     _bus: asyncio.Lock = field(default_factory=asyncio.Lock)
+    handlers: set[asyncio.Task[None]] = field(default_factory=set)
+    writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.add(task)
+        self.writers.add(writer)
         try:
             while True:
                 start = await reader.readexactly(1)
@@ -131,9 +137,9 @@ class GatewayServer:
         except (asyncio.IncompleteReadError, OSError):
             pass
         finally:
+            self.writers.discard(writer)
+            self.handlers.discard(task)
             writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
 
     async def _answer(self, control: int, address: int, writer: asyncio.StreamWriter) -> bool:
         meter = self.meters.get(address)
@@ -205,6 +211,14 @@ class MbusGatewaySimulator:
     async def close(self) -> None:
         for s in self._tcp:
             s.close()
+        # Close the open connections too, and let their handlers finish before the loop goes away.
+        handlers: set[asyncio.Task[None]] = set()
+        for gw in self.gateways.values():
+            for w in list(gw.writers):
+                w.close()
+            handlers |= gw.handlers
+        if handlers:
+            await asyncio.wait(handlers, timeout=5)
         for s in self._tcp:
             with contextlib.suppress(Exception):
                 await s.wait_closed()

@@ -142,8 +142,12 @@ class EmopClient:
                 await self.clock.sleep(wait)
         self._sequence ^= 1
         request = Frame(message, src_address=self.client_address, sequence=self._sequence)
+        queued = self.clock.monotonic()
         try:
             async with self.link:
+                # Time spent queueing for the link (ms, cumulative): the cost of the site-wide socket limit.
+                waited_ms = round((self.clock.monotonic() - queued) * 1000)
+                self.counters["link_wait_ms"] = self.counters.get("link_wait_ms", 0) + waited_ms
                 try:
                     raw = await asyncio.wait_for(self._round_trip(encode(request)), self.timeout_s)
                 finally:

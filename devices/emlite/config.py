@@ -31,4 +31,6 @@ class EmliteConfig(DeviceConfigBase):
         default=0.1, gt=0, description="volts per raw unit of the voltage object (unconfirmed by the vendor)")
     down_poll_interval_s: float = Field(
         default=600.0, gt=0, description="a meter that keeps failing is polled at most this rarely")
+    start_jitter_s: float = Field(
+        default=2.0, ge=0, description="random delay before a poll, so a site's meters do not connect all at once")
     client_address: int = Field(default=0x000001, ge=0, le=0xFFFFFF, description="our own EMOP source address")

@@ -59,12 +59,13 @@ class EmliteMeter:
         self.clock = clock
         self.shared = shared
         self.health = DeviceHealth()
+        self._rng = random.Random(zlib.crc32(config.name.encode()))
         self.client = EmopClient(
             config.host, config.port, clock=clock,
             link=link_limiter(shared, config.link or config.host, config.link_max_connections),
             meter=config.name, timeout_s=config.timeout_s, min_gap_s=config.min_connection_gap_s,
             busy_backoff_s=config.busy_backoff_s, client_address=config.client_address,
-            counters=self.health.extra, rng=random.Random(zlib.crc32(config.name.encode())),
+            counters=self.health.extra, rng=self._rng,
         )
         # Each meter reads its occasional objects at its own phase within the interval.
         spread = zlib.crc32(config.name.encode())
@@ -115,6 +116,8 @@ class EmliteMeter:
             raise DeviceError(f"meter down, next attempt at {self._resume_at.isoformat()}")
         fields: dict[str, FieldValue] = {}
         errors: list[str] = []
+        if self.config.start_jitter_s > 0:
+            await self.clock.sleep(self._rng.uniform(0, self.config.start_jitter_s))
         try:
             if not self._serial_ok:
                 await self._check_serial()

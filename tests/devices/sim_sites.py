@@ -20,9 +20,21 @@ def scaled_clock(speed: float = 100.0) -> ScaledClock:
     return ScaledClock(SIM_START, speed)
 
 
+_handed_out: set[int] = set()
+
+
+def unique_port() -> int:
+    """A free port not handed out before in this process (a site of 60 meters asks for many at once)."""
+    while True:
+        port = free_port()
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+
+
 def emlite_device(name: str, **extra: Any) -> dict[str, Any]:
     return {"type": "emlite", "name": name, "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, name)),
-            "host": "127.0.0.1", "port": free_port(), **extra}
+            "host": "127.0.0.1", "port": unique_port(), **extra}
 
 
 def site(devices: list[dict[str, Any]], faults: dict[str, dict[str, Any]] | None = None,

@@ -24,8 +24,7 @@ from simulator.emlite import EmliteSimulator
 from simulator.heat_modbus import build_servers
 from simulator.mbus_gateway import MbusGatewaySimulator
 from simulator.run import SimContext
-from tests.devices.sim_sites import emlite_device, site
-from tests.helpers import free_port
+from tests.devices.sim_sites import emlite_device, site, unique_port
 
 EMLITE_METERS = 54
 SLOTS = 3
@@ -33,16 +32,18 @@ SPEED = 12.0
 
 
 def hmce_site() -> SiteConfig:
+    # As config/sites/hmce.yaml: three 4G routers (20, 20 and 14 meters), communal heat on one M-Bus gateway;
+    # one heat meter here has a Modbus TCP module instead, so both routes run together.
     devices: list[dict[str, Any]] = [
-        emlite_device(f"home-{i:02d}", twin_element=i % 9 == 0) for i in range(1, EMLITE_METERS + 1)]
-    gateway_port = free_port()
+        emlite_device(f"home-{i:02d}", twin_element=i % 9 == 0, link=f"4g-router-{(i - 1) // 20 + 1}")
+        for i in range(1, EMLITE_METERS + 1)]
+    gateway_port = unique_port()
     devices += [{"type": "heat_mbus", "name": f"heat-{a}", "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"heat-{a}")),
-                 "host": "127.0.0.1", "port": gateway_port, "mbus_address": a} for a in range(1, 5)]
-    devices += [{"type": "heat_modbus", "name": f"plant-{i}", "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"plant-{i}")),
-                 "host": "127.0.0.1", "port": free_port(),
+                 "host": "127.0.0.1", "port": gateway_port, "mbus_address": a} for a in range(1, 6)]
+    devices += [{"type": "heat_modbus", "name": "heat-6", "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, "heat-6")),
+                 "host": "127.0.0.1", "port": unique_port(),
                  "registers": {"energy_kwh": {"address": 0, "data_type": "uint32"},
-                               "power_kw": {"address": 2, "data_type": "uint32", "scale": 0.1}}}
-                for i in (1, 2)]
+                               "power_kw": {"address": 2, "data_type": "uint32", "scale": 0.1}}}]
     # 4G links: 1 to 3 s per answer on every meter.
     faults = {f"home-{i:02d}": {"latency_s": 1.0, "latency_jitter_s": 2.0} for i in range(1, EMLITE_METERS + 1)}
     return site(devices, faults)
