@@ -101,22 +101,6 @@ class Delivery:
         self.backoff.reset()
         return n, 0.0
 
-    async def run(self, wake: asyncio.Event, idle_s: float) -> None:
-        """Deliver until cancelled: as fast as the sink takes it, then on each commit (or every `idle_s`)."""
-        while True:
-            n, delay = await self.step()
-            if delay > 0:
-                await self.clock.sleep(delay)
-            elif n == 0:
-                wake.clear()
-                sleeper = asyncio.ensure_future(self.clock.sleep(idle_s))
-                waiter = asyncio.ensure_future(wake.wait())
-                try:
-                    await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    sleeper.cancel()
-                    waiter.cancel()
-
     # --- sending --------------------------------------------------------------------------------
 
     async def _send(self, rows: Sequence[StoredRow]) -> None:

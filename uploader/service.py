@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
@@ -37,9 +37,9 @@ log = get_logger("uploader")
 T = TypeVar("T")
 
 COMMIT_INTERVAL_S = 1.0
-# Real seconds between commits at least: on an accelerated clock one simulated second is no time at all,
-# and every commit is an fsync.
-MIN_COMMIT_GAP_S = 0.05
+# Real seconds between commits at least: every commit is an fsync, and this lets readings arriving
+# together (all devices at a slot boundary) share one.
+MIN_COMMIT_GAP_S = 0.01
 PRUNE_INTERVAL_S = 600.0
 
 
@@ -75,9 +75,10 @@ class OutboxService:
         self._readings: list[Reading] = []
         self._decisions: list[DecisionRecord] = []
         self._events: list[Event] = []
-        runtime.bus.readings.on(self._readings.append)
-        runtime.bus.decisions.on(self._decisions.append)
-        runtime.bus.events.on(self._events.append)
+        self.arrived = asyncio.Event()
+        runtime.bus.readings.on(self._on_reading)
+        runtime.bus.decisions.on(self._on_decision)
+        runtime.bus.events.on(self._on_event)
         self.outbox: Outbox | None = None
         self.ready = asyncio.Event()
         self.generation = 0  # bumped when the database file is replaced: uploaders reopen
@@ -88,6 +89,18 @@ class OutboxService:
         self.dropped_pending = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         self._pending_alert: str | None = None  # a replaced corrupt file, alerted from the loop thread
+
+    def _on_reading(self, item: Reading) -> None:
+        self._readings.append(item)
+        self.arrived.set()
+
+    def _on_decision(self, item: DecisionRecord) -> None:
+        self._decisions.append(item)
+        self.arrived.set()
+
+    def _on_event(self, item: Event) -> None:
+        self._events.append(item)
+        self.arrived.set()
 
     @property
     def queued(self) -> int:
@@ -175,9 +188,12 @@ class OutboxService:
         next_prune = clock.monotonic() + PRUNE_INTERVAL_S
         try:
             while True:
-                await clock.sleep(COMMIT_INTERVAL_S)
-                await asyncio.sleep(MIN_COMMIT_GAP_S)
+                # Commit as soon as something arrives (what arrives during a commit goes in the next one),
+                # so the window in which a crash loses a reading is one commit long; beat at least every second.
+                await _first(self.arrived.wait(), clock.sleep(COMMIT_INTERVAL_S))
+                self.arrived.clear()
                 await self.commit()
+                await asyncio.sleep(MIN_COMMIT_GAP_S)
                 if clock.monotonic() >= next_prune:
                     next_prune = clock.monotonic() + PRUNE_INTERVAL_S
                     await self._call(partial(self._prune))
@@ -241,13 +257,17 @@ async def run_uploader(runtime: Runtime, service: OutboxService,
 
 async def _wait(wake: asyncio.Event, runtime: Runtime, idle_s: float) -> None:
     wake.clear()
-    sleeper = asyncio.ensure_future(runtime.clock.sleep(idle_s))
-    waiter = asyncio.ensure_future(wake.wait())
+    await _first(wake.wait(), runtime.clock.sleep(idle_s))
+
+
+async def _first(*aws: Coroutine[Any, Any, Any]) -> None:
+    """Wait until the first of `aws` finishes; cancel the others."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
     try:
-        await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        sleeper.cancel()
-        waiter.cancel()
+        for t in tasks:
+            t.cancel()
 
 
 async def run_coverage(runtime: Runtime, service: OutboxService) -> None:
