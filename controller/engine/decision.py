@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,11 +45,16 @@ def _market(v: MarketValue | None) -> dict[str, Any] | None:
     return None if v is None else {"value": v.value, "settlement_period": v.settlement_period.isoformat()}
 
 
+def _finite(x: float | None) -> float | None:
+    """Records are JSON: a missing value's infinite age (or any non-finite input) is recorded as null."""
+    return x if x is not None and math.isfinite(x) else None
+
+
 def inputs_of(state: SiteState) -> dict[str, Any]:
     return {
-        "site_power_kw": state.site_power_kw, "site_power_age_s": state.site_power_age_s,
-        "bess_soe_kwh": state.soe_kwh, "bess_soe_age_s": state.soe_age_s,
-        "bess_last_target_kw": state.last_setpoint_kw,
+        "site_power_kw": _finite(state.site_power_kw), "site_power_age_s": _finite(state.site_power_age_s),
+        "bess_soe_kwh": _finite(state.soe_kwh), "bess_soe_age_s": _finite(state.soe_age_s),
+        "bess_last_target_kw": _finite(state.last_setpoint_kw),
         "imbalance_price": _market(state.imbalance_price), "imbalance_volume": _market(state.imbalance_volume),
         "axle_steps": len(state.axle_schedule),
     }

@@ -101,3 +101,18 @@ def test_demo_site_decisions_stay_within_every_limit(state: SiteState, offset_s:
         assert p <= 0
     if state.soe_kwh >= LIMITS.soe_max_kwh:
         assert p >= 0
+
+
+def test_decision_record_is_strict_json_even_with_missing_inputs_and_infinite_proposals() -> None:
+    import json
+
+    from controller.engine.decision import record_body
+
+    state = SiteState(None, 500.0, site_power_age_s=math.inf,
+                      axle_schedule=(AxleStep(WED_PEAK, WED_PEAK + timedelta(hours=1), "discharge_max"),))
+    d = CONTROLLER.decide(state, WED_PEAK)
+    body = record_body(d, state)
+    text = json.dumps(body, allow_nan=False)  # raises on NaN/Infinity
+    assert json.loads(text)["proposals"]["axle"] == {"target": "inf", "min": "inf", "max": "inf"}
+    assert body["inputs"]["site_power_age_s"] is None
+    assert body["target_kw"] == 0.0 and body["constraints"] == ["stale_data"]
