@@ -140,6 +140,9 @@ class ModbusConnection:
                                       reconnect_delay=0, name=self.name)
         try:
             ok = await asyncio.wait_for(client.connect(), timeout=self.timeout_s + 1.0)
+        except asyncio.CancelledError:
+            client.close()
+            raise
         except (TimeoutError, OSError, ModbusException) as exc:
             client.close()
             self._connect_failed(repr(exc))
