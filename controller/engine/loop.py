@@ -159,11 +159,11 @@ class ControlLoop:
                     self.runtime.alert("battery_write_recovered", "Info", "setpoint write succeeded again",
                                        battery=self.config.battery)
             if written:
-                self.commanded_kw = decision.setpoint_kw
                 site = self.runtime.state.get(self.site_meter_id, SITE_POWER_FIELD)
                 if site is not None:
                     self.reactions_s.append((self.runtime.clock.now() - site.time).total_seconds())
-        elif self.config.emulation:
+        # Emulating, the setpoint counts as delivered whatever the (possibly absent) battery did.
+        if written or self.config.emulation:
             self.commanded_kw = decision.setpoint_kw
         body = record_body(decision, state, {"dry_run": dry_run, "written": written,
                                              "emulation": self.config.emulation, "override": override})
