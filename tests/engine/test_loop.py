@@ -214,6 +214,11 @@ async def test_emulation_reports_site_power_as_if_the_battery_had_delivered() ->
         d = await r.step(4)  # the meter still says 80 kW: the battery is not really there
         assert d.body["inputs"]["site_power_kw"] == 0.0  # 80 measured - 80 commanded
         assert d.body["target_kw"] == 80.0
+        r.fail_writes(True)  # nor does it answer: the setpoint still counts as delivered
+        d = await r.step(4)
+        assert d.body["written"] is False
+        assert d.body["inputs"]["site_power_kw"] == 0.0
+        assert d.body["target_kw"] == 80.0
 
 
 async def test_cancellation_commands_idle_once() -> None:
