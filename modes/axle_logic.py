@@ -7,14 +7,14 @@ from controller.engine.schedule import Window
 from controller.engine.site_state import AxleStep, SiteState
 from controller.logs import get_logger
 from modes.axle import AxleModeConfig
-from modes.base import Mode, ModeContext
+from modes.base import ModeContext, PeriodMode
 
 log = get_logger("modes.axle")
 
 KNOWN_ACTIONS = ("charge_max", "discharge_max", "avoid_import", "avoid_export")
 
 
-class Axle(Mode[AxleModeConfig]):
+class Axle(PeriodMode[AxleModeConfig]):
     """Axle's dispatch: the first schedule step covering now decides. Unknown actions are logged, counted
     (once per step) and ignored."""
 

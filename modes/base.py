@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Generic, TypeVar
@@ -38,12 +39,8 @@ class ModeContext:
         return rate_now(self.export_rates, now)
 
 
-class Mode(Generic[C]):
-    """A mode maps (SiteState, now) to a Proposal, or None when it has nothing to say.
-
-    The default `propose` asks only while one of the mode's periods covers `now`; modes whose
-    schedule means something else (the peak approach runs *before* its peak) override it.
-    """
+class Mode(abc.ABC, Generic[C]):
+    """A mode maps (SiteState, now) to a Proposal, or None when it has nothing to say."""
 
     type: ClassVar[str]
 
@@ -52,11 +49,20 @@ class Mode(Generic[C]):
         self.ctx = ctx
         self.name = name
 
+    @abc.abstractmethod
+    def propose(self, state: SiteState, now: datetime) -> Proposal | None:
+        """This tick's proposal (None: inactive)."""
+
+
+class PeriodMode(Mode[C]):
+    """A mode that acts only while one of its periods covers `now`."""
+
     def propose(self, state: SiteState, now: datetime) -> Proposal | None:
         window = window_at(self.config.periods, now)
         if window is None:
             return None
         return self.propose_in(state, now, window)
 
+    @abc.abstractmethod
     def propose_in(self, state: SiteState, now: datetime, window: Window) -> Proposal | None:
-        raise NotImplementedError
+        """The proposal while `window` (an occurrence of one of the mode's periods) covers `now`."""

@@ -5,11 +5,11 @@ from datetime import datetime
 from controller.engine.proposal import Proposal, charge_allowing_more
 from controller.engine.schedule import Window
 from controller.engine.site_state import SiteState
-from modes.base import Mode
+from modes.base import PeriodMode
 from modes.charge_to_soe import ChargeToSoeConfig
 
 
-class ChargeToSoe(Mode[ChargeToSoeConfig]):
+class ChargeToSoe(PeriodMode[ChargeToSoeConfig]):
     """Energy needed = (target - SoE) / efficiency, spread evenly over the hours left in the period."""
 
     type = "charge_to_soe"

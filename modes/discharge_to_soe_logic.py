@@ -5,11 +5,11 @@ from datetime import datetime
 from controller.engine.proposal import Proposal, discharge_allowing_more
 from controller.engine.schedule import Window
 from controller.engine.site_state import SiteState
-from modes.base import Mode
+from modes.base import PeriodMode
 from modes.discharge_to_soe import DischargeToSoeConfig
 
 
-class DischargeToSoe(Mode[DischargeToSoeConfig]):
+class DischargeToSoe(PeriodMode[DischargeToSoeConfig]):
     """Energy = SoE - target (discharge efficiency 1), spread evenly over the hours left in the period."""
 
     type = "discharge_to_soe"

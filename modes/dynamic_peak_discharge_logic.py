@@ -6,14 +6,14 @@ from controller.engine.prediction import predict
 from controller.engine.proposal import INF, Proposal, import_avoidance
 from controller.engine.schedule import Window
 from controller.engine.site_state import SiteState
-from modes.base import Mode
+from modes.base import PeriodMode
 from modes.dynamic_peak_discharge import DynamicPeakDischargeConfig
 
 FLAT_OUT = Proposal(target=INF, min=INF)
 HOLD = Proposal(min=0.0)  # nobody may charge during the peak
 
 
-class DynamicPeakDischarge(Mode[DynamicPeakDischargeConfig]):
+class DynamicPeakDischarge(PeriodMode[DynamicPeakDischargeConfig]):
     """Discharge through the peak down to the target SoE; flat out when the system is short (modes.md)."""
 
     type = "dynamic_peak_discharge"

@@ -5,11 +5,11 @@ from datetime import datetime
 from controller.engine.proposal import Proposal, export_avoidance
 from controller.engine.schedule import Window
 from controller.engine.site_state import SiteState
-from modes.base import Mode
+from modes.base import PeriodMode
 from modes.export_avoidance import ExportAvoidanceConfig
 
 
-class ExportAvoidance(Mode[ExportAvoidanceConfig]):
+class ExportAvoidance(PeriodMode[ExportAvoidanceConfig]):
     type = "export_avoidance"
 
     def propose_in(self, state: SiteState, now: datetime, window: Window) -> Proposal | None:

@@ -5,11 +5,11 @@ from datetime import datetime
 from controller.engine.proposal import Proposal, import_avoidance
 from controller.engine.schedule import Window
 from controller.engine.site_state import SiteState
-from modes.base import Mode
+from modes.base import PeriodMode
 from modes.import_avoidance import ImportAvoidanceConfig
 
 
-class ImportAvoidance(Mode[ImportAvoidanceConfig]):
+class ImportAvoidance(PeriodMode[ImportAvoidanceConfig]):
     type = "import_avoidance"
 
     def propose_in(self, state: SiteState, now: datetime, window: Window) -> Proposal | None:

@@ -6,11 +6,11 @@ from controller.engine.prediction import predict
 from controller.engine.proposal import Proposal, import_avoidance
 from controller.engine.schedule import Window
 from controller.engine.site_state import SiteState
-from modes.base import Mode
+from modes.base import PeriodMode
 from modes.import_avoidance_when_short import ImportAvoidanceWhenShortConfig
 
 
-class ImportAvoidanceWhenShort(Mode[ImportAvoidanceWhenShortConfig]):
+class ImportAvoidanceWhenShort(PeriodMode[ImportAvoidanceWhenShortConfig]):
     """Import avoidance only while a prediction says the system is short; "long" predictions are never used."""
 
     type = "import_avoidance_when_short"

@@ -8,12 +8,12 @@ from controller.engine.rates import first_rate
 from controller.engine.schedule import Window
 from controller.engine.settlement import SP, current_sp_start
 from controller.engine.site_state import SiteState
-from modes.base import Mode
+from modes.base import PeriodMode
 from modes.curves import soe_at
 from modes.niv_chase import NivChaseConfig
 
 
-class NivChase(Mode[NivChaseConfig]):
+class NivChase(PeriodMode[NivChaseConfig]):
     """Charge when the (predicted) imbalance price is low, discharge when high, by SoE curves (modes.md)."""
 
     type = "niv_chase"
