@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "read": ("controller.commands.read", "poll one device once and print its reading as JSON"),
     "decide": ("controller.commands.decide", "run arbitration and the safety envelope once on a state file"),
     "import-legacy": ("controller.commands.import_legacy", "convert a reference controller site file to ours"),
+    "status": ("controller.commands.status", "what the running daemon is doing: mode, setpoint, SoE, devices, backlog"),
+    "config": ("controller.commands.config_cmd", "config apply --site FILE NEW.yaml: validate, apply, verify, roll back"),
 }
 
 

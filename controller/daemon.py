@@ -85,6 +85,7 @@ PROVIDERS: list[str] = [
     "controller.engine.loop:provide",
     "controller.market.modo:provide",
     "controller.market.axle:provide",
+    "controller.ops.provider:ops_components",
 ]
 
 

@@ -1,0 +1,85 @@
+"""`flux-edge status --site FILE`: what the running daemon is doing, from its local admin endpoint."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+from controller.ops.client import AdminUnavailable, admin_address, request
+
+DEFAULT_SITE = "/etc/flux-edge/site.yaml"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--site", default=DEFAULT_SITE, metavar="FILE", help=f"the site file (default {DEFAULT_SITE})")
+    p.add_argument("--json", action="store_true", help="print the raw status object")
+
+
+def run(args: argparse.Namespace) -> int:
+    host, port = admin_address(args.site)
+    try:
+        code, view = request("GET", host, port, "/status")
+    except AdminUnavailable as exc:
+        print(f"flux-edge is not running: {exc}", file=sys.stderr)
+        return 1
+    if code != 200:
+        print(f"admin endpoint answered {code}: {view}", file=sys.stderr)
+        return 1
+    print(json.dumps(view, indent=2) if args.json else render(view))
+    return 0
+
+
+def _num(value: Any, unit: str) -> str:
+    return "-" if value is None else f"{float(value):.1f} {unit}"
+
+
+def _ago(iso: str | None, now: datetime) -> str:
+    if not iso:
+        return "never"
+    t = datetime.fromisoformat(iso)
+    return f"{t.isoformat(timespec='seconds')} ({max(0.0, (now - t).total_seconds()):.0f} s ago)"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    return [line.rstrip(), *("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)]
+
+
+def render(v: dict[str, Any]) -> str:
+    now = datetime.fromisoformat(v["time"])
+    effective = ", ".join(v.get("effective_modes") or []) or "idle"
+    active = ", ".join(v.get("active_modes") or []) or "none"
+    dry = {True: "on", False: "off", None: "-"}[v.get("dry_run")]
+    mqtt = {True: "connected", False: "disconnected", None: "not configured"}[v.get("mqtt_connected")]
+    out = [
+        f"site        {v['site_id']}   config {v['config_sha256'][:12]}   at {now.isoformat(timespec='seconds')}",
+        f"mode        {effective}   (active: {active})   dry run: {dry}",
+        f"setpoint    {_num(v.get('target_kw'), 'kW')}   SoE {_num(v.get('soe_kwh'), 'kWh')}"
+        f"   site power {_num(v.get('site_power_kw'), 'kW')}",
+        f"reloads     ok {v.get('reloads_ok', 0)}, failed {v.get('reloads_failed', 0)}   mqtt {mqtt}",
+    ]
+    if v.get("constraints"):
+        out.append(f"limits      {', '.join(v['constraints'])}")
+    ov = v.get("override")
+    if ov:
+        what = f"setpoint {ov['setpoint_kw']:g} kW" if ov.get("setpoint_kw") is not None else f"mode {ov.get('mode')}"
+        out.append(f"override    {what} until {ov.get('until')} by {ov.get('source')}")
+    out.append("")
+    rows = [[d["name"], d["kind"], d["state"], str(d["polls_ok"]), str(d["polls_failed"]),
+             "-" if d.get("reading_age_s") is None else f"{d['reading_age_s']:.0f} s", d.get("last_error") or ""]
+            for d in v.get("devices", [])]
+    out += _table(["DEVICE", "KIND", "HEALTH", "POLLS OK", "FAILED", "AGE", "LAST ERROR"], rows)
+    out.append("")
+    sinks = v.get("sinks", [])
+    if sinks:
+        rows = [[s["name"], "-" if s.get("pending") is None else str(s["pending"]),
+                 "-" if s.get("oldest_pending") is None else _ago(s["oldest_pending"], now),
+                 _ago(s.get("last_upload"), now)] for s in sinks]
+        out += _table(["SINK", "BACKLOG", "OLDEST PENDING", "LAST UPLOAD"], rows)
+    else:
+        out.append("no upload sinks configured")
+    return "\n".join(out)

@@ -1,0 +1,229 @@
+"""Operator commands (from MQTT): parse strictly, check against the site's limits, act, and say what happened.
+
+Every command gets exactly one answer: (status, response text). A malformed payload, an unknown type
+or an out-of-range value is rejected with the reason; an accepted manual setpoint or mode is still
+subject to the control loop's safety envelope, it only replaces what the modes propose.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from controller.logs import get_logger
+from controller.ops.remote_config import applier
+from controller.ops.view import call_maybe_async
+
+if TYPE_CHECKING:
+    from controller.daemon import Runtime
+
+log = get_logger("ops.commands")
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    event_id: str = Field(min_length=1, max_length=200, validation_alias=AliasChoices("eventId", "id"))
+    source: str | None = Field(default=None, max_length=200, description="who sent it, for the records")
+
+
+class DryRun(_Command):
+    type: Literal["dry_run"]
+    enabled: bool | None = Field(description="true: never write the battery; false: write; null: as the site file says")
+
+
+class ManualSetpoint(_Command):
+    type: Literal["setpoint"]
+    kw: float = Field(description="+ discharge, - charge; still clamped by the safety envelope")
+    duration_s: float = Field(gt=0)
+
+
+class ModeOverride(_Command):
+    type: Literal["mode"]
+    mode: str = Field(min_length=1, description="a configured mode's name or type")
+    duration_s: float = Field(gt=0)
+
+
+class ClearOverride(_Command):
+    type: Literal["clear_override"]
+
+
+class Reload(_Command):
+    type: Literal["reload"]
+    config: str | None = Field(default=None, description="a new site file; absent: re-read the file on disk")
+
+
+class Backfill(_Command):
+    type: Literal["backfill"]
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+Command = Annotated[DryRun | ManualSetpoint | ModeOverride | ClearOverride | Reload | Backfill,
+                    Field(discriminator="type")]
+COMMAND_TYPES = ("dry_run", "setpoint", "mode", "clear_override", "reload", "backfill")
+_adapter: TypeAdapter[Any] = TypeAdapter(Command)
+LONG_RUNNING = ("reload", "backfill")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # accepted (done), rejected (refused, nothing changed), failed (tried and did not work)
+    response: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    event_id: str | None
+    command: Any | None  # one of the command models
+    error: str | None = None
+
+
+def parse(payload: bytes) -> Parsed:
+    try:
+        raw = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return Parsed(None, None, f"payload is not JSON: {exc}")
+    if not isinstance(raw, dict):
+        return Parsed(None, None, "payload must be a JSON object")
+    ident = raw.get("eventId", raw.get("id"))
+    event_id = str(ident) if isinstance(ident, str | int) and not isinstance(ident, bool) else None
+    kind = raw.get("type")
+    if kind not in COMMAND_TYPES:
+        return Parsed(event_id, None, f"unknown command type {kind!r}; expected one of {', '.join(COMMAND_TYPES)}")
+    try:
+        return Parsed(event_id, _adapter.validate_python(raw))
+    except ValidationError as exc:
+        errs = exc.errors(include_url=False)
+        where = ".".join(str(p) for p in errs[0]["loc"][1:]) or "(payload)"
+        return Parsed(event_id, None, f"{where}: {errs[0]['msg']}")
+
+
+class CommandHandler:
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    async def execute(self, command: Any) -> Outcome:
+        actor = f"mqtt:{command.source or 'unknown'}"
+        match command:
+            case DryRun():
+                return self._dry_run(command, actor)
+            case ManualSetpoint():
+                return self._setpoint(command, actor)
+            case ModeOverride():
+                return self._mode(command, actor)
+            case ClearOverride():
+                self._runtime.overrides.clear_timed()
+                self._record("override_cleared", f"manual override cleared by {actor}", actor)
+                return Outcome("accepted", "override cleared")
+            case Reload():
+                return await self._reload(command, actor)
+            case Backfill():
+                return await self._backfill(command)
+        return Outcome("rejected", "unhandled command")
+
+    def _record(self, kind: str, message: str, actor: str, **data: Any) -> None:
+        log.info(kind, actor=actor, **data)
+        self._runtime.alert(kind, "Info", message, actor=actor, **data)
+
+    def _dry_run(self, cmd: DryRun, actor: str) -> Outcome:
+        if self._runtime.config.controller is None:
+            return Outcome("rejected", "this site has no controller block")
+        self._runtime.overrides.dry_run = cmd.enabled
+        self._record("dry_run_set", f"dry run set to {cmd.enabled} by {actor}", actor, enabled=cmd.enabled)
+        state = "as configured" if cmd.enabled is None else "on" if cmd.enabled else "off"
+        return Outcome("accepted", f"dry run {state}")
+
+    def _duration_problem(self, duration_s: float) -> str | None:
+        mqtt = self._runtime.config.mqtt
+        limit = mqtt.max_override_s if mqtt is not None else 4 * 3600.0
+        if not math.isfinite(duration_s) or duration_s > limit:
+            return f"duration_s must be at most {limit:g} s"
+        return None
+
+    def _setpoint(self, cmd: ManualSetpoint, actor: str) -> Outcome:
+        ctl = self._runtime.config.controller
+        if ctl is None:
+            return Outcome("rejected", "this site has no controller block")
+        if not math.isfinite(cmd.kw) or not -ctl.battery_charge_limit_kw <= cmd.kw <= ctl.battery_discharge_limit_kw:
+            return Outcome("rejected", f"kw {cmd.kw:g} outside the battery limits "
+                                       f"[{-ctl.battery_charge_limit_kw:g}, {ctl.battery_discharge_limit_kw:g}]")
+        if problem := self._duration_problem(cmd.duration_s):
+            return Outcome("rejected", problem)
+        until = self._runtime.clock.now() + timedelta(seconds=cmd.duration_s)
+        ov = self._runtime.overrides
+        ov.manual_setpoint_kw, ov.mode, ov.until, ov.source = cmd.kw, None, until, actor
+        self._record("manual_setpoint_set", f"manual setpoint {cmd.kw:g} kW until {until.isoformat()} by {actor}",
+                     actor, kw=cmd.kw, until=until.isoformat())
+        return Outcome("accepted", f"setpoint {cmd.kw:g} kW until {until.isoformat()} (within the safety envelope)",
+                       {"until": until.isoformat()})
+
+    def _mode(self, cmd: ModeOverride, actor: str) -> Outcome:
+        ctl = self._runtime.config.controller
+        if ctl is None:
+            return Outcome("rejected", "this site has no controller block")
+        known = sorted({m.name for m in ctl.modes if m.name} | {m.type for m in ctl.modes})
+        if cmd.mode not in known:
+            return Outcome("rejected", f"mode {cmd.mode!r} is not configured; expected one of {', '.join(known)}")
+        if problem := self._duration_problem(cmd.duration_s):
+            return Outcome("rejected", problem)
+        until = self._runtime.clock.now() + timedelta(seconds=cmd.duration_s)
+        ov = self._runtime.overrides
+        ov.manual_setpoint_kw, ov.mode, ov.until, ov.source = None, cmd.mode, until, actor
+        self._record("mode_override_set", f"mode {cmd.mode} until {until.isoformat()} by {actor}",
+                     actor, mode=cmd.mode, until=until.isoformat())
+        return Outcome("accepted", f"mode {cmd.mode} until {until.isoformat()}", {"until": until.isoformat()})
+
+    async def _reload(self, cmd: Reload, actor: str) -> Outcome:
+        app = applier(self._runtime)
+        if cmd.config is not None:
+            text = cmd.config.encode()
+        else:
+            try:
+                text = app.read_current()
+            except OSError as exc:
+                return Outcome("failed", f"cannot read {app.site_path}: {exc.strerror}")
+        result = await app.apply(text, actor)
+        status = "accepted" if result.ok else "rejected" if result.status == "rejected" else "failed"
+        message = result.message + ("" if not result.problems else ": " + "; ".join(result.problems[:5]))
+        return Outcome(status, message, {"sha256": result.sha256, "result": result.status})
+
+    def _backfill_fn(self) -> Any:
+        """The uploader's backfill: a `backfill` service if one is registered, else its gap recovery run now."""
+        service = self._runtime.services.get("backfill")
+        if service is not None:
+            fn = getattr(service, "run", service)
+            return fn if callable(fn) else None
+        if "outbox" not in self._runtime.services or not self._runtime.config.uploader.sinks:
+            return None
+        try:
+            from uploader.service import check_now
+        except ImportError:
+            return None
+        runtime = self._runtime
+
+        async def recover(since: datetime | None = None) -> Any:
+            return await check_now(runtime.config, runtime.clock, runtime.services.get("devices", {}),
+                                   runtime.services.setdefault("sinks", {}), since=since)
+
+        return recover
+
+    async def _backfill(self, cmd: Backfill) -> Outcome:
+        fn = self._backfill_fn()
+        if fn is None:
+            return Outcome("failed", "backfill is unavailable on this daemon (no outbox with upload sinks)")
+        accepted = inspect.signature(fn).parameters
+        kwargs = {k: v for k, v in (("since", cmd.since), ("until", cmd.until)) if k in accepted and v is not None}
+        try:
+            result = await call_maybe_async(fn, **kwargs)
+        except Exception as exc:
+            log.error("backfill_failed", error=repr(exc))
+            return Outcome("failed", f"backfill failed: {exc}")
+        return Outcome("accepted", f"backfill done: {result}")

@@ -1,0 +1,209 @@
+"""MQTT: telemetry and alerts out, operator commands in, one acknowledgement per command.
+
+Topics under `<prefix>/<site>/`: `<device>/measurements`, `alerts`, `commands` (subscribed), `acks`,
+and `status` (retained online/offline, offline as the will). Publishing goes through a bounded
+in-memory queue that only this component drains, so a broker outage never blocks polling or
+control; when the queue is full the oldest telemetry goes first (the outbox is the durable path),
+while acknowledgements and alerts wait in a queue of their own. Reconnects back off exponentially.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import ssl
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import aiomqtt
+
+from controller.logs import get_logger
+from controller.ops import flexmeter
+from controller.ops.commands import LONG_RUNNING, CommandHandler, Outcome, parse
+
+if TYPE_CHECKING:
+    from controller.bus import Event
+    from controller.daemon import Runtime
+    from controller.ops.config import MqttConfig
+    from devices.base import Reading
+
+log = get_logger("ops.mqtt")
+
+URGENT_QUEUE = 1000  # acks and alerts: few, and worth keeping longer than telemetry
+
+
+def tls_context(config: MqttConfig) -> ssl.SSLContext | None:
+    if config.tls is None:
+        return None
+    ctx = ssl.create_default_context(cafile=config.tls.ca_file)
+    if config.tls.cert_file:
+        ctx.load_cert_chain(config.tls.cert_file, config.tls.key_file)
+    if config.tls.insecure:
+        ctx.check_hostname = False
+    return ctx
+
+
+class MqttBridge:
+    """`runtime.services["mqtt"]`; `connected` feeds the metrics and `status`."""
+
+    def __init__(self, runtime: Runtime, config: MqttConfig) -> None:
+        self._runtime = runtime
+        self._config = config
+        self.site_id = runtime.config.site.id
+        self.base = f"{config.topic_prefix.strip('/')}/{self.site_id}"
+        self._bulk: deque[tuple[str, bytes]] = deque(maxlen=config.queue_size)
+        self._urgent: deque[tuple[str, bytes]] = deque(maxlen=URGENT_QUEUE)
+        self._wake = asyncio.Event()
+        self._handler = CommandHandler(runtime)
+        self._jobs: set[asyncio.Task[None]] = set()
+        self.connected = False
+        self.published = 0
+        self.dropped = 0
+        self.connects = 0
+        self.commands = 0
+
+    @property
+    def commands_topic(self) -> str:
+        return f"{self.base}/commands"
+
+    @property
+    def acks_topic(self) -> str:
+        return f"{self.base}/acks"
+
+    def _enqueue(self, topic: str, body: dict[str, Any], *, urgent: bool = False) -> None:
+        queue = self._urgent if urgent else self._bulk
+        if len(queue) == queue.maxlen:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning("mqtt_queue_full_dropping_oldest", dropped=self.dropped, urgent=urgent)
+        queue.append((topic, json.dumps(body, separators=(",", ":")).encode()))
+        self._wake.set()
+
+    def publish_reading(self, reading: Reading) -> None:
+        self._enqueue(f"{self.base}/{reading.device}/measurements", flexmeter.measurements(reading))
+
+    def publish_alert(self, event: Event) -> None:
+        self._enqueue(f"{self.base}/alerts", flexmeter.alert(event, self.site_id), urgent=True)
+
+    def _ack(self, event_id: str | None, outcome: Outcome) -> None:
+        body = flexmeter.acknowledgement(self.site_id, event_id, outcome.status, outcome.response,
+                                         self._runtime.clock.now(), **outcome.data)
+        self._enqueue(self.acks_topic, body, urgent=True)
+
+    # --- the component ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        readings = self._runtime.bus.readings.subscribe()
+        events = self._runtime.bus.events.subscribe()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._pump(readings, self.publish_reading))
+                tg.create_task(self._pump(events, self.publish_alert))
+                tg.create_task(self._connection_loop())
+        finally:
+            self._runtime.bus.readings.unsubscribe(readings)
+            self._runtime.bus.events.unsubscribe(events)
+            for job in list(self._jobs):
+                job.cancel()
+            self.connected = False
+
+    @staticmethod
+    async def _pump(queue: asyncio.Queue[Any], publish: Any) -> None:
+        while True:
+            item = await queue.get()
+            try:
+                publish(item)
+            except Exception as exc:  # one unencodable item must not stop telemetry
+                log.error("mqtt_encode_failed", error=repr(exc))
+
+    def _client(self) -> aiomqtt.Client:
+        c = self._config
+        will = aiomqtt.Will(f"{self.base}/status", b"offline", qos=1, retain=True)
+        return aiomqtt.Client(
+            c.host, c.port, username=c.username,
+            password=c.password.get_secret_value() if c.password is not None else None,
+            identifier=c.client_id or f"flux-edge-{self.site_id}", keepalive=c.keepalive_s,
+            tls_context=tls_context(c), tls_insecure=True if c.tls is not None and c.tls.insecure else None,
+            will=will, timeout=10.0,
+        )
+
+    async def _connection_loop(self) -> None:
+        failures = 0
+        while True:
+            delay = self._config.reconnect_initial_s
+            try:
+                async with self._client() as client:
+                    self.connected = True
+                    self.connects += 1
+                    failures = 0
+                    log.info("mqtt_connected", host=self._config.host, port=self._config.port)
+                    await client.subscribe(self.commands_topic, qos=self._config.qos)
+                    await client.publish(f"{self.base}/status", b"online", qos=1, retain=True)
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(self._publisher(client))
+                        tg.create_task(self._listener(client))
+            except* aiomqtt.MqttError as group:
+                failures += 1
+                delay = min(self._config.reconnect_max_s,
+                            self._config.reconnect_initial_s * 2 ** min(failures - 1, 20))
+                delay *= random.uniform(0.8, 1.2)
+                log.warning("mqtt_disconnected", error=repr(group.exceptions[0]), retry_in_s=round(delay, 2))
+            finally:
+                self.connected = False
+            # Real seconds: reconnecting is about the network, not the simulated world.
+            await asyncio.sleep(delay)
+
+    async def _publisher(self, client: aiomqtt.Client) -> None:
+        while True:
+            queue = self._urgent if self._urgent else self._bulk
+            if not queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            topic, payload = queue[0]
+            await client.publish(topic, payload, qos=self._config.qos)
+            # Removed only once the broker has it: a message in flight when the link drops is resent.
+            if queue and queue[0][0] is topic and queue[0][1] is payload:
+                queue.popleft()
+            self.published += 1
+
+    async def _listener(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            if not message.topic.matches(self.commands_topic):
+                continue
+            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            self.commands += 1
+            parsed = parse(payload)
+            if parsed.command is None:
+                log.warning("mqtt_command_rejected", event_id=parsed.event_id, reason=parsed.error)
+                self._ack(parsed.event_id, Outcome("rejected", parsed.error or "bad command"))
+                continue
+            log.info("mqtt_command", event_id=parsed.event_id, type=parsed.command.type)
+            if parsed.command.type in LONG_RUNNING:
+                # A reload verifies for up to a minute: commands keep flowing meanwhile.
+                job = asyncio.create_task(self._run(parsed.event_id, parsed.command))
+                self._jobs.add(job)
+                job.add_done_callback(self._jobs.discard)
+            else:
+                await self._run(parsed.event_id, parsed.command)
+
+    async def _run(self, event_id: str | None, command: Any) -> None:
+        try:
+            outcome = await self._handler.execute(command)
+        except Exception as exc:
+            log.error("mqtt_command_failed", event_id=event_id, error=repr(exc), exc_info=exc)
+            outcome = Outcome("failed", f"command failed: {exc}")
+        self._ack(event_id, outcome)
+
+
+async def run_bridge(runtime: Runtime, config: MqttConfig) -> None:
+    bridge = MqttBridge(runtime, config)
+    runtime.services["mqtt"] = bridge
+    try:
+        await bridge.run()
+    finally:
+        with contextlib.suppress(KeyError):
+            if runtime.services["mqtt"] is bridge:
+                del runtime.services["mqtt"]

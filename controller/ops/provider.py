@@ -1,0 +1,56 @@
+"""The field-operations components the daemon runs (registered in controller.daemon.PROVIDERS)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from controller.daemon import STOP_OPS, ComponentSpec
+from controller.ops.admin import AdminServer
+from controller.ops.metrics import DecisionTally, MetricsServer
+from controller.ops.mqtt import run_bridge
+from controller.ops.remote_config import applier
+from controller.ops.watchdog import Watchdog, systemd_notifier
+from controller.supervisor import Backoff
+
+if TYPE_CHECKING:
+    from controller.config import SiteConfig
+    from controller.daemon import Runtime
+
+# The watchdog stops before everything else so systemd hears STOPPING=1 as shutdown begins.
+STOP_WATCHDOG = 0
+# Constant keys: these components read the live config themselves and survive every reload.
+WATCHDOG_KEY = "watchdog"
+TALLY_KEY = "decision-tally"
+
+
+def decision_tally(runtime: Runtime) -> DecisionTally:
+    existing = runtime.services.get("decision_tally")
+    if isinstance(existing, DecisionTally):
+        return existing
+    created = DecisionTally()
+    runtime.services["decision_tally"] = created
+    return created
+
+
+def ops_components(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
+    tally = decision_tally(runtime)
+    applier(runtime)
+    specs = [
+        ComponentSpec("ops-watchdog", WATCHDOG_KEY, Watchdog(runtime, systemd_notifier()).run,
+                      stop_order=STOP_WATCHDOG),
+        ComponentSpec("ops-decisions", TALLY_KEY, lambda: tally.run(runtime), stop_order=STOP_OPS),
+    ]
+    if config.metrics.enabled:
+        metrics = MetricsServer(runtime, tally, config.metrics.host, config.metrics.port)
+        specs.append(ComponentSpec("ops-metrics", config.metrics, metrics.run, stop_order=STOP_OPS,
+                                   backoff=Backoff(initial_s=2.0, max_s=60.0)))
+    admin_config = config.ops.admin
+    if admin_config.enabled:
+        admin = AdminServer(runtime, tally, admin_config.host, admin_config.port)
+        specs.append(ComponentSpec("ops-admin", admin_config, admin.run, stop_order=STOP_OPS,
+                                   backoff=Backoff(initial_s=2.0, max_s=60.0)))
+    mqtt = config.mqtt
+    if mqtt is not None:
+        specs.append(ComponentSpec("ops-mqtt", (mqtt, config.site.id), lambda: run_bridge(runtime, mqtt),
+                                   stop_order=STOP_OPS))
+    return specs

@@ -1,0 +1,311 @@
+"""One consistent picture of the running daemon for operators: metrics, `status`, sd_notify STATUS=.
+
+Built on the event loop from the runtime's shared objects. Every part is optional: a daemon without
+a control loop, an outbox or MQTT still gets a view of what it has. Other subsystems' objects are
+read defensively (attribute names are the agreed seams; a missing one leaves its part empty).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from controller.logs import get_logger
+
+if TYPE_CHECKING:
+    from controller.daemon import Runtime
+
+log = get_logger("ops.view")
+
+
+@dataclass
+class DeviceView:
+    name: str
+    kind: str
+    device_id: str
+    state: str  # ok, degraded, down, or unknown (never polled yet)
+    polls_ok: int = 0
+    polls_failed: int = 0
+    consecutive_failures: int = 0
+    last_success: datetime | None = None
+    last_error: str | None = None
+    reading_age_s: float | None = None
+    latency_buckets: tuple[float, ...] = ()
+    latency_counts: list[int] = field(default_factory=list)
+    latency_sum_s: float = 0.0
+
+
+@dataclass
+class SinkView:
+    name: str
+    pending: int | None = None
+    uploaded: int | None = None
+    bytes: int | None = None
+    oldest_pending: datetime | None = None
+    uploads_ok: int | None = None
+    uploads_failed: int | None = None
+    rows_recovered: int | None = None
+    last_upload: datetime | None = None
+    latency_buckets: tuple[float, ...] = ()
+    latency_counts: list[int] = field(default_factory=list)
+    latency_sum_s: float = 0.0
+    latency_count: int | None = None  # when only count and sum are kept (no buckets)
+
+
+@dataclass
+class OpsView:
+    site_id: str
+    config_sha256: str
+    time: datetime
+    devices: list[DeviceView]
+    sinks: list[SinkView]
+    target_kw: float | None = None
+    soe_kwh: float | None = None
+    site_power_kw: float | None = None
+    active_modes: list[str] = field(default_factory=list)
+    effective_modes: list[str] = field(default_factory=list)
+    constraints: list[str] = field(default_factory=list)
+    configured_modes: list[str] = field(default_factory=list)
+    dry_run: bool | None = None
+    override: dict[str, Any] | None = None
+    outbox_bytes: int | None = None
+    reloads_ok: int = 0
+    reloads_failed: int = 0
+    mqtt_connected: bool | None = None  # None: MQTT not configured
+
+    @property
+    def backlog(self) -> int | None:
+        counts = [s.pending for s in self.sinks if s.pending is not None]
+        return max(counts) if counts else None
+
+    def status_line(self) -> str:
+        """One line for systemd's STATUS=: mode, setpoint, SoE, backlog."""
+        mode = ",".join(self.effective_modes) or "idle"
+        return (f"mode={mode} setpoint={_fmt(self.target_kw, 'kW')} soe={_fmt(self.soe_kwh, 'kWh')} "
+                f"backlog={'-' if self.backlog is None else self.backlog}")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = _jsonable(dataclasses.asdict(self))
+        out["backlog"] = self.backlog
+        return out
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    return "-" if value is None else f"{value:.1f}{unit}"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+# --- reading other subsystems' objects ------------------------------------------------------------
+
+
+def as_mapping(obj: Any) -> dict[str, Any]:
+    """A stats object as a dict, whether it is a mapping, a dataclass or a plain object."""
+    if obj is None:
+        return {}
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    if hasattr(obj, "__dict__"):
+        return {k: v for k, v in vars(obj).items() if not k.startswith("_")}
+    return {}
+
+
+async def call_maybe_async(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    result = fn(*args, **kwargs)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+async def read_stats(obj: Any) -> dict[str, Any]:
+    """`obj.stats` (attribute, method or coroutine) or the object's own attributes, as a dict."""
+    stats = getattr(obj, "stats", None)
+    if stats is None:
+        return as_mapping(obj)
+    if callable(stats):
+        stats = await call_maybe_async(stats)
+    return as_mapping(stats)
+
+
+def _first(d: Mapping[str, Any], *names: str) -> Any:
+    for n in names:
+        if n in d and d[n] is not None:
+            return d[n]
+    return None
+
+
+def _int(v: Any) -> int | None:
+    return int(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def _time(v: Any) -> datetime | None:
+    if isinstance(v, datetime):
+        return v
+    if isinstance(v, str):
+        try:
+            return datetime.fromisoformat(v)
+        except ValueError:
+            return None
+    return None
+
+
+def _histogram(d: Mapping[str, Any]) -> tuple[tuple[float, ...], list[int], float]:
+    hist = as_mapping(_first(d, "latency", "upload_latency"))
+    buckets = _first(hist, "buckets", "latency_buckets") or _first(d, "latency_buckets")
+    counts = _first(hist, "counts", "latency_counts") or _first(d, "latency_counts")
+    total = _first(hist, "sum_s", "latency_sum_s") or _first(d, "latency_sum_s") or 0.0
+    if isinstance(buckets, list | tuple) and isinstance(counts, list | tuple) and len(counts) == len(buckets) + 1:
+        return tuple(float(b) for b in buckets), [int(c) for c in counts], float(total)
+    return (), [], 0.0
+
+
+def _sink_view(name: str, outbox: Mapping[str, Any], uploader: Mapping[str, Any]) -> SinkView:
+    buckets, counts, total = _histogram(uploader)
+    return SinkView(
+        name=name,
+        pending=_int(_first(outbox, "pending", "pending_rows")),
+        uploaded=_int(_first(outbox, "uploaded", "uploaded_rows")),
+        bytes=_int(_first(outbox, "bytes")),
+        oldest_pending=_time(_first(outbox, "oldest_pending")),
+        uploads_ok=_int(_first(uploader, "uploads_ok", "batches_ok", "successes")),
+        uploads_failed=_int(_first(uploader, "uploads_failed", "batches_failed", "failures")),
+        rows_recovered=_int(_first(uploader, "rows_recovered", "recovered")),
+        last_upload=_time(_first(uploader, "last_upload", "last_success")),
+        latency_buckets=buckets, latency_counts=counts,
+        latency_sum_s=total or float(_first(uploader, "latency_sum_s") or 0.0),
+        latency_count=_int(_first(uploader, "latency_count")),
+    )
+
+
+async def _sinks(runtime: Runtime) -> tuple[list[SinkView], int | None]:
+    outbox_stats: dict[str, Any] = {}
+    service = runtime.services.get("outbox")
+    # The outbox service holds its SQLite store as `.outbox`; its stats() reads the file: off the loop.
+    store = getattr(service, "outbox", None) or service
+    if store is not None:
+        try:
+            stats = getattr(store, "stats", None)
+            outbox_stats = as_mapping(await asyncio.to_thread(stats)) if callable(stats) and not \
+                inspect.iscoroutinefunction(stats) else await read_stats(store)
+        except Exception as exc:  # a broken stats call must not take the metrics endpoint down
+            log.warning("outbox_stats_failed", error=repr(exc))
+    per_sink: dict[str, dict[str, Any]] = {}
+    raw_sinks = outbox_stats.get("sinks")
+    if isinstance(raw_sinks, Mapping):
+        per_sink = {str(k): as_mapping(v) for k, v in raw_sinks.items()}
+    uploaders: dict[str, dict[str, Any]] = {}
+    sinks_service = runtime.services.get("sinks")
+    if isinstance(sinks_service, Mapping):
+        for name, sink in sinks_service.items():
+            try:
+                uploaders[str(name)] = await read_stats(sink)
+            except Exception as exc:
+                log.warning("sink_stats_failed", sink=str(name), error=repr(exc))
+    names = [s.name for s in runtime.config.uploader.sinks]
+    names += [n for n in [*per_sink, *uploaders] if n not in names]
+    views: list[SinkView] = []
+    for name in names:
+        # A single-sink outbox may report one flat set of counts.
+        ob = per_sink.get(name, outbox_stats if not per_sink and len(names) == 1 else {})
+        views.append(_sink_view(name, ob, uploaders.get(name, {})))
+    if not names and outbox_stats and not per_sink:
+        views.append(_sink_view("outbox", outbox_stats, {}))
+    total_bytes = _int(outbox_stats.get("bytes"))
+    return views, total_bytes
+
+
+def _devices(runtime: Runtime, now: datetime) -> list[DeviceView]:
+    newest: dict[UUID, datetime] = {}
+    for (device_id, _), sample in runtime.state.snapshot().items():
+        if device_id not in newest or sample.time > newest[device_id]:
+            newest[device_id] = sample.time
+    out: list[DeviceView] = []
+    for d in runtime.config.devices:
+        h = runtime.health.get(d.name)
+        seen = newest.get(d.id)
+        age = max(0.0, (now - seen).total_seconds()) if seen is not None else None
+        if h is None:
+            out.append(DeviceView(d.name, d.type, str(d.id), "unknown", reading_age_s=age))
+            continue
+        state = getattr(h, "state", "unknown")
+        out.append(DeviceView(
+            name=d.name, kind=d.type, device_id=str(d.id), state=str(getattr(state, "value", state)),
+            polls_ok=int(getattr(h, "polls_ok", 0)), polls_failed=int(getattr(h, "polls_failed", 0)),
+            consecutive_failures=int(getattr(h, "consecutive_failures", 0)),
+            last_success=getattr(h, "last_success", None), last_error=getattr(h, "last_error", None),
+            reading_age_s=age,
+            latency_buckets=tuple(getattr(h, "latency_buckets", ())),
+            latency_counts=list(getattr(h, "latency_counts", [])),
+            latency_sum_s=float(getattr(h, "latency_sum_s", 0.0)),
+        ))
+    return out
+
+
+def _names(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list | tuple) else []
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+async def take_view(runtime: Runtime, last_decision: Mapping[str, Any] | None = None) -> OpsView:
+    """The current picture. `last_decision` is the newest decision seen on the bus, if the caller keeps one."""
+    config = runtime.config
+    now = runtime.clock.now()
+    sinks, total_bytes = await _sinks(runtime)
+    view = OpsView(site_id=config.site.id, config_sha256=runtime.site.sha256, time=now,
+                   devices=_devices(runtime, now), sinks=sinks, outbox_bytes=total_bytes)
+    control = runtime.services.get("control")
+    decision = last_decision
+    if decision is None and control is not None:
+        decision = getattr(control, "last_decision", None)
+    if decision is None:
+        decision = getattr(runtime.services.get("decision_tally"), "last", None)
+    if isinstance(decision, Mapping):
+        view.target_kw = _number(decision.get("target_kw"))
+        view.active_modes = _names(decision.get("active_modes"))
+        view.effective_modes = _names(decision.get("effective_modes"))
+        view.constraints = _names(decision.get("constraints"))
+    ctl = config.controller
+    if ctl is not None:
+        view.configured_modes = [m.name or m.type for m in ctl.modes]
+        view.dry_run = ctl.dry_run if runtime.overrides.dry_run is None else runtime.overrides.dry_run
+        soe = runtime.state.get(config.device(ctl.battery).id, "soe_kwh")
+        site = runtime.state.get(config.device(ctl.site_meter).id, "power_total_active")
+        view.soe_kwh = soe.value if soe is not None else None
+        view.site_power_kw = site.value if site is not None else None
+    ov = runtime.overrides
+    if (ov.manual_setpoint_kw is not None or ov.mode is not None) and ov.active(now):
+        view.override = {"setpoint_kw": ov.manual_setpoint_kw, "mode": ov.mode,
+                         "until": ov.until, "source": ov.source}
+    daemon = runtime.services.get("daemon")
+    view.reloads_ok = int(getattr(daemon, "reloads_ok", 0))
+    view.reloads_failed = int(getattr(daemon, "reloads_failed", 0))
+    if config.mqtt is not None:
+        mqtt = runtime.services.get("mqtt")
+        view.mqtt_connected = bool(getattr(mqtt, "connected", False))
+    return view
