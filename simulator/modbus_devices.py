@@ -193,7 +193,8 @@ class ModbusSite:
         sim = site.simulator or SimulatorConfig()
         self.site = site
         self.clock = clock
-        now = clock.now().timestamp()
+        # The physics runs on whole seconds of the clock (see SiteModel.advance_to).
+        now = float(math.floor(clock.now().timestamp()))
         devices = [d for d in site.devices if isinstance(d, PowerPackConfig | Acuvim2Config)
                    and (names is None or d.name in names)]
         self.batteries: dict[str, BatteryModel] = {}

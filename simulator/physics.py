@@ -1,6 +1,6 @@
 """The physical site behind the simulated Modbus devices: a battery, a load, solar, and the meters.
 
-Pure and deterministic: state moves only in `advance_to(t)`, in steps of at most `STEP_S` seconds,
+Pure and deterministic: state moves only in `advance_to(t)`, in whole steps of `STEP_S` seconds,
 and the load and solar profiles are functions of time and seed alone, so the same seed and the same
 clock give the same site however often it is read. Units: kW, kWh, seconds; battery power + =
 discharge; meter power + = import (the battery meter reads + when the battery discharges, as the
@@ -276,11 +276,14 @@ class SiteModel:
         return self.load_kw - self.solar_kw - self.battery_kw()
 
     def advance_to(self, t: float) -> list[PhysicsStep]:
-        """Step up to `t` in steps of at most STEP_S; nothing happens if `t` is not ahead."""
+        """Take every whole STEP_S step that ends at or before `t`.
+
+        Fixed steps make the site a function of the seed and the commands alone, not of how often
+        (or when) anybody reads it; registers lag real time by under one step, as a meter's do.
+        """
         steps: list[PhysicsStep] = []
-        while self.t < t - 1e-9:
-            dt = min(STEP_S, t - self.t)
-            steps.append(self._step(dt))
+        while self.t + STEP_S <= t + 1e-9:
+            steps.append(self._step(STEP_S))
         return steps
 
     def _step(self, dt: float) -> PhysicsStep:

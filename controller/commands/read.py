@@ -7,7 +7,7 @@ import asyncio
 import json
 import sys
 
-from controller.clock import RealClock, align_down
+from controller.clock import align_down, clock_from_env
 from controller.config import ConfigError, SiteConfig, load_site
 from controller.logs import configure_logging
 from devices.base import DeviceError, Reading
@@ -30,7 +30,7 @@ def reading_json(reading: Reading) -> str:
 
 async def read_once(site: SiteConfig, name: str) -> Reading:
     config = site.device(name)
-    clock = RealClock()
+    clock = clock_from_env()  # FLUX_CLOCK: the simulated time a simulation runs on
     device = create_device(config, clock, {})
     budget = config.timeout_s * POLL_BUDGET_FACTOR + POLL_BUDGET_EXTRA_S
     try:
