@@ -173,6 +173,36 @@ async def test_poller_that_wakes_after_its_slot_counts_the_lost_slots() -> None:
     assert device.health.slots_missed == 3
 
 
+async def test_poller_rides_out_a_simulator_restart() -> None:
+    port = free_port()
+    clock = ManualClock(START)
+    site = _site(_meter("m", port, "7b0d0c6e-5d2a-4c43-9a57-000000000002", timeout_s=1.0))
+    unit = _unit("m")
+    server = ModbusSimServer("127.0.0.1", port, clock, {1: unit})
+    await server.start()
+    device = create_device(site.devices[0], clock, {})
+    alerts: list[str] = []
+    task = asyncio.create_task(
+        DevicePoller(device, clock, StateStore(), Bus(), lambda kind, *a, **k: alerts.append(kind)).run())
+    try:
+        await clock.settle()
+        await _step(clock, (device, 1))
+        await server.stop()
+        for k in range(2, 6):
+            await _step(clock, (device, k))
+        assert device.health.state == HealthState.DOWN and device.health.polls_ok == 1
+        await server.start()
+        for k in range(6, 12):  # the reconnect backoff (0.5 .. 1 s) is shorter than a slot
+            await _step(clock, (device, k))
+            if device.health.polls_ok > 1:
+                break
+        assert device.health.polls_ok == 2 and device.health.state == HealthState.OK
+        assert alerts == ["device_down", "device_recovered"]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await server.stop()
+
 def _runtime(site: SiteConfig, clock: ManualClock) -> Runtime:
     return Runtime(site=LoadedSite(site, "<test>", "0" * 64), clock=clock)
 
