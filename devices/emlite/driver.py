@@ -16,7 +16,7 @@ import random
 import zlib
 from collections.abc import Callable, MutableMapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.clock import Clock, align_up
 from controller.logs import get_logger
@@ -33,7 +33,10 @@ from devices.emlite.codec import (
     ProfileRecord,
     SignalQuality,
 )
-from devices.emlite.config import EmliteConfig
+
+if TYPE_CHECKING:
+    # Annotations only: the config modules import the whole site tree, which imports the catalog.
+    from devices.emlite.config import EmliteConfig
 
 log = get_logger("devices.emlite")
 

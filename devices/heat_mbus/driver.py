@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.clock import Clock
 from controller.logs import get_logger
 from devices.base import DeviceError, DeviceHealth, Reading
-from devices.heat_mbus.config import HeatMbusConfig
 from devices.heat_mbus.gateway import gateway_for
 from devices.heat_mbus.records import MbusDecodeError, decode_rsp_ud
+
+if TYPE_CHECKING:
+    # Annotations only: the config modules import the whole site tree, which imports the catalog.
+    from devices.heat_mbus.config import HeatMbusConfig
 
 log = get_logger("devices.heat_mbus")
 
