@@ -1,11 +1,15 @@
 """Emlite prepayment meters over EMOP/TCP (our own codec, written from the protocol description)."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from controller.config.types import ProblemList
 from devices.config import DeviceConfigBase
+
+if TYPE_CHECKING:
+    from controller.config.site import SiteConfig
 
 
 class EmliteConfig(DeviceConfigBase):
@@ -34,3 +38,20 @@ class EmliteConfig(DeviceConfigBase):
     start_jitter_s: float = Field(
         default=2.0, ge=0, description="random delay before a poll, so a site's meters do not connect all at once")
     client_address: int = Field(default=0x000001, ge=0, le=0xFFFFFF, description="our own EMOP source address")
+
+    def problems(self, root: SiteConfig) -> ProblemList:
+        yield from super().problems(root)
+        low, high = self.busy_backoff_s
+        if not 0 <= low <= high:
+            yield ("busy_backoff_s",), "must be [low, high] with 0 <= low <= high"
+        # One router has one socket limit: meters sharing a link must agree on it.
+        link = self.link or self.host
+        for other in root.devices:
+            if other is self:
+                break
+            if isinstance(other, EmliteConfig) and (other.link or other.host) == link \
+                    and other.link_max_connections != self.link_max_connections:
+                yield ("link_max_connections",), (
+                    f"link '{link}' already has link_max_connections {other.link_max_connections} "
+                    f"(device '{other.name}')")
+                break

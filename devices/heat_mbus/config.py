@@ -12,3 +12,6 @@ class HeatMbusConfig(DeviceConfigBase):
     timeout_s: float = Field(default=3.0, gt=0, le=120, description="per request through the gateway")
     mbus_address: int = Field(ge=0, le=250, description="primary M-Bus address behind the gateway")
     baud: int = Field(default=2400, description="bus speed behind the gateway (for timing only)")
+    down_poll_interval_s: float = Field(
+        default=600.0, gt=0,
+        description="a meter that keeps failing is polled at most this rarely (it holds the shared bus while it fails)")

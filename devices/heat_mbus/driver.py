@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from controller.clock import Clock
 from controller.logs import get_logger
-from devices.base import DeviceError, DeviceHealth, Reading
+from devices.base import DeviceError, DeviceHealth, FieldValue, Reading
 from devices.heat_mbus.gateway import gateway_for
 from devices.heat_mbus.records import MbusDecodeError, decode_rsp_ud
 
@@ -29,11 +29,27 @@ class HeatMbusMeter:
         self.clock = clock
         self.health = DeviceHealth()
         self.gateway = gateway_for(shared, config.host, config.port)
+        self._failures = 0
+        self._resume_at: datetime | None = None
 
     def _count(self, name: str) -> None:
         self.health.extra[name] = self.health.extra.get(name, 0) + 1
 
     async def poll(self, slot: datetime) -> Reading:
+        if self._resume_at is not None and self.clock.now() < self._resume_at:
+            # A silent meter costs the bus a timeout, a wake-up and a retry: ask it less often.
+            self._count("polls_skipped_down")
+            raise DeviceError(f"{self.config.name}: meter down, next attempt at {self._resume_at.isoformat()}")
+        try:
+            fields = await self._read()
+        except DeviceError as exc:
+            self._failed(str(exc))
+            raise
+        self._failures = 0
+        self._resume_at = None
+        return Reading(self.config.id, self.config.name, KIND, slot, fields, received_at=self.clock.now())
+
+    async def _read(self) -> dict[str, FieldValue]:
         raw = await self.gateway.read_meter(self.config.mbus_address, self.config.timeout_s)
         try:
             records = decode_rsp_ud(raw)
@@ -41,11 +57,22 @@ class HeatMbusMeter:
             self._count("decode_errors")
             log.warning("mbus_decode_failed", meter=self.config.name, error=str(exc), frame=raw.hex())
             raise DeviceError(f"{self.config.name}: {exc}") from exc
+        if records.skipped:
+            self.health.extra["records_skipped"] = self.health.extra.get("records_skipped", 0) + records.skipped
         if not records.fields:
             self._count("empty_answers")
             raise DeviceError(f"{self.config.name}: answer without any heat-meter record")
-        return Reading(self.config.id, self.config.name, KIND, slot, dict(records.fields),
-                       received_at=self.clock.now())
+        return dict(records.fields)
+
+    def _failed(self, error: str) -> None:
+        self._failures += 1
+        self._count("polls_failed")
+        if self._failures >= self.health.down_after:
+            pause = min(self.config.down_poll_interval_s,
+                        self.config.poll_interval_s * 2 ** (self._failures - self.health.down_after))
+            self._resume_at = self.clock.now() + timedelta(seconds=pause)
+            log.warning("mbus_polling_slowed", meter=self.config.name, failures=self._failures, pause_s=pause,
+                        error=error)
 
     async def close(self) -> None:
         # The gateway's connection is shared: dropping it only costs the others a reconnect.

@@ -7,6 +7,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +196,18 @@ async def test_gateway_down_is_a_device_error() -> None:
     with pytest.raises(DeviceError, match="connect failed"):
         await m.poll(align_down(scaled_clock().now(), 60))
     await m.close()
+
+
+async def test_a_meter_that_keeps_failing_is_asked_less_often(rig: Rig) -> None:
+    m = rig.meter("h1", mbus_address=77, timeout_s=0.2)
+    slot = align_down(rig.clock.now(), 60)
+    for i in range(3):
+        with pytest.raises(MbusTimeout):
+            await m.poll(slot + timedelta(minutes=i))
+    asked = rig.sim.gateways[("127.0.0.1", m.config.port)].requests
+    with pytest.raises(DeviceError, match="meter down"):
+        await m.poll(slot + timedelta(minutes=3))
+    assert m.health.extra["polls_skipped_down"] == 1
+    assert rig.sim.gateways[("127.0.0.1", m.config.port)].requests == asked  # the bus was left alone
+    good = await rig.meter("h2").poll(slot + timedelta(minutes=3))
+    assert "energy_kwh" in good.fields
