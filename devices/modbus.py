@@ -227,8 +227,3 @@ class ModbusConnection:
     async def close(self) -> None:
         async with self.lock:
             self._drop_client()
-
-    def reset_backoff(self) -> None:
-        """Forget past failures (e.g. an operator asked for a read now)."""
-        self._retry_at = None
-        self._failed_connects = 0
