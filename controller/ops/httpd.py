@@ -53,12 +53,15 @@ class HttpEndpoint:
         self.host = host
         self.port = port
         self._server: asyncio.Server | None = None
+        self.listening = asyncio.Event()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
         self.port = int(self._server.sockets[0].getsockname()[1])
+        self.listening.set()
 
     async def close(self) -> None:
+        self.listening.clear()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):

@@ -1,0 +1,264 @@
+"""MQTT against real Mosquitto: Flexmeter measurements and alerts out, commands in, one ack per command,
+and a broker restart in the middle (our own mosquitto process on a free port)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import aiomqtt
+import pytest
+
+from controller.clock import ManualClock
+from controller.config import load_site
+from controller.daemon import Runtime
+from controller.ops.mqtt import MqttBridge, run_bridge
+from devices.base import Reading
+from tests.helpers import eventually, free_port, wait_for_port
+from tests.ops.conftest import BESS_ID, METER_ID, write_site
+
+NOW = datetime(2026, 6, 3, 12, 0, 0, tzinfo=UTC)
+MOSQUITTO = "/usr/sbin/mosquitto"
+
+
+class Subscriber:
+    """A test-side MQTT client collecting everything under the site's topics."""
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self.client = client
+        self.received: list[tuple[str, Any]] = []
+        self.arrived = asyncio.Event()
+
+    async def collect(self) -> None:
+        async for message in self.client.messages:
+            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            try:
+                body: Any = json.loads(payload)
+            except json.JSONDecodeError:
+                body = payload.decode()
+            self.received.append((str(message.topic), body))
+            self.arrived.set()
+
+    def on(self, suffix: str) -> list[Any]:
+        return [b for t, b in self.received if t.endswith(suffix)]
+
+    async def wait_for(self, suffix: str, count: int = 1, timeout: float = 15.0) -> list[Any]:
+        await eventually(lambda: len(self.on(suffix)) >= count, timeout)
+        return self.on(suffix)
+
+    async def command(self, base: str, body: Any, timeout: float = 15.0) -> dict[str, Any]:
+        event_id = body.get("eventId") if isinstance(body, dict) else None
+        before = len(self.on("/acks"))
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+        await self.client.publish(f"{base}/commands", payload, qos=1)
+        if event_id is None:
+            acks = await self.wait_for("/acks", before + 1, timeout)
+            return dict(acks[before])
+        await eventually(lambda: any(a["originatingEventId"] == event_id for a in self.on("/acks")), timeout)
+        return next(a for a in self.on("/acks") if a["originatingEventId"] == event_id)
+
+
+@contextlib.asynccontextmanager
+async def subscriber(host: str, port: int, topic: str, **kwargs: Any) -> AsyncIterator[Subscriber]:
+    async with aiomqtt.Client(host, port, **kwargs) as client:
+        await client.subscribe(topic, qos=1)
+        sub = Subscriber(client)
+        task = asyncio.create_task(sub.collect())
+        try:
+            yield sub
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+def make_runtime(tmp_path: Path, host: str, port: int, **mqtt: Any) -> Runtime:
+    prefix = f"t{uuid.uuid4().hex[:10]}"  # a topic tree of its own on the shared broker
+    site = write_site(tmp_path / "site.yaml", mqtt={"host": host, "port": port, "topic_prefix": prefix,
+                                                     "reconnect_initial_s": 0.2, "reconnect_max_s": 1.0, **mqtt})
+    return Runtime(site=load_site(site), clock=ManualClock(NOW))
+
+
+def meter_reading(power_kw: float, minute: int = 0) -> Reading:
+    t = NOW + timedelta(minutes=minute)
+    return Reading(UUID(METER_ID), "site-meter", "acuvim2", t,
+                   {"power_total_active": power_kw, "energy_imported_active": 1234.5, "frequency": 50.01,
+                    "voltage_line_average": float("nan")}, t)
+
+
+async def start_bridge(runtime: Runtime) -> tuple[MqttBridge, asyncio.Task[None]]:
+    assert runtime.config.mqtt is not None
+    task = asyncio.create_task(run_bridge(runtime, runtime.config.mqtt))
+    await eventually(lambda: "mqtt" in runtime.services)
+    bridge: MqttBridge = runtime.services["mqtt"]
+    await eventually(lambda: bridge.connected, 15)
+    return bridge, task
+
+
+async def stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_measurements_alerts_commands_and_acks(tmp_path: Path, mqtt_addr: tuple[str, int]) -> None:
+    host, port = mqtt_addr
+    runtime = make_runtime(tmp_path, host, port)
+    base = f"{runtime.config.mqtt.topic_prefix}/testsite"  # type: ignore[union-attr]
+    async with subscriber(host, port, f"{base}/#") as sub:
+        bridge, task = await start_bridge(runtime)
+        try:
+            await sub.wait_for("/status")
+            assert sub.on("/status")[-1] == "online"
+
+            runtime.bus.readings.publish(meter_reading(37.5))
+            runtime.bus.readings.publish(Reading(UUID(BESS_ID), "bess", "powerpack", NOW,
+                                                 {"soe_kwh": 640.0, "command_source": "modbus"}, NOW))
+            meter = (await sub.wait_for("/site-meter/measurements"))[0]
+            assert meter["hardwareId"] == METER_ID
+            assert meter["type"] == "DeviceMeasurements"
+            assert meter["request"]["eventDate"] == "2026-06-03T12:00:00Z"
+            assert meter["request"]["measurements"] == {
+                "electricity.power.active.consumed.total": 37.5,
+                "electricity.energy.active.consumed.total": 1234.5,
+                "electricity.frequency": 50.01}  # NaN voltage left out, not sent as invalid JSON
+            bess = (await sub.wait_for("/bess/measurements"))[0]
+            assert bess["request"]["measurements"] == {"battery.energy.stored": 640.0}
+
+            runtime.alert("poll_failed", "Warning", "site-meter did not answer", device="site-meter")
+            alert = (await sub.wait_for("/alerts"))[0]
+            assert alert["type"] == "DeviceAlert"
+            assert alert["request"]["level"] == "Warning"
+            assert alert["request"]["message"] == "site-meter did not answer"
+            assert alert["request"]["type"] == "poll_failed"
+
+            ack = await sub.command(base, {"eventId": "c1", "type": "setpoint", "kw": -150, "duration_s": 900,
+                                           "source": "alice"})
+            assert ack["type"] == "Acknowledgement"
+            assert ack["request"]["status"] == "accepted", ack
+            assert runtime.overrides.manual_setpoint_kw == -150
+            assert runtime.overrides.until == NOW + timedelta(seconds=900)
+            assert runtime.overrides.source == "mqtt:alice"
+
+            ack = await sub.command(base, {"eventId": "c2", "type": "setpoint", "kw": 500, "duration_s": 60})
+            assert ack["request"]["status"] == "rejected"
+            assert "outside the battery limits [-200, 220]" in ack["request"]["response"]
+            assert runtime.overrides.manual_setpoint_kw == -150  # unchanged
+
+            ack = await sub.command(base, {"eventId": "c3", "type": "launch", "kw": 1})
+            assert ack["request"]["status"] == "rejected"
+            assert "unknown command type 'launch'" in ack["request"]["response"]
+
+            ack = await sub.command(base, {"eventId": "c4", "type": "setpoint", "kw": "lots", "duration_s": 60})
+            assert ack["request"]["status"] == "rejected"
+            assert ack["request"]["response"].startswith("kw:")
+
+            ack = await sub.command(base, b"{not json")
+            assert ack["originatingEventId"] is None
+            assert "not JSON" in ack["request"]["response"]
+
+            ack = await sub.command(base, {"eventId": "c5", "type": "mode", "mode": "niv_chase", "duration_s": 60})
+            assert ack["request"]["status"] == "rejected"
+            assert "not configured" in ack["request"]["response"]
+            ack = await sub.command(base, {"eventId": "c6", "type": "mode", "mode": "overnight", "duration_s": 60})
+            assert ack["request"]["status"] == "accepted"
+            assert (runtime.overrides.mode, runtime.overrides.manual_setpoint_kw) == ("overnight", None)
+
+            ack = await sub.command(base, {"eventId": "c7", "type": "mode", "mode": "overnight",
+                                           "duration_s": 10 * 24 * 3600})
+            assert ack["request"]["status"] == "rejected"
+            assert "duration_s must be at most" in ack["request"]["response"]
+
+            ack = await sub.command(base, {"eventId": "c8", "type": "dry_run", "enabled": True})
+            assert ack["request"]["status"] == "accepted"
+            assert runtime.overrides.dry_run is True
+
+            ack = await sub.command(base, {"eventId": "c9", "type": "clear_override"})
+            assert ack["request"]["status"] == "accepted"
+            assert runtime.overrides.mode is None and runtime.overrides.until is None
+
+            ack = await sub.command(base, {"eventId": "c10", "type": "backfill"})
+            assert ack["request"]["status"] == "failed"
+            assert "unavailable" in ack["request"]["response"]
+
+            assert bridge.commands == 11
+        finally:
+            await stop(task)
+        assert "mqtt" not in runtime.services
+
+
+def mosquitto_conf(tmp_path: Path, port: int) -> Path:
+    data = tmp_path / "mosquitto-data"
+    data.mkdir(exist_ok=True)
+    conf = tmp_path / "mosquitto.conf"
+    # Persistence keeps the test subscriber's session across the restart, so what the bridge
+    # flushes after reconnecting reaches it whichever of the two reconnects first.
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                    f"persistence_location {data}/\n")
+    return conf
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    port = free_port()
+    conf = mosquitto_conf(tmp_path, port)
+    state: dict[str, Any] = {"port": port}
+
+    def start() -> None:
+        state["proc"] = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+        wait_for_port("127.0.0.1", port, timeout=15)
+
+    def kill() -> None:
+        proc: subprocess.Popen[bytes] = state["proc"]
+        proc.terminate()  # SIGTERM: mosquitto saves its persistence file on the way out
+        proc.wait(timeout=15)
+
+    state["start"], state["kill"] = start, kill
+    start()
+    try:
+        yield state
+    finally:
+        if state["proc"].poll() is None:
+            kill()
+
+
+async def test_broker_restart_queues_bounded_and_resumes(tmp_path: Path, broker: dict[str, Any]) -> None:
+    port = broker["port"]
+    runtime = make_runtime(tmp_path, "127.0.0.1", port, queue_size=10)
+    base = f"{runtime.config.mqtt.topic_prefix}/testsite"  # type: ignore[union-attr]
+    identity = {"identifier": f"sub-{uuid.uuid4().hex[:8]}", "clean_session": False}
+    bridge, task = await start_bridge(runtime)
+    try:
+        async with subscriber("127.0.0.1", port, f"{base}/#", **identity) as sub:
+            runtime.bus.readings.publish(meter_reading(1.0, minute=0))
+            await sub.wait_for("/measurements")
+        broker["kill"]()
+        await eventually(lambda: not bridge.connected, 15)
+
+        # The outage: publishing stays instant, the queue stays bounded, oldest telemetry goes first.
+        for minute in range(1, 26):
+            runtime.bus.readings.publish(meter_reading(float(minute), minute=minute))
+        runtime.alert("broker_test", "Info", "raised during the outage")
+        await eventually(lambda: bridge.dropped == 15)
+
+        broker["start"]()
+        async with subscriber("127.0.0.1", port, f"{base}/#", **identity) as sub:
+            await eventually(lambda: bridge.connected, 20)
+            got = await sub.wait_for("/measurements", 10, timeout=20)
+            powers = sorted(m["request"]["measurements"]["electricity.power.active.consumed.total"] for m in got)
+            assert powers == [float(m) for m in range(16, 26)]
+            assert (await sub.wait_for("/alerts"))[0]["request"]["message"] == "raised during the outage"
+            # Commands are subscribed again after the reconnect.
+            ack = await sub.command(base, {"eventId": "after-restart", "type": "dry_run", "enabled": False})
+            assert ack["request"]["status"] == "accepted"
+            assert runtime.overrides.dry_run is False
+        assert bridge.connects >= 2
+    finally:
+        await stop(task)
