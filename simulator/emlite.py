@@ -55,6 +55,8 @@ log = get_logger("simulator.emlite")
 HALF_HOUR_S = 1800
 HISTORY_DAYS = 60  # the meter's profile log reaches this far back from the simulation's start
 TARIFF_GBP_PER_KWH = 0.25
+TOP_UP_GBP = 20.0
+TOP_UP_AT_GBP = 3.0
 BALANCE_UNITS_PER_GBP = 100_000
 VOLTAGE_RAW_PER_V = 10  # the simulator's answer to the unconfirmed voltage scale: 0.1 V per unit
 REQUEST_READ_TIMEOUT_S = 30.0  # real seconds a client may take to send its request
@@ -137,9 +139,11 @@ class SimulatedMeter:
         return ElementRegisters(imp, 0, int(imp * 0.2), int(imp * 0.01))
 
     def balance_units(self, t: datetime) -> int:
+        """Credit left: spent at the tariff, topped up by TOP_UP_GBP whenever it falls to TOP_UP_AT_GBP."""
         a, b = self.import_wh(t)
-        used_kwh = (a - self.register_base_a + b - self.register_base_b) / 1000
-        return round((self.initial_balance_gbp - used_kwh * TARIFF_GBP_PER_KWH) * BALANCE_UNITS_PER_GBP)
+        spent = (a - self.register_base_a + b - self.register_base_b) / 1000 * TARIFF_GBP_PER_KWH
+        above = (self.initial_balance_gbp - TOP_UP_AT_GBP - spent) % TOP_UP_GBP
+        return round((TOP_UP_AT_GBP + above) * BALANCE_UNITS_PER_GBP)
 
     def meter_time(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.clock_offset_s)

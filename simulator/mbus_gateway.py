@@ -62,6 +62,7 @@ class SimulatedHeatMeter:
         self.energy_kwh = self.energy_kwh or rng.uniform(50_000, 400_000)
         self.volume_m3 = self.volume_m3 or rng.uniform(1_000, 9_000)
         self.peak_kw = rng.uniform(20, 120)
+        self.flow_setpoint_c = rng.uniform(66, 80)
         self.ident = self.seed % 100_000_000
 
     def state(self, now: datetime) -> tuple[float, float, float, float]:
@@ -69,7 +70,7 @@ class SimulatedHeatMeter:
         hour = now.hour + now.minute / 60
         demand = 0.35 + 0.4 * math.exp(-((hour - 7.5) ** 2) / 3) + 0.5 * math.exp(-((hour - 18.5) ** 2) / 5)
         power = self.peak_kw * demand
-        flow_c = 72.0 - 4 * math.sin(hour / 24 * 2 * math.pi)
+        flow_c = self.flow_setpoint_c - 4 * math.sin(hour / 24 * 2 * math.pi)
         return_c = flow_c - (15 + 10 * demand)
         flow = power / (WATER_KWH_PER_M3K * (flow_c - return_c))
         return power, flow_c, return_c, flow

@@ -89,3 +89,15 @@ def test_profile_consistent_with_registers_across_half_hours() -> None:
     t1 = t + timedelta(minutes=30)
     hh = int((t - emlite.EPOCH_2000).total_seconds()) // 1800
     assert abs((meter.import_wh(t1)[0] - meter.import_wh(t)[0]) - meter.power_a_w(hh) / 2) < 1e-6
+
+
+def test_prepay_balance_falls_with_use_and_is_topped_up() -> None:
+    now = scaled_clock().now()
+    meter = emlite.SimulatedMeter("m", twin=False, seed=5, origin=align_down(now - timedelta(days=30), 1800))
+    times = [now - timedelta(hours=h) for h in range(24 * 30, 0, -1)]
+    balances = [meter.balance_units(t) / 100_000 for t in times]
+    assert all(emlite.TOP_UP_AT_GBP <= b < emlite.TOP_UP_AT_GBP + emlite.TOP_UP_GBP for b in balances)
+    rises = [i for i in range(1, len(balances)) if balances[i] > balances[i - 1]]
+    assert rises  # a month of use needs top-ups
+    for i in rises:  # credit only ever rises by a top-up
+        assert balances[i] - balances[i - 1] > emlite.TOP_UP_GBP / 2
