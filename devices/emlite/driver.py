@@ -219,7 +219,10 @@ class EmliteMeter:
         """Half-hourly readings the meter holds for [start, end), from profile logs 1 and 2."""
         first = align_up(start, HALF_HOUR_S)
         log1 = await self._profile_records(1, first, end)
-        log2 = await self._profile_records(2, first, end)
+        if not log1:
+            return []
+        # Log 2 only completes the half hours log 1 has: no need to ask beyond them.
+        log2 = await self._profile_records(2, first, log1[-1].timestamp + timedelta(seconds=HALF_HOUR_S))
         by_time: dict[datetime, dict[str, FieldValue]] = {}
         for r in log1:
             assert isinstance(r, Profile1Record)

@@ -160,7 +160,9 @@ async def test_profile_log_backfill_matches_the_registers(rig: Rig) -> None:
 async def test_profile_log_past_history_and_future_give_no_data(rig: Rig) -> None:
     driver = rig.driver("home-1")
     now = align_down(rig.clock.now(), 1800)
+    before = rig.sim.servers["home-1"].answers
     assert await driver.read_profile(now + timedelta(hours=1), now + timedelta(hours=3)) == []
+    assert rig.sim.servers["home-1"].answers == before + 1  # log 1 says "nothing": log 2 is not asked
     # Before the meter's history the meter answers with later records: that means "no more data".
     long_ago = now - timedelta(days=400)
     assert await driver.read_profile(long_ago, long_ago + timedelta(hours=2)) == []
