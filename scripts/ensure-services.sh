@@ -30,4 +30,9 @@ if ! reachable 1883; then
   else mosquitto -d -p 1883; fi
   wait_for 1883 && echo "ensure-services: mosquitto started" || echo "ensure-services: mosquitto NOT reachable" >&2
 fi
+# systemd-analyze (verify and score the unit file in tests/ops/test_systemd.py); systemd need not run.
+if ! command -v systemd-analyze >/dev/null; then
+  echo "ensure-services: installing systemd (for systemd-analyze)"; apt_install systemd || true
+  command -v systemd-analyze >/dev/null || echo "ensure-services: systemd-analyze NOT available" >&2
+fi
 exit 0
