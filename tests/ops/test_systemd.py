@@ -65,7 +65,7 @@ def test_unit_has_what_the_field_needs(root: Path) -> None:
 
 def test_systemd_analyze_verify_passes(root: Path, tmp_path: Path) -> None:
     unit = unit_with_exec(root, tmp_path)
-    result = subprocess.run([analyze(), "verify", str(unit)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([analyze(), "verify", str(unit)], check=False, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert UNIT not in result.stderr, result.stderr
 
@@ -73,7 +73,7 @@ def test_systemd_analyze_verify_passes(root: Path, tmp_path: Path) -> None:
 def test_systemd_analyze_verify_catches_a_broken_unit(root: Path, tmp_path: Path) -> None:
     unit = unit_with_exec(root, tmp_path)
     unit.write_text(unit.read_text().replace("Type=notify", "Type=notifyy"))
-    result = subprocess.run([analyze(), "verify", str(unit)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([analyze(), "verify", str(unit)], check=False, capture_output=True, text=True, timeout=120)
     # verify exits 0 on directives it ignores: the warning naming the unit is what the check above rejects.
     assert "Failed to parse service type" in result.stderr
     assert UNIT in result.stderr
@@ -82,14 +82,15 @@ def test_systemd_analyze_verify_catches_a_broken_unit(root: Path, tmp_path: Path
 def test_security_exposure_is_at_most_two(root: Path, tmp_path: Path) -> None:
     unit = unit_with_exec(root, tmp_path)
     result = subprocess.run([analyze(), "security", "--offline=yes", "--no-pager", str(unit)],
-                            capture_output=True, text=True, timeout=120)
+                            check=False, capture_output=True, text=True, timeout=120)
     match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
     assert match is not None, result.stdout + result.stderr
     assert float(match.group(1)) <= MAX_EXPOSURE, result.stdout
 
 
 def run_script(root: Path, name: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", str(root / "systemd" / name), *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(["bash", str(root / "systemd" / name), *args], check=False, capture_output=True, text=True,
+                          timeout=120)
 
 
 def mode(path: Path) -> int:
@@ -98,7 +99,7 @@ def mode(path: Path) -> int:
 
 def test_scripts_are_valid_bash(root: Path) -> None:
     for name in ("install.sh", "uninstall.sh"):
-        assert subprocess.run(["bash", "-n", str(root / "systemd" / name)], timeout=30).returncode == 0
+        assert subprocess.run(["bash", "-n", str(root / "systemd" / name)], check=False, timeout=30).returncode == 0
 
 
 def test_install_is_idempotent_and_upgrades_keep_config_secrets_and_outbox(root: Path, tmp_path: Path) -> None:
