@@ -1,0 +1,133 @@
+"""Field operations on the whole daemon: simulator -> pollers -> control loop -> outbox -> PostgreSQL, with
+sd_notify, metrics, the admin endpoint and MQTT running. Sentinel secrets go through a full config load
+and must not appear in any log line, metric, status answer, MQTT message or systemd state line."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import structlog
+import yaml
+
+from controller.cli import main as cli
+from controller.clock import RealClock
+from controller.config import load_site
+from controller.daemon import Daemon
+from controller.engine.loop import provide as control
+from controller.logs import configure_logging
+from controller.ops.provider import ops_components
+from devices.scheduler import components as pollers
+from simulator.modbus_devices import ModbusSite
+from tests.helpers import eventually, free_port
+from tests.ops.conftest import NotifySocket, site_dict
+from tests.ops.test_metrics import samples
+from tests.ops.test_mqtt import subscriber
+from uploader.migrate import migrate
+from uploader.service import components as outbox
+
+MQTT_SECRET = "S3NTINEL-mqtt-a41c9e"
+DSN_SECRET = "S3NTINEL-dsn-77d02b"
+SENTINELS = (MQTT_SECRET, DSN_SECRET)
+
+
+@pytest.fixture
+def captured_logs() -> Any:
+    stream = io.StringIO()
+    configure_logging("json", "debug", stream=stream)
+    try:
+        yield stream
+    finally:
+        structlog.reset_defaults()
+
+
+async def test_ops_on_the_full_daemon_without_leaking_secrets(
+        tmp_path: Path, pg_dsn: str, mqtt_addr: tuple[str, int], notify_socket: NotifySocket,
+        captured_logs: io.StringIO) -> None:
+    migrate(pg_dsn)
+    mqtt_host, mqtt_port = mqtt_addr
+    ports = {"bess": free_port(), "meter": free_port(), "metrics": free_port(), "admin": free_port()}
+    prefix = f"ops{ports['admin']}"
+    site = site_dict(
+        bess_port=ports["bess"], meter_port=ports["meter"],
+        metrics={"enabled": True, "port": ports["metrics"]},
+        ops={"admin": {"enabled": True, "port": ports["admin"]},
+             "watchdog": {"ping_interval_s": 0.2, "ready_timeout_s": 30}},
+        mqtt={"host": mqtt_host, "port": mqtt_port, "username": "flux", "password": "${FLUX_MQTT_PASSWORD}",
+              "topic_prefix": prefix},
+        buffer={"path": str(tmp_path / "outbox")},
+        uploader={"sinks": [
+            {"type": "postgres", "name": "cloud", "dsn": "${FLUX_CLOUD_DSN}", "interval_s": 1},
+            # A sink that cannot connect, its DSN carrying the same secret: errors must not echo it.
+            {"type": "postgres", "name": "backup", "dsn": "${FLUX_BACKUP_DSN}", "interval_s": 1,
+             "timeout_s": 2, "backoff_max_s": 2}]},
+        simulator={"seed": 5, "site_model": {"initial_soe_kwh": 450}})
+    site["devices"][1].update({"ct1": 800, "ct2": 5})
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(site, sort_keys=False))
+    env = {"FLUX_MQTT_PASSWORD": MQTT_SECRET, "FLUX_CLOUD_DSN": f"{pg_dsn} password={DSN_SECRET}",
+           "FLUX_BACKUP_DSN": f"postgresql://flux:{DSN_SECRET}@127.0.0.1:{free_port()}/nowhere"}
+
+    clock = RealClock()
+    daemon = Daemon(str(path), clock, providers=[pollers, control, outbox, ops_components], env=env)
+    base = f"{prefix}/testsite"
+    async with ModbusSite(load_site(path, env).config, clock), \
+            subscriber(mqtt_host, mqtt_port, f"{base}/#") as sub:
+        task = asyncio.create_task(daemon.run())
+        try:
+            await eventually(lambda: daemon.runtime is not None)
+            runtime = daemon.runtime
+            assert runtime is not None
+            await eventually(lambda: notify_socket.count("READY=1") == 1, timeout=40)
+            await eventually(lambda: notify_socket.count("WATCHDOG=1") >= 3, timeout=40)
+            await eventually(lambda: getattr(runtime.services.get("sinks", {}).get("cloud"), "successes", 0) > 0,
+                             timeout=60)
+            await eventually(lambda: getattr(runtime.services.get("mqtt"), "connected", False), timeout=30)
+            await sub.wait_for("/bess/measurements", timeout=30)
+            await sub.wait_for("/site-meter/measurements", timeout=30)
+
+            async with httpx.AsyncClient() as client:
+                metrics = (await client.get(f"http://127.0.0.1:{ports['metrics']}/metrics", timeout=30)).text
+                status_json = (await client.get(f"http://127.0.0.1:{ports['admin']}/status", timeout=30)).text
+            ack = await sub.command(base, {"eventId": "e2e", "type": "dry_run", "enabled": True, "source": "ops"})
+            assert ack["request"]["status"] == "accepted"
+            code = await asyncio.to_thread(cli, ["status", "--site", str(path)])
+            assert code == 0
+        finally:
+            daemon.request_stop()
+            assert await asyncio.wait_for(task, timeout=60) == 0
+
+    got = samples(metrics)
+    assert got[("flux_edge_device_polls_total", (("device", "bess"), ("kind", "powerpack"), ("result", "ok")))] > 0
+    assert got[("flux_edge_battery_soe_kwh", ())] > 0
+    assert ("flux_edge_site_power_kw", ()) in got
+    assert ("flux_edge_battery_setpoint_kw", ()) in got
+    assert got[("flux_edge_uploads_total", (("result", "ok"), ("sink", "cloud")))] > 0
+    assert ("flux_edge_outbox_pending_rows", (("sink", "cloud"),)) in got
+    assert ("flux_edge_outbox_pending_rows", (("sink", "backup"),)) in got
+    assert got[("flux_edge_outbox_bytes", ())] > 0
+    assert ("flux_edge_upload_latency_seconds_count", (("sink", "cloud"),)) in got
+    assert got[("flux_edge_mqtt_connected", ())] == 1
+    assert any(name == "flux_edge_mode_active" for name, _ in got)
+
+    status = json.loads(status_json)
+    assert {d["name"]: d["state"] for d in status["devices"]} == {"bess": "ok", "site-meter": "ok"}
+    assert {s["name"] for s in status["sinks"]} == {"cloud", "backup"}
+    assert next(s for s in status["sinks"] if s["name"] == "cloud")["last_upload"] is not None
+
+    assert notify_socket.count("STOPPING=1") == 1
+    logs = captured_logs.getvalue()
+    assert '"event": "mqtt_connected"' in logs and '"event": "config_' not in logs
+    assert "backup" in logs  # the failing sink was logged ...
+    mqtt_text = json.dumps(sub.received)
+    for secret in SENTINELS:  # ... and nothing anywhere carries a secret
+        assert secret not in logs
+        assert secret not in metrics
+        assert secret not in status_json
+        assert secret not in mqtt_text
+        assert all(secret not in m for m in notify_socket.messages)
