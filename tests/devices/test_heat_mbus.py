@@ -211,3 +211,17 @@ async def test_a_meter_that_keeps_failing_is_asked_less_often(rig: Rig) -> None:
     assert rig.sim.gateways[("127.0.0.1", m.config.port)].requests == asked  # the bus was left alone
     good = await rig.meter("h2").poll(slot + timedelta(minutes=3))
     assert "energy_kwh" in good.fields
+
+
+async def test_gateway_dropping_the_connection_fails_one_poll_only() -> None:
+    r = await make_rig({"h2": {"drop_probability": 1.0}})
+    try:
+        slot = align_down(r.clock.now(), 60)
+        with pytest.raises(DeviceError, match="connection lost"):
+            await r.meter("h2").poll(slot)
+        reading = await r.meter("h1").poll(slot)  # the next meter reconnects
+        assert "energy_kwh" in reading.fields
+        (gateway,) = r.sim.gateways.values()
+        assert gateway.connections == 2
+    finally:
+        await r.sim.close()
