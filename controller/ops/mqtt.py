@@ -62,7 +62,12 @@ class MqttBridge:
         self.published = 0
         self.dropped = 0
         self.connects = 0
+        self.connect_failures = 0
         self.commands = 0
+
+    @property
+    def queued(self) -> int:
+        return len(self._bulk) + len(self._urgent)
 
     @property
     def commands_topic(self) -> str:
@@ -146,10 +151,12 @@ class MqttBridge:
                         tg.create_task(self._listener(client))
             except* aiomqtt.MqttError as group:
                 failures += 1
+                self.connect_failures += 1
                 delay = min(self._config.reconnect_max_s,
                             self._config.reconnect_initial_s * 2 ** min(failures - 1, 20))
                 delay *= random.uniform(0.8, 1.2)
-                log.warning("mqtt_disconnected", error=repr(group.exceptions[0]), retry_in_s=round(delay, 2))
+                error = group.exceptions[0]
+                log.warning("mqtt_disconnected", error=f"{type(error).__name__}: {error}", retry_in_s=round(delay, 2))
             finally:
                 self.connected = False
             # Real seconds: reconnecting is about the network, not the simulated world.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -199,8 +200,10 @@ def mosquitto_conf(tmp_path: Path, port: int) -> Path:
     conf = tmp_path / "mosquitto.conf"
     # Persistence keeps the test subscriber's session across the restart, so what the bridge
     # flushes after reconnecting reaches it whichever of the two reconnects first.
+    # As root, mosquitto would drop to its own user and then fail to save into the test's private tmp.
+    user = "user root\n" if os.geteuid() == 0 else ""
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-                    f"persistence_location {data}/\n")
+                    f"persistence_location {data}/\n{user}")
     return conf
 
 
@@ -262,3 +265,68 @@ async def test_broker_restart_queues_bounded_and_resumes(tmp_path: Path, broker:
         assert bridge.connects >= 2
     finally:
         await stop(task)
+
+
+def tls_material(tmp_path: Path) -> dict[str, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1, made with the openssl command line."""
+    d = tmp_path / "tls"
+    d.mkdir()
+    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for cmd in (
+        ["openssl", "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=flux-ca"],
+        ["openssl", "req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+        ["openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+         "-out", "server.crt", "-days", "2", "-extfile", "san.ext"],
+        ["mosquitto_passwd", "-b", "-c", "passwd", "flux", "right-password"],
+    ):
+        subprocess.run(cmd, cwd=d, check=True, capture_output=True, timeout=60)
+    return {name: d / name for name in ("ca.crt", "server.crt", "server.key", "passwd")}
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    files = tls_material(tmp_path)
+    port = free_port()
+    user = "user root\n" if os.geteuid() == 0 else ""
+    conf = tmp_path / "tls.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\ncafile {files['ca.crt']}\ncertfile {files['server.crt']}\n"
+                    f"keyfile {files['server.key']}\nallow_anonymous false\npassword_file {files['passwd']}\n{user}")
+    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port("127.0.0.1", port, timeout=15)
+        yield {"port": port, "ca": files["ca.crt"]}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+async def test_tls_with_username_and_password(tmp_path: Path, tls_broker: dict[str, Any]) -> None:
+    import ssl
+
+    port, ca = tls_broker["port"], str(tls_broker["ca"])
+    (tmp_path / "good").mkdir()
+    (tmp_path / "bad").mkdir()
+    good = make_runtime(tmp_path / "good", "127.0.0.1", port, username="flux", password="right-password",
+                        tls={"ca_file": ca})
+    bad = make_runtime(tmp_path / "bad", "127.0.0.1", port, username="flux", password="wrong-password",
+                       tls={"ca_file": ca})
+    base = f"{good.config.mqtt.topic_prefix}/testsite"  # type: ignore[union-attr]
+    context = ssl.create_default_context(cafile=ca)
+    async with subscriber("127.0.0.1", port, f"{base}/#", username="flux", password="right-password",
+                          tls_context=context) as sub:
+        bridge, task = await start_bridge(good)
+        assert bad.config.mqtt is not None
+        bad_task = asyncio.create_task(run_bridge(bad, bad.config.mqtt))
+        try:
+            good.bus.readings.publish(meter_reading(12.5))
+            got = await sub.wait_for("/measurements")
+            assert got[0]["request"]["measurements"]["electricity.power.active.consumed.total"] == 12.5
+            await eventually(lambda: "mqtt" in bad.services and bad.services["mqtt"].connect_failures >= 2, 20)
+            assert bad.services["mqtt"].connects == 0 and not bad.services["mqtt"].connected
+            bad.bus.readings.publish(meter_reading(1.0))  # refused by the broker: queued, never blocking
+            await eventually(lambda: bad.services["mqtt"].queued == 1)
+        finally:
+            await stop(task)
+            await stop(bad_task)
+    assert bridge.connects == 1
