@@ -36,19 +36,18 @@ def ops_components(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
     tally = decision_tally(runtime)
     applier(runtime)
     specs = [
-        ComponentSpec("ops-watchdog", WATCHDOG_KEY, Watchdog(runtime, systemd_notifier()).run,
+        ComponentSpec("ops-watchdog", WATCHDOG_KEY, lambda: Watchdog(runtime, systemd_notifier()).run(),
                       stop_order=STOP_WATCHDOG),
         ComponentSpec("ops-decisions", TALLY_KEY, lambda: tally.run(runtime), stop_order=STOP_OPS),
     ]
-    if config.metrics.enabled:
-        metrics = MetricsServer(runtime, tally, config.metrics.host, config.metrics.port)
-        specs.append(ComponentSpec("ops-metrics", config.metrics, metrics.run, stop_order=STOP_OPS,
-                                   backoff=Backoff(initial_s=2.0, max_s=60.0)))
-    admin_config = config.ops.admin
-    if admin_config.enabled:
-        admin = AdminServer(runtime, tally, admin_config.host, admin_config.port)
-        specs.append(ComponentSpec("ops-admin", admin_config, admin.run, stop_order=STOP_OPS,
-                                   backoff=Backoff(initial_s=2.0, max_s=60.0)))
+    m = config.metrics
+    if m.enabled:
+        specs.append(ComponentSpec("ops-metrics", m, lambda: MetricsServer(runtime, tally, m.host, m.port).run(),
+                                   stop_order=STOP_OPS, backoff=Backoff(initial_s=2.0, max_s=60.0)))
+    a = config.ops.admin
+    if a.enabled:
+        specs.append(ComponentSpec("ops-admin", a, lambda: AdminServer(runtime, tally, a.host, a.port).run(),
+                                   stop_order=STOP_OPS, backoff=Backoff(initial_s=2.0, max_s=60.0)))
     mqtt = config.mqtt
     if mqtt is not None:
         specs.append(ComponentSpec("ops-mqtt", (mqtt, config.site.id), lambda: run_bridge(runtime, mqtt),

@@ -28,6 +28,7 @@ log = get_logger("ops.watchdog")
 
 DEFAULT_PING_INTERVAL_S = 10.0
 READY_CHECK_S = 0.5
+STATUS_TIMEOUT_S = 2.0
 
 
 class Notifier(Protocol):
@@ -75,7 +76,7 @@ class Watchdog:
         self._seen: dict[str, tuple[float | None, float]] = {}  # name -> (heartbeat value, clock time it changed)
         self.pings = 0
         self.withheld = 0
-        self._withholding = False
+        self._stalled: list[str] = []
 
     def _config(self) -> Any:
         return self._runtime.config.ops.watchdog
@@ -106,10 +107,12 @@ class Watchdog:
 
     async def _status(self) -> str:
         try:
-            return (await take_view(self._runtime)).status_line()
-        except Exception as exc:  # STATUS= is informative; never let it stop the pings
+            # Real seconds: the outbox figures come from SQLite in a thread; a slow answer is skipped.
+            view = await asyncio.wait_for(take_view(self._runtime), STATUS_TIMEOUT_S)
+        except Exception as exc:  # STATUS= is informative; never let it hold up anything
             log.warning("status_line_failed", error=repr(exc))
             return "status unavailable"
+        return view.status_line()
 
     async def wait_ready(self) -> None:
         clock = self._runtime.clock
@@ -120,22 +123,30 @@ class Watchdog:
                 break
             await clock.sleep(READY_CHECK_S)
 
-    def tick(self, status: str) -> bool:
-        """One watchdog period: ping if healthy. Returns whether WATCHDOG=1 was sent."""
+    def tick(self) -> bool:
+        """One watchdog period: ping if healthy. Returns whether WATCHDOG=1 was sent.
+
+        The ping goes first and alone, so nothing it does not depend on (the STATUS figures) can delay it.
+        """
         stale = self.stale()
         if stale:
             self.withheld += 1
-            if not self._withholding:
+            if self._stalled != stale:
                 log.error("watchdog_withheld", stale=stale, max_age_s=float(self._config().heartbeat_max_age_s))
-            self._withholding = True
-            self._notifier.notify(f"STATUS=stalled: {','.join(stale)} not progressing; {status}")
+            self._stalled = stale
             return False
-        if self._withholding:
+        if self._stalled:
             log.info("watchdog_resumed")
-        self._withholding = False
+        self._stalled = []
         self.pings += 1
-        self._notifier.notify(f"WATCHDOG=1\nSTATUS={status}")
+        self._notifier.notify("WATCHDOG=1")
         return True
+
+    async def report(self) -> None:
+        status = await self._status()
+        if self._stalled:
+            status = f"stalled: {','.join(self._stalled)} not progressing; {status}"
+        self._notifier.notify(f"STATUS={status}")
 
     async def run(self) -> None:
         self._notifier.notify("STATUS=starting: waiting for the first poll round")
@@ -144,7 +155,8 @@ class Watchdog:
             self._notifier.notify(f"READY=1\nSTATUS={await self._status()}")
             log.info("systemd_ready")
             while True:
-                self.tick(await self._status())
+                self.tick()
+                await self.report()
                 interval = ping_interval_s(self._config().ping_interval_s, self._env)
                 await self._runtime.clock.sleep(interval)
         except asyncio.CancelledError:

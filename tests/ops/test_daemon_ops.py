@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,12 @@ async def test_ops_on_the_full_daemon_without_leaking_secrets(
                 status_json = (await client.get(f"http://127.0.0.1:{ports['admin']}/status", timeout=30)).text
             ack = await sub.command(base, {"eventId": "e2e", "type": "dry_run", "enabled": True, "source": "ops"})
             assert ack["request"]["status"] == "accepted"
+            assert runtime.overrides.dry_run is True
+            since = (clock.now() - timedelta(minutes=10)).isoformat()
+            ack = await sub.command(base, {"eventId": "gap", "type": "backfill", "since": since}, timeout=60)
+            assert ack["request"]["status"] == "accepted", ack
+            assert ack["request"]["response"].startswith("backfill done:")
+            assert "backup" in ack["request"]["response"]  # the unreachable sink is reported, not hidden
             code = await asyncio.to_thread(cli, ["status", "--site", str(path)])
             assert code == 0
         finally:
