@@ -12,6 +12,7 @@ Health state and latency are the scheduler's to record; the driver adds protocol
 
 from __future__ import annotations
 
+import asyncio
 import random
 import zlib
 from collections.abc import Callable, MutableMapping
@@ -117,6 +118,14 @@ class EmliteMeter:
         if self._resume_at is not None and self.clock.now() < self._resume_at:
             self._count("polls_skipped_down")
             raise DeviceError(f"meter down, next attempt at {self._resume_at.isoformat()}")
+        try:
+            return await self._poll(slot)
+        except asyncio.CancelledError:
+            # Abandoned at the end of its slot: the meter did not answer in time, which counts as failing.
+            self._poll_failed("poll abandoned at the end of its slot")
+            raise
+
+    async def _poll(self, slot: datetime) -> Reading:
         fields: dict[str, FieldValue] = {}
         errors: list[str] = []
         if self.config.start_jitter_s > 0:
