@@ -13,6 +13,7 @@ from controller import __version__
 # name -> (module, one-line help). Only commands that work are listed.
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("controller.commands.run", "run the daemon for one site"),
+    "demo": ("controller.commands.demo", "simulator + daemon on one site with a live status view (`make run`)"),
     "validate": ("controller.commands.validate", "check site files; print ok or FILE:LINE:COL problems"),
     "schema": ("controller.commands.schema", "print the JSON Schema of the site file"),
     "simulate": ("controller.commands.simulate", "serve the simulated devices, market APIs and cloud of a site"),
@@ -21,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backfill": ("controller.commands.backfill", "gap recovery now: resend what the cloud lacks, read back meters"),
     "read": ("controller.commands.read", "poll one device once and print its reading as JSON"),
     "decide": ("controller.commands.decide", "run arbitration and the safety envelope once on a state file"),
+    "backtest": ("controller.commands.backtest", "run the site's modes over a recorded day against the simulated site"),
     "import-legacy": ("controller.commands.import_legacy", "convert a reference controller site file to ours"),
     "status": ("controller.commands.status", "what the running daemon is doing: mode, setpoint, SoE, devices, backlog"),
     "config": ("controller.commands.config_cmd", "config apply --site FILE NEW.yaml: validate, apply, verify, roll back"),

@@ -1,0 +1,144 @@
+"""`flux-edge demo` (what `make run` runs): the simulator and the daemon on one site file, as two
+child processes, with a status view that refreshes every few seconds. Ctrl-C stops both cleanly.
+
+Logs go to files beside the outbox (`var/<site>/simulator.log`, `daemon.log`) so the terminal
+stays a status view; `tail -f` them for detail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+from controller.commands.status import render
+from controller.config import ConfigError, SiteConfig, load_site
+from controller.ops.client import AdminUnavailable, admin_address, request
+
+CLEAR = "\x1b[H\x1b[2J"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--site", default="config/sites/demo.yaml", metavar="FILE")
+    p.add_argument("--refresh-s", type=float, default=3.0, help="status view refresh period")
+    p.add_argument("--duration-s", type=float, default=None,
+                   help="stop by itself after this long (default: run until Ctrl-C)")
+
+
+def _port_open(host: str, port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+def _busy_ports(site: SiteConfig) -> list[str]:
+    """Addresses the simulator must bind that something else already holds."""
+    sim = site.simulator
+    wanted = [(d.host, d.port) for d in site.devices]
+    if sim is not None:
+        wanted += [(e.host, e.port) for e in (sim.modo, sim.axle, sim.cloud) if e is not None]
+    return sorted({f"{h}:{p}" for h, p in wanted if _port_open(h, p)})
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _start(args: list[str], log: IO[str]) -> subprocess.Popen[str]:
+    # Own process group: the terminal's Ctrl-C reaches us only, and we stop the children in order.
+    return subprocess.Popen([sys.executable, "-m", "controller", *args], stdout=log, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[str], timeout_s: float) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def _view(site_path: str, cloud_note: str) -> str:
+    host, port = admin_address(site_path)
+    try:
+        code, view = request("GET", host, port, "/status", timeout_s=2.0)
+    except AdminUnavailable:
+        return "waiting for the daemon's admin endpoint ..."
+    if code != 200:
+        return f"admin endpoint answered {code}"
+    return render(view) + ("\n\n" + cloud_note if cloud_note else "")
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        site = load_site(args.site).config
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem)
+        return 2
+    busy = _busy_ports(site)
+    if busy:
+        print(f"cannot start the simulator: already in use: {', '.join(busy)} (another `make run`?)")
+        return 1
+    state_dir = Path(site.buffer.path.replace("{site}", site.site.id))
+    state_dir.mkdir(parents=True, exist_ok=True)
+    sim_log_path, daemon_log_path = state_dir / "simulator.log", state_dir / "daemon.log"
+    interactive = sys.stdout.isatty()
+    with open(sim_log_path, "a") as sim_log, open(daemon_log_path, "a") as daemon_log:
+        simulator = _start(["simulate", "--site", args.site], sim_log)
+        deadline = time.monotonic() + 30
+        while not all(_port_open(d.host, d.port) for d in site.devices if d.host in ("127.0.0.1", "localhost")):
+            if simulator.poll() is not None or time.monotonic() > deadline:
+                _stop(simulator, 5)
+                print(f"the simulator did not come up; last lines of {sim_log_path}:\n{_tail(sim_log_path)}")
+                return 1
+            time.sleep(0.2)
+        cloud = site.simulator.cloud if site.simulator else None
+        cloud_up = cloud is not None and _port_open(cloud.host, cloud.port)
+        cloud_note = "" if cloud is None or cloud_up else (
+            "cloud stand-in not running (no PostgreSQL reachable): readings stay pending in the outbox")
+        daemon = _start(["run", "--site", args.site], daemon_log)
+        print(f"simulator pid {simulator.pid}, daemon pid {daemon.pid}; logs in {state_dir}/ -- Ctrl-C stops both")
+        stop_at = None if args.duration_s is None else time.monotonic() + args.duration_s
+        code = 0
+        try:
+            signal.signal(signal.SIGTERM, _raise_interrupt)
+            while stop_at is None or time.monotonic() < stop_at:
+                if daemon.poll() is not None:
+                    print(f"the daemon exited ({daemon.returncode}); last lines of {daemon_log_path}:\n"
+                          f"{_tail(daemon_log_path)}")
+                    code = daemon.returncode or 1
+                    break
+                view = _view(args.site, cloud_note)
+                sys.stdout.write((CLEAR if interactive else "\n") + view + "\n")
+                sys.stdout.flush()
+                time.sleep(args.refresh_s)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            print("\nstopping: daemon first (it idles the battery and flushes the outbox), then the simulator")
+            daemon_code = _stop(daemon, 15)
+            _stop(simulator, 10)
+        if code == 0 and daemon_code not in (0, -signal.SIGTERM):
+            code = daemon_code
+    print(f"stopped; daemon exit code {daemon_code}")
+    return code
+
