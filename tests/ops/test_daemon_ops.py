@@ -69,6 +69,8 @@ async def test_ops_on_the_full_daemon_without_leaking_secrets(
              "timeout_s": 2, "backoff_max_s": 2}]},
         simulator={"seed": 5, "site_model": {"initial_soe_kwh": 450}})
     site["devices"][1].update({"ct1": 800, "ct2": 5})
+    # The battery starts above the SoE ceiling: the envelope must refuse any charge, manual or not.
+    site["controller"]["soe_max_kwh"] = 400
     path = tmp_path / "site.yaml"
     path.write_text(yaml.safe_dump(site, sort_keys=False))
     env = {"FLUX_MQTT_PASSWORD": MQTT_SECRET, "FLUX_CLOUD_DSN": f"{pg_dsn} password={DSN_SECRET}",
@@ -95,6 +97,17 @@ async def test_ops_on_the_full_daemon_without_leaking_secrets(
             async with httpx.AsyncClient() as client:
                 metrics = (await client.get(f"http://127.0.0.1:{ports['metrics']}/metrics", timeout=30)).text
                 status_json = (await client.get(f"http://127.0.0.1:{ports['admin']}/status", timeout=30)).text
+            decisions: list[dict[str, Any]] = []
+            runtime.bus.decisions.on(lambda record: decisions.append(dict(record.body)))
+            ack = await sub.command(base, {"eventId": "manual", "type": "setpoint", "kw": -150, "duration_s": 600,
+                                           "source": "ops"})
+            assert ack["request"]["status"] == "accepted"
+            await eventually(lambda: any((d.get("override") or {}).get("manual_setpoint_kw") == -150
+                                         for d in decisions), timeout=30)
+            manual = next(d for d in decisions if (d.get("override") or {}).get("manual_setpoint_kw") == -150)
+            assert manual["requested_kw"] == -150
+            assert manual["target_kw"] >= 0 and "soe_max" in manual["constraints"]  # clamped by the envelope
+
             ack = await sub.command(base, {"eventId": "e2e", "type": "dry_run", "enabled": True, "source": "ops"})
             assert ack["request"]["status"] == "accepted"
             assert runtime.overrides.dry_run is True
