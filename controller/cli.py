@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backtest": ("controller.commands.backtest", "run the site's modes over a recorded day against the simulated site"),
     "import-legacy": ("controller.commands.import_legacy", "convert a reference controller site file to ours"),
     "status": ("controller.commands.status", "what the running daemon is doing: mode, setpoint, SoE, devices, backlog"),
-    "config": ("controller.commands.config_cmd", "config apply --site FILE NEW.yaml: validate, apply, verify, roll back"),
+    "config": ("controller.commands.config_cmd", "apply a new site file: validate, write, reload, verify or roll back"),
 }
 
 
