@@ -88,6 +88,8 @@ class EmopClient:
         self.counters = counters if counters is not None else {}
         self.rng = rng or random.Random()
         self._lock = asyncio.Lock()
+        # True while queued for a link slot: a poll abandoned then was the link's fault, not the meter's.
+        self.waiting_for_link = False
         self._last_close: float | None = None
         self._sequence = 0
 
@@ -136,6 +138,7 @@ class EmopClient:
             return await self._attempt(message)
 
     async def _attempt(self, message: Message) -> Message:
+        self.waiting_for_link = False
         if self._last_close is not None:
             wait = self._last_close + self.min_gap_s - self.clock.monotonic()
             if wait > 0:
@@ -143,8 +146,10 @@ class EmopClient:
         self._sequence ^= 1
         request = Frame(message, src_address=self.client_address, sequence=self._sequence)
         queued = self.clock.monotonic()
+        self.waiting_for_link = True
         try:
             async with self.link:
+                self.waiting_for_link = False
                 # Time spent queueing for the link (ms, cumulative): the cost of the site-wide socket limit.
                 waited_ms = round((self.clock.monotonic() - queued) * 1000)
                 self.counters["link_wait_ms"] = self.counters.get("link_wait_ms", 0) + waited_ms

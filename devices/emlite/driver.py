@@ -83,6 +83,11 @@ class EmliteMeter:
         self._serial_ok = config.serial is None
         self._last_import: dict[str, float] = {}
 
+    @property
+    def failures_in_a_row(self) -> int:
+        """Failed polls since the last good one, as this driver counts them for its pacing."""
+        return self._failures
+
     # -- scheduling ------------------------------------------------------------------------------------
 
     def _due(self, slot: datetime, interval_s: float, phase_s: float) -> bool:
@@ -121,8 +126,10 @@ class EmliteMeter:
         try:
             return await self._poll(slot)
         except asyncio.CancelledError:
-            # Abandoned at the end of its slot: the meter did not answer in time, which counts as failing.
-            self._poll_failed("poll abandoned at the end of its slot")
+            # Abandoned at the end of its slot while talking to the meter: the meter did not answer in
+            # time, which counts as failing. Queued behind a saturated link, it was not the meter's fault.
+            if not self.client.waiting_for_link:
+                self._poll_failed("poll abandoned at the end of its slot")
             raise
 
     async def _poll(self, slot: datetime) -> Reading:

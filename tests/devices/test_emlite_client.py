@@ -27,6 +27,7 @@ from devices.emlite.driver import EmliteMeter
 from simulator.emlite import EmliteSimulator, SimulatedMeter
 from simulator.run import SimContext
 from tests.devices.sim_sites import emlite_device, scaled_clock, site
+from tests.helpers import eventually
 
 
 def errors(counters: dict[str, int]) -> dict[str, int]:
@@ -300,5 +301,24 @@ async def test_link_limit_is_shared_by_every_meter_on_the_link() -> None:
         assert all("import_a_kwh" in x.fields for x in readings)
         assert r.sim.gauge.peak == 2  # in parallel, never more than the link allows
         assert sum(s.refused for s in r.sim.servers.values()) == 0
+    finally:
+        await r.sim.close()
+
+
+async def test_poll_abandoned_in_the_link_queue_is_not_held_against_the_meter() -> None:
+    r = await make_rig([emlite_device("a", link="r", link_max_connections=1), emlite_device("b", link="r", link_max_connections=1)],
+                       faults={"a": {"latency_s": 30.0}})
+    try:
+        slow, queued = r.driver("a", start_jitter_s=0), r.driver("b", start_jitter_s=0)
+        slot = align_down(r.clock.now(), 60)
+        hog = asyncio.ensure_future(slow.poll(slot))
+        await eventually(lambda: r.sim.servers["a"].busy)  # "a" holds the link's only slot
+        waiting = asyncio.ensure_future(queued.poll(slot))
+        await eventually(lambda: queued.client.waiting_for_link)
+        waiting.cancel()
+        hog.cancel()
+        await asyncio.gather(hog, waiting, return_exceptions=True)
+        assert queued.failures_in_a_row == 0  # abandoned while queued: the link's doing
+        assert slow.failures_in_a_row == 1  # abandoned while talking to the meter: the meter's
     finally:
         await r.sim.close()
