@@ -1,11 +1,11 @@
-"""The PostgreSQL sink: COPY a batch into a temporary table, then insert it with ON CONFLICT DO NOTHING.
-
-The outbox holds each row as JSON; the batch is COPYed as JSON text and turned into typed rows by
-the server (`json_populate_record`), so the edge never decodes and re-encodes the rows.
-"""
+"""The PostgreSQL sink: COPY, and for a batch that is partly there already, COPY into a temporary
+table then INSERT ... ON CONFLICT DO NOTHING: a batch sent twice leaves one row per key."""
 
 from __future__ import annotations
 
+import functools
+import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -17,11 +17,10 @@ from controller.clock import utc
 from controller.logs import get_logger
 from uploader.config import PostgresSinkConfig
 from uploader.sink import DeviceEntry, ErrorKind, SinkError, sqlstate_kind
-from uploader.tables import TABLES, CloudRow
+from uploader.tables import TABLES, CloudRow, CloudTable
 
 log = get_logger("sink.postgres")
 
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 
 
 class PostgresSink:
@@ -30,6 +29,7 @@ class PostgresSink:
         self.config = config
         self._dsn = config.dsn.get_secret_value()
         self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._optimistic = True
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -52,27 +52,52 @@ class PostgresSink:
         await self.upload_bodies(table, [CloudRow(table, "", datetime.min, r).body() for r in rows])
 
     async def upload_bodies(self, table: str, bodies: Sequence[str]) -> None:
+        """COPY the batch straight into the table; if any of it is already there (a resend), roll that back
+        and go through a temporary table with INSERT ... ON CONFLICT DO NOTHING instead.
+
+        The direct COPY is the fast path of a backfill (rows the cloud does not have); the temporary
+        table is what makes a resend idempotent. After a conflict the next batch takes the temporary
+        table at once, until a batch goes in whole again.
+        """
         t = TABLES[table]
-        schema = sql.Identifier(self.config.schema_name)
-        cols = sql.SQL(", ").join(sql.Identifier(c) for c in t.all_columns)
-        rec_cols = sql.SQL(", ").join(sql.SQL("r.") + sql.Identifier(c) for c in t.all_columns)
-        insert = sql.SQL(
-            "INSERT INTO {schema}.{table} ({cols}) SELECT {rec_cols} FROM flux_upload u, "
-            "LATERAL json_populate_record(NULL::{schema}.{table}, u.j) r "
-            "ORDER BY u.n ON CONFLICT ({conflict}) DO NOTHING").format(
-            schema=schema, table=sql.Identifier(table), cols=cols, rec_cols=rec_cols,
-            conflict=sql.SQL(", ").join(sql.Identifier(c) for c in t.conflict))
-        data = "".join(f"{i}\t{b.translate(_COPY_ESCAPES)}\n" for i, b in enumerate(bodies)).encode()
         conn = await self._connection()
         try:
             async with conn.transaction():
-                await conn.execute("CREATE TEMP TABLE IF NOT EXISTS flux_upload (n integer, j json) "
-                                   "ON COMMIT DELETE ROWS")
-                async with conn.cursor().copy("COPY flux_upload (n, j) FROM STDIN") as copy:
-                    await copy.write(data)
-                await conn.execute(insert)
+                if self._optimistic:
+                    try:
+                        async with conn.transaction():  # a savepoint: a conflict undoes only the COPY
+                            await self._copy(conn, sql.SQL("{}.{}").format(
+                                sql.Identifier(self.config.schema_name), sql.Identifier(table)), t, bodies)
+                        return
+                    except psycopg.errors.UniqueViolation:
+                        self._optimistic = False
+                inserted = await self._insert_via_temp(conn, table, bodies)
+                self._optimistic = inserted == len(bodies)
         except psycopg.Error as exc:
             raise _classify(exc) from exc
+
+    async def _copy(self, conn: psycopg.AsyncConnection[Any], target: sql.Composable, t: CloudTable,
+                    bodies: Sequence[str]) -> None:
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in t.all_columns)
+        async with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(target, cols)) as copy:
+            # In chunks: the server inserts one chunk while the next is being formatted.
+            for i in range(0, len(bodies), COPY_CHUNK_ROWS):
+                await copy.write(copy_text(t, bodies[i:i + COPY_CHUNK_ROWS]))
+
+    async def _insert_via_temp(self, conn: psycopg.AsyncConnection[Any], table: str, bodies: Sequence[str]) -> int:
+        t = TABLES[table]
+        schema = sql.Identifier(self.config.schema_name)
+        temp = sql.Identifier(f"flux_upload_{table}")
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in t.all_columns)
+        await conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}.{}) ON COMMIT DELETE ROWS").format(
+            temp, schema, sql.Identifier(table)))
+        await self._copy(conn, temp, t, bodies)
+        cur = await conn.execute(sql.SQL(
+            "INSERT INTO {schema}.{table} ({cols}) SELECT {cols} FROM {temp} "
+            "ON CONFLICT ({conflict}) DO NOTHING").format(
+            schema=schema, table=sql.Identifier(table), cols=cols, temp=temp,
+            conflict=sql.SQL(", ").join(sql.Identifier(c) for c in t.conflict)))
+        return cur.rowcount
 
     async def slots(self, table: str, device_id: str, start: datetime, end: datetime) -> set[datetime]:
         query = sql.SQL("SELECT time FROM {}.{} WHERE device_id = %s AND time >= %s AND time < %s").format(
@@ -94,6 +119,54 @@ class PostgresSink:
                 await cur.executemany(query, [(d.device_id, d.site, d.name, d.type) for d in devices])
         except psycopg.Error as exc:
             raise _classify(exc) from exc
+
+
+COPY_CHUNK_ROWS = 500
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(table: CloudTable, bodies: Sequence[str]) -> bytes:
+    """The rows (JSON objects, as the outbox stores them) as COPY text, columns in `table.all_columns` order.
+
+    Rows of the readings tables hold only numbers, nulls, a uuid and a timestamp, written by
+    `tables.py` in column order: those are matched against one pattern of exactly that shape and
+    rewritten without decoding. Anything else (another shape, tables with text or JSON columns)
+    takes the general path: decode, format each value.
+    """
+    columns = table.all_columns
+    shape = _row_pattern(table)
+    lines: list[str] = []
+    for body in bodies:
+        m = shape.fullmatch(body) if shape is not None else None
+        if m is not None:
+            lines.append("\t".join(m.groups()).replace("null", "\\N"))
+        else:
+            d = json.loads(body)
+            lines.append("\t".join(_copy_value(d.get(c)) for c in columns))
+    lines.append("")
+    return "\n".join(lines).encode()
+
+
+@functools.cache
+def _row_pattern(table: CloudTable) -> re.Pattern[str] | None:
+    if not all(kind in ("real", "integer") for _, kind in table.columns):
+        return None
+    number = r"(null|-?[0-9][0-9.eE+-]*)"
+    parts = ['"device_id":"([0-9a-f-]{36})"', '"time":"([0-9T:.+-]+)"']
+    parts += [f'"{re.escape(c)}":{number}' for c in table.column_names]
+    return re.compile("\\{" + ",".join(parts) + "\\}")
+
+
+def _copy_value(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_ESCAPES)
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(value, separators=(",", ":")).translate(_ESCAPES)
 
 
 def _classify(exc: psycopg.Error) -> SinkError:

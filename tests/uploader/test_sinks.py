@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from controller.bus import Event
 from controller.clock import ManualClock
 from devices.base import Reading
 from simulator.cloud import CloudStandIn
@@ -26,7 +27,7 @@ from uploader.outbox import Outbox
 from uploader.postgres import PostgresSink
 from uploader.postgrest import PostgrestSink
 from uploader.sink import ErrorKind, SinkError
-from uploader.tables import map_reading
+from uploader.tables import map_event, map_reading
 
 KEY = "test-anon-key"
 HEAT_ID = uuid.UUID("7b0d0c6e-5d2a-4c43-9a57-000000000201")
@@ -237,3 +238,26 @@ async def test_postgres_refused_password_is_an_auth_error(pg_dsn: str) -> None:
     with pytest.raises(SinkError) as err:
         await sink.upload("mg_bess_readings", [])
     assert err.value.kind is ErrorKind.AUTH
+
+
+async def test_postgres_overlapping_batches_and_text_rows(pg_dsn: str) -> None:
+    """A batch partly in the cloud already falls back to the temporary table; events (text and JSON columns,
+    tabs and backslashes) take the general COPY path."""
+    migrate(pg_dsn)
+    sink = PostgresSink(PostgresSinkConfig(type="postgres", name="pg", dsn=pg_dsn))
+    try:
+        rows = [map_reading(bess(t, soe=float(i))) for i, t in enumerate(minutes(150))]
+        bodies = [r.body() for r in rows if r is not None]
+        await sink.upload_bodies("mg_bess_readings", bodies[:100])
+        await sink.upload_bodies("mg_bess_readings", bodies[50:])
+        await sink.upload_bodies("mg_bess_readings", bodies[140:])
+        assert _count(pg_dsn, "mg_bess_readings") == 150
+        event = map_event(Event(T0, "note", "Info", "tab\there, back\\slash", {"nan": float("nan"), "n": [1]}),
+                          "site")
+        await sink.upload_bodies("mg_controller_events", [event.body()])
+        await sink.upload_bodies("mg_controller_events", [event.body()])
+        with psycopg.connect(pg_dsn) as conn:
+            got = conn.execute("SELECT message, data FROM flux.mg_controller_events").fetchall()
+        assert got == [("tab\there, back\\slash", {"nan": None, "n": [1]})]
+    finally:
+        await sink.close()
