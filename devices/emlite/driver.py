@@ -61,7 +61,6 @@ class EmliteMeter:
     def __init__(self, config: EmliteConfig, clock: Clock, shared: MutableMapping[str, Any]) -> None:
         self.config = config
         self.clock = clock
-        self.shared = shared
         self.health = DeviceHealth()
         self._rng = random.Random(zlib.crc32(config.name.encode()))
         self.client = EmopClient(
