@@ -193,8 +193,13 @@ class Outbox:
         self.sinks = names
 
     def _min_cursor(self, c: sqlite3.Connection) -> int | None:
+        """The highest seq every sink has delivered. With no sink at all nothing waits for delivery:
+        every row counts as delivered (kept for retention, then pruned; never alerted as dropped)."""
         row = c.execute("SELECT min(seq), count(*) FROM cursors").fetchone()
-        return int(row[0]) if row[1] else None
+        if row[1]:
+            return int(row[0])
+        top = c.execute("SELECT max(seq) FROM rows").fetchone()[0]
+        return int(top) if top is not None else None
 
     # --- writing --------------------------------------------------------------------------------
 

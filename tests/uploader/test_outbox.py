@@ -150,3 +150,12 @@ def test_meter_and_battery_rows_keep_their_own_keys(tmp_path: Path) -> None:
     box = Outbox.open(tmp_path)
     box.add([map_reading(bess(T0)), map_reading(meter(T0))])
     assert {r.table for r in box.pending("a", 10)} == {"mg_bess_readings", "mg_meter_readings"}
+
+
+def test_without_sinks_rows_are_pruned_never_dropped(tmp_path: Path) -> None:
+    box = Outbox.open(tmp_path, max_bytes=1 << 20, retention_s=86400)
+    box.register_sinks([])
+    dropped = sum(box.add(_rows(1440, T0 + timedelta(days=d))).dropped_pending for d in range(5))
+    assert dropped == 0 and box.counter("dropped_pending") == 0
+    assert box.file_bytes() <= 1 << 20
+    assert box.prune(T0 + timedelta(days=30)) > 0
