@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 log = get_logger("ops.mqtt")
 
 URGENT_QUEUE = 1000  # acks and alerts: few, and worth keeping longer than telemetry
+MAX_SEND_ATTEMPTS = 3  # a message the broker keeps refusing (e.g. too large) is dropped, not retried forever
+
+_jobs: set[asyncio.Task[None]] = set()  # long-running commands in flight (held so they are not collected)
 
 
 def tls_context(config: MqttConfig) -> ssl.SSLContext | None:
@@ -57,12 +60,13 @@ class MqttBridge:
         self._urgent: deque[tuple[str, bytes]] = deque(maxlen=URGENT_QUEUE)
         self._wake = asyncio.Event()
         self._handler = CommandHandler(runtime)
-        self._jobs: set[asyncio.Task[None]] = set()
         self.connected = False
         self.published = 0
         self.dropped = 0
         self.connects = 0
         self.connect_failures = 0
+        self._attempted: bytes | None = None  # the message last sent (identity), and how often in a row
+        self._attempts = 0
         self.commands = 0
 
     @property
@@ -110,8 +114,6 @@ class MqttBridge:
         finally:
             self._runtime.bus.readings.unsubscribe(readings)
             self._runtime.bus.events.unsubscribe(events)
-            for job in list(self._jobs):
-                job.cancel()
             self.connected = False
 
     @staticmethod
@@ -170,6 +172,13 @@ class MqttBridge:
                 await self._wake.wait()
                 continue
             topic, payload = queue[0]
+            attempts = self._attempts + 1 if payload is self._attempted else 1
+            self._attempted, self._attempts = payload, attempts
+            if attempts > MAX_SEND_ATTEMPTS:
+                queue.popleft()
+                self.dropped += 1
+                log.error("mqtt_message_dropped", topic=topic, bytes=len(payload), attempts=attempts - 1)
+                continue
             await client.publish(topic, payload, qos=self._config.qos)
             # Removed only once the broker has it: a message in flight when the link drops is resent.
             if queue and queue[0][0] is topic and queue[0][1] is payload:
@@ -189,10 +198,11 @@ class MqttBridge:
                 continue
             log.info("mqtt_command", event_id=parsed.event_id, type=parsed.command.type)
             if parsed.command.type in LONG_RUNNING:
-                # A reload verifies for up to a minute: commands keep flowing meanwhile.
+                # A reload verifies for up to a minute: commands keep flowing meanwhile. The job outlives
+                # this bridge (a reload may restart it) and answers through whichever bridge is current.
                 job = asyncio.create_task(self._run(parsed.event_id, parsed.command))
-                self._jobs.add(job)
-                job.add_done_callback(self._jobs.discard)
+                _jobs.add(job)
+                job.add_done_callback(_jobs.discard)
             else:
                 await self._run(parsed.event_id, parsed.command)
 
@@ -202,7 +212,8 @@ class MqttBridge:
         except Exception as exc:
             log.error("mqtt_command_failed", event_id=event_id, error=repr(exc), exc_info=exc)
             outcome = Outcome("failed", f"command failed: {exc}")
-        self._ack(event_id, outcome)
+        current = self._runtime.services.get("mqtt")
+        (current if isinstance(current, MqttBridge) else self)._ack(event_id, outcome)
 
 
 async def run_bridge(runtime: Runtime, config: MqttConfig) -> None:

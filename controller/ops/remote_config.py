@@ -107,6 +107,7 @@ class ConfigApplier:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
         self._lock = asyncio.Lock()
+        self._running: set[asyncio.Task[ApplyResult]] = set()
         self.applied = 0
         self.rejected = 0
         self.rolled_back = 0
@@ -137,6 +138,15 @@ class ConfigApplier:
         return None
 
     async def apply(self, text: bytes, actor: str) -> ApplyResult:
+        """Runs to the end even if the caller is cancelled: the reload it triggers may well restart the
+        caller's own component (the MQTT bridge, the admin endpoint), and a half-done apply would leave
+        a file unverified or a reload half-way."""
+        task = asyncio.ensure_future(self._apply_locked(text, actor))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return await asyncio.shield(task)
+
+    async def _apply_locked(self, text: bytes, actor: str) -> ApplyResult:
         async with self._lock:
             return await self._apply(text, actor)
 

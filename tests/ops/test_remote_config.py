@@ -5,6 +5,7 @@ nothing, and one that validates but stops the site meter answering is rolled bac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,11 +30,13 @@ from tests.ops.conftest import site_dict
 VERIFY_S = 10.0
 
 
-def site_text(ports: dict[str, int], **changes: Any) -> bytes:
+def site_text(ports: dict[str, int], mqtt: dict[str, Any] | None = None, **changes: Any) -> bytes:
     site = site_dict(bess_port=ports["bess"], meter_port=ports["meter"],
                      ops={"admin": {"enabled": True, "port": ports["admin"]},
                           "remote_config": {"verify_timeout_s": VERIFY_S}},
                      simulator={"seed": 3, "site_model": {"initial_soe_kwh": 400}})
+    if mqtt is not None:
+        site["mqtt"] = mqtt
     for device in site["devices"]:
         device.update(changes.get(device["name"], {}))
     return yaml.safe_dump(site, sort_keys=False).encode()
@@ -65,11 +68,11 @@ class Running:
                                      for n, (h, ok) in before.items()), timeout=30)
 
 
-@pytest.fixture
-async def running(tmp_path: Path) -> AsyncIterator[Running]:
+@contextlib.asynccontextmanager
+async def start_daemon(tmp_path: Path, mqtt: dict[str, Any] | None = None) -> AsyncIterator[Running]:
     ports = {"bess": free_port(), "meter": free_port(), "admin": free_port()}
     path = tmp_path / "site.yaml"
-    path.write_bytes(site_text(ports))
+    path.write_bytes(site_text(ports, mqtt))
     clock = RealClock()
     daemon = Daemon(str(path), clock, providers=[pollers, ops_components])
     async with ModbusSite(load_site(path).config, clock):
@@ -84,6 +87,12 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
         finally:
             daemon.request_stop()
             await asyncio.wait_for(task, timeout=30)
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    async with start_daemon(tmp_path) as r:
+        yield r
 
 
 VERDICTS = ("applied:", "unchanged:", "rejected:", "rolled_back:", "failed:", "written:")
@@ -226,3 +235,27 @@ async def test_apply_without_a_running_daemon_installs_for_next_start(tmp_path: 
     assert "takes effect when the daemon starts" in verdict(out)
     assert path.read_bytes() == new
     assert (tmp_path / "site.yaml.last-good").read_bytes() == old
+
+
+async def test_mqtt_reload_that_restarts_the_bridge_is_still_answered(tmp_path: Path,
+                                                                      mqtt_addr: tuple[str, int]) -> None:
+    from tests.ops.test_mqtt import subscriber
+
+    host, port = mqtt_addr
+    mqtt = {"host": host, "port": port, "topic_prefix": f"rc{free_port()}", "reconnect_initial_s": 0.2}
+    async with start_daemon(tmp_path, mqtt) as r:
+        base = f"{mqtt['topic_prefix']}/testsite"
+        await eventually(lambda: getattr(r.runtime.services.get("mqtt"), "connected", False), timeout=30)
+        old_bridge = r.runtime.services["mqtt"]
+        # The new file changes the MQTT settings: applying it restarts the very bridge the command came in on.
+        new = site_text(r.ports, {**mqtt, "keepalive_s": 45})
+        async with subscriber(host, port, f"{base}/#") as sub:
+            ack = await sub.command(base, {"eventId": "swap", "type": "reload", "source": "carol",
+                                           "config": new.decode()}, timeout=60)
+        assert ack["request"]["status"] == "accepted", ack
+        assert ack["request"]["result"] == "applied"
+        assert r.path.read_bytes() == new
+        assert r.runtime.services["mqtt"] is not old_bridge
+        assert r.runtime.config.mqtt.keepalive_s == 45
+        applied = next(e for e in r.events if e.kind == "config_applied")
+        assert applied.data["actor"] == "mqtt:carol"
