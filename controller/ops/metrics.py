@@ -155,16 +155,11 @@ class ViewCollector(Collector):
         yield oldest
         yield uploads
         yield recovered
-        with_buckets = [s for s in v.sinks if s.latency_buckets]
-        if with_buckets:
-            yield _histogram(f"{p}_upload_latency_seconds", "upload request latency", "sink",
-                             [(s.name, s.latency_buckets, s.latency_counts, s.latency_sum_s) for s in with_buckets])
-        else:
-            latency = SummaryMetricFamily(f"{p}_upload_latency_seconds", "upload request latency", labels=["sink"])
-            for s in v.sinks:
-                if s.latency_count is not None:
-                    latency.add_metric([s.name], s.latency_count, s.latency_sum_s)
-            yield latency
+        latency = SummaryMetricFamily(f"{p}_upload_latency_seconds", "upload request latency", labels=["sink"])
+        for s in v.sinks:
+            if s.latency_count is not None:
+                latency.add_metric([s.name], s.latency_count, s.latency_sum_s)
+        yield latency
         last = GaugeMetricFamily(f"{p}_last_upload_timestamp_seconds", "time of the last accepted upload",
                                  labels=["sink"])
         for s in v.sinks:

@@ -53,10 +53,8 @@ class SinkView:
     uploads_failed: int | None = None
     rows_recovered: int | None = None
     last_upload: datetime | None = None
-    latency_buckets: tuple[float, ...] = ()
-    latency_counts: list[int] = field(default_factory=list)
+    latency_count: int | None = None  # upload requests timed
     latency_sum_s: float = 0.0
-    latency_count: int | None = None  # when only count and sum are kept (no buckets)
 
 
 @dataclass
@@ -148,13 +146,6 @@ async def read_stats(obj: Any) -> dict[str, Any]:
     return as_mapping(stats)
 
 
-def _first(d: Mapping[str, Any], *names: str) -> Any:
-    for n in names:
-        if n in d and d[n] is not None:
-            return d[n]
-    return None
-
-
 def _int(v: Any) -> int | None:
     return int(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
@@ -170,31 +161,21 @@ def _time(v: Any) -> datetime | None:
     return None
 
 
-def _histogram(d: Mapping[str, Any]) -> tuple[tuple[float, ...], list[int], float]:
-    hist = as_mapping(_first(d, "latency", "upload_latency"))
-    buckets = _first(hist, "buckets", "latency_buckets") or _first(d, "latency_buckets")
-    counts = _first(hist, "counts", "latency_counts") or _first(d, "latency_counts")
-    total = _first(hist, "sum_s", "latency_sum_s") or _first(d, "latency_sum_s") or 0.0
-    if isinstance(buckets, list | tuple) and isinstance(counts, list | tuple) and len(counts) == len(buckets) + 1:
-        return tuple(float(b) for b in buckets), [int(c) for c in counts], float(total)
-    return (), [], 0.0
-
-
 def _sink_view(name: str, outbox: Mapping[str, Any], uploader: Mapping[str, Any]) -> SinkView:
-    buckets, counts, total = _histogram(uploader)
+    """`outbox`: the outbox's stats for this sink (`flux-edge outbox stats` names); `uploader`: the sink's
+    counters (`runtime.services["sinks"][name]`)."""
     return SinkView(
         name=name,
-        pending=_int(_first(outbox, "pending", "pending_rows")),
-        uploaded=_int(_first(outbox, "uploaded", "uploaded_rows")),
-        bytes=_int(_first(outbox, "bytes")),
-        oldest_pending=_time(_first(outbox, "oldest_pending")),
-        uploads_ok=_int(_first(uploader, "uploads_ok", "batches_ok", "successes")),
-        uploads_failed=_int(_first(uploader, "uploads_failed", "batches_failed", "failures")),
-        rows_recovered=_int(_first(uploader, "rows_recovered", "recovered")),
-        last_upload=_time(_first(uploader, "last_upload", "last_success")),
-        latency_buckets=buckets, latency_counts=counts,
-        latency_sum_s=total or float(_first(uploader, "latency_sum_s") or 0.0),
-        latency_count=_int(_first(uploader, "latency_count")),
+        pending=_int(outbox.get("pending")),
+        uploaded=_int(outbox.get("uploaded")),
+        bytes=_int(outbox.get("bytes")),
+        oldest_pending=_time(outbox.get("oldest_pending")),
+        uploads_ok=_int(uploader.get("successes")),
+        uploads_failed=_int(uploader.get("failures")),
+        rows_recovered=_int(uploader.get("rows_recovered")),
+        last_upload=_time(uploader.get("last_success")),
+        latency_count=_int(uploader.get("latency_count")),
+        latency_sum_s=float(uploader.get("latency_sum_s") or 0.0),
     )
 
 
