@@ -168,6 +168,9 @@ class ViewCollector(Collector):
         yield last
         if v.outbox_bytes is not None:
             yield GaugeMetricFamily(f"{p}_outbox_bytes", "outbox database size", value=float(v.outbox_bytes))
+        if v.outbox_dropped is not None:
+            yield CounterMetricFamily(f"{p}_outbox_dropped_rows", "undelivered rows dropped at the size bound",
+                                      value=float(v.outbox_dropped))
 
         reloads = CounterMetricFamily(f"{p}_config_reloads", "config reloads by result", labels=["result"])
         reloads.add_metric(["ok"], float(v.reloads_ok))
@@ -176,6 +179,9 @@ class ViewCollector(Collector):
         if v.mqtt_connected is not None:
             yield GaugeMetricFamily(f"{p}_mqtt_connected", "1 while connected to the MQTT broker",
                                     value=float(v.mqtt_connected))
+        if v.mqtt_dropped is not None:
+            yield CounterMetricFamily(f"{p}_mqtt_dropped_messages", "messages dropped from the bounded MQTT queue",
+                                      value=float(v.mqtt_dropped))
 
 
 def render(view: OpsView, tally: DecisionTally | None) -> bytes:

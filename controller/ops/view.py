@@ -74,9 +74,11 @@ class OpsView:
     dry_run: bool | None = None
     override: dict[str, Any] | None = None
     outbox_bytes: int | None = None
+    outbox_dropped: int | None = None  # undelivered rows dropped at the size bound (alerted)
     reloads_ok: int = 0
     reloads_failed: int = 0
     mqtt_connected: bool | None = None  # None: MQTT not configured
+    mqtt_dropped: int | None = None  # messages dropped from the in-memory queue while the broker was away
 
     @property
     def backlog(self) -> int | None:
@@ -179,7 +181,7 @@ def _sink_view(name: str, outbox: Mapping[str, Any], uploader: Mapping[str, Any]
     )
 
 
-async def _sinks(runtime: Runtime) -> tuple[list[SinkView], int | None]:
+async def _sinks(runtime: Runtime) -> tuple[list[SinkView], dict[str, Any]]:
     outbox_stats: dict[str, Any] = {}
     service = runtime.services.get("outbox")
     # The outbox service holds its SQLite store as `.outbox`; its stats() reads the file: off the loop.
@@ -212,8 +214,7 @@ async def _sinks(runtime: Runtime) -> tuple[list[SinkView], int | None]:
         views.append(_sink_view(name, ob, uploaders.get(name, {})))
     if not names and outbox_stats and not per_sink:
         views.append(_sink_view("outbox", outbox_stats, {}))
-    total_bytes = _int(outbox_stats.get("bytes"))
-    return views, total_bytes
+    return views, outbox_stats
 
 
 def _devices(runtime: Runtime, now: datetime) -> list[DeviceView]:
@@ -257,9 +258,10 @@ async def take_view(runtime: Runtime, last_decision: Mapping[str, Any] | None = 
     """The current picture. `last_decision` is the newest decision seen on the bus, if the caller keeps one."""
     config = runtime.config
     now = runtime.clock.now()
-    sinks, total_bytes = await _sinks(runtime)
+    sinks, outbox = await _sinks(runtime)
     view = OpsView(site_id=config.site.id, config_sha256=runtime.site.sha256, time=now,
-                   devices=_devices(runtime, now), sinks=sinks, outbox_bytes=total_bytes)
+                   devices=_devices(runtime, now), sinks=sinks, outbox_bytes=_int(outbox.get("bytes")),
+                   outbox_dropped=_int(outbox.get("dropped_pending")))
     control = runtime.services.get("control")
     decision = last_decision
     if decision is None and control is not None:
@@ -289,4 +291,5 @@ async def take_view(runtime: Runtime, last_decision: Mapping[str, Any] | None = 
     if config.mqtt is not None:
         mqtt = runtime.services.get("mqtt")
         view.mqtt_connected = bool(getattr(mqtt, "connected", False))
+        view.mqtt_dropped = _int(getattr(mqtt, "dropped", None))
     return view
