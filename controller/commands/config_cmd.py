@@ -67,6 +67,10 @@ def _apply_offline(site: Path, text: bytes, why: str) -> int:
         current = site.read_bytes()
     except OSError:
         current = None
-    install_file(site, text, current, RemoteConfigConfig().last_good_suffix)
+    try:
+        install_file(site, text, current, RemoteConfigConfig().last_good_suffix)
+    except OSError as exc:
+        print(f"{site}: {exc.strerror}: {why}", file=sys.stderr)
+        return 1
     print(f"written: {sha256(text)[:12]} to {site}; {why}: it takes effect when the daemon starts")
     return 0

@@ -102,7 +102,7 @@ def parse(payload: bytes) -> Parsed:
         return Parsed(event_id, _adapter.validate_python(raw))
     except ValidationError as exc:
         errs = exc.errors(include_url=False)
-        where = ".".join(str(p) for p in errs[0]["loc"][1:]) or "(payload)"
+        where = ".".join("eventId" if p == "event_id" else str(p) for p in errs[0]["loc"][1:]) or "(payload)"
         return Parsed(event_id, None, f"{where}: {errs[0]['msg']}")
 
 
