@@ -1,0 +1,56 @@
+"""Device kind -> cloud table and columns (the compatibility rule of cloud.md)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from controller.bus import DecisionRecord, Event
+from devices.base import Reading
+from tests.uploader.fixtures import BESS_ID, T0
+from uploader.tables import METER, map_decision, map_event, map_reading, site_device_id
+
+DEV = uuid.UUID("7b0d0c6e-5d2a-4c43-9a57-0000000000ff")
+
+
+def test_battery_readings_use_the_reference_columns() -> None:
+    row = map_reading(Reading(BESS_ID, "bess", "powerpack", T0, {"soe_kwh": 812.5, "target_power_kw": -100.0,
+                                                                "command_source": "x", "available_blocks": 4}))
+    assert row is not None and row.table == "mg_bess_readings"
+    assert row.values == {"device_id": str(BESS_ID), "time": "2026-06-01T00:00:00+00:00", "soe": 812.5,
+                          "target_power": -100.0}
+
+
+def test_meter_fields_are_the_column_names_and_bad_values_become_null() -> None:
+    fields = {c: 1.5 for c in METER.column_names}
+    fields |= {"frequency": float("nan"), "power_total_active": "garbage", "power_factor_total": True}
+    row = map_reading(Reading(DEV, "m", "acuvim2", T0, fields))
+    assert row is not None and row.table == "mg_meter_readings"
+    assert row.values["frequency"] is None and row.values["power_total_active"] is None
+    assert row.values["power_factor_total"] is None and row.values["energy_exported_apparent"] == 1.5
+    assert "NaN" not in row.body()
+
+
+def test_emlite_and_heat_tables() -> None:
+    emlite = map_reading(Reading(DEV, "e", "emlite", T0, {"import_a_kwh": 10, "signal_csq": 17}))
+    assert emlite is not None and emlite.table == "mg_emlite_readings"
+    assert emlite.values["import_a_kwh"] == 10.0 and emlite.values["export_b_kwh"] is None
+    for kind in ("heat_mbus", "heat_modbus"):
+        heat = map_reading(Reading(DEV, "h", kind, T0, {"energy_kwh": 5.0, "error_flags": 3.0}))
+        assert heat is not None and heat.table == "mg_heat_readings" and heat.values["error_flags"] == 3
+    assert map_reading(Reading(DEV, "x", "unknown_kind", T0, {})) is None
+
+
+def test_decisions_are_filed_under_the_battery() -> None:
+    row = map_decision(DecisionRecord(T0, {"target_kw": -150.0, "reason": "r", "inputs": {"x": float("inf")}}),
+                       BESS_ID)
+    assert row.table == "mg_controller_decisions" and row.key == str(BESS_ID)
+    assert row.values["target_kw"] == -150.0 and json.loads(row.body())["body"]["inputs"] == {"x": None}
+
+
+def test_event_ids_are_stable_and_content_derived() -> None:
+    a = map_event(Event(T0, "outbox_full_dropped", "Critical", "m", {"rows": 3}), "demo")
+    b = map_event(Event(T0, "outbox_full_dropped", "Critical", "m", {"rows": 3}), "demo")
+    c = map_event(Event(T0, "outbox_full_dropped", "Critical", "m", {"rows": 4}), "demo")
+    assert a.key == b.key != c.key
+    assert a.values["device_id"] == str(site_device_id("demo")) and a.values["event_id"] == a.key
