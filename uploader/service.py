@@ -86,6 +86,7 @@ class OutboxService:
         self.rows_written = 0
         self.rows_skipped = 0
         self.commits = 0
+        self.writer_starts = 0
         self.dropped_pending = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         self._pending_alert: str | None = None  # a replaced corrupt file, alerted from the loop thread
@@ -176,6 +177,7 @@ class OutboxService:
                            "outbox database was corrupt: moved aside, a fresh one started", path=aside)
 
     async def run_writer(self) -> None:
+        self.writer_starts += 1
         config = self.runtime.config
         outbox, aside = await self._call(partial(open_outbox, config))
         self.outbox = outbox
@@ -226,6 +228,7 @@ async def run_uploader(runtime: Runtime, service: OutboxService,
     outbox: Outbox | None = None
     try:
         registered = False
+        next_registration = runtime.clock.monotonic()
         while True:
             await service.ready.wait()
             generation = service.generation
@@ -236,11 +239,13 @@ async def run_uploader(runtime: Runtime, service: OutboxService,
                                 rng=random.Random())
             while service.generation == generation and service.ready.is_set():
                 n, delay = await delivery.step()
-                if not registered and delay == 0:
+                if not registered and delay == 0 and runtime.clock.monotonic() >= next_registration:
                     try:
                         await sink.register_devices(device_entries(config))
                         registered = True
                     except SinkError as exc:
+                        # Readings do not wait for the registry; it is tried again now and then.
+                        next_registration = runtime.clock.monotonic() + sink_config.backoff_max_s
                         log.warning("device_registration_failed", sink=sink.name, error=exc.detail)
                 if delay > 0:
                     await runtime.clock.sleep(delay)

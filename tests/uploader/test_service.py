@@ -242,3 +242,20 @@ async def test_outbox_stats_command(tmp_path: Path, cloud: CloudStandIn, pg_dsn:
     assert stats["pending"] >= 2 * len(h.producer.slots) and stats["uploaded"] == 0
     assert stats["oldest_pending"] == T0.isoformat()
     assert stats["bytes"] > 0
+
+
+async def test_reload_restarts_only_the_changed_sink_and_loses_nothing(tmp_path: Path, cloud: CloudStandIn,
+                                                                       pg_dsn: str) -> None:
+    clock = ScaledClock(T0, speed=300)
+    h = await start(tmp_path, cloud, pg_dsn, clock, T0 + timedelta(minutes=20))
+    try:
+        await eventually(lambda: len(h.cloud_slots("mg_bess_readings")) >= 3, timeout=60)
+        (tmp_path / "site.yaml").write_text(site_yaml(tmp_path / "var", cloud.url, batch_size=7))
+        assert await h.daemon.reload()
+        await asyncio.wait_for(h.producer.done.wait(), 60)
+        await eventually(lambda: h.cloud_slots("mg_meter_readings") == h.producer.slots, timeout=60)
+        assert h.cloud_slots("mg_bess_readings") == h.producer.slots
+        assert h.runtime.services["sinks"]["cloud"].batch_size == 7
+        assert h.runtime.services["outbox"].writer_starts == 1  # the writer's config did not change
+    finally:
+        assert await h.stop() == 0
