@@ -4,7 +4,10 @@ DO $migration$
 DECLARE
     t text;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
+    -- Installed already, or installable (available and preloaded, as TimescaleDB requires).
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')
+       AND NOT (EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')
+                AND current_setting('shared_preload_libraries', true) LIKE '%timescaledb%') THEN
         RAISE NOTICE 'timescaledb not available: keeping plain tables';
         RETURN;
     END IF;
