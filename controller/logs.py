@@ -25,6 +25,11 @@ def register_secret(value: str) -> None:
         _secrets.add(value)
 
 
+def forget_secrets() -> None:
+    """Drop every registered secret (tests: one test's secrets must not redact another's output)."""
+    _secrets.clear()
+
+
 def _redact_value(value: Any) -> Any:
     if isinstance(value, str) and _secrets:
         for secret in _secrets:

@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from controller.logs import forget_secrets
 from tests.helpers import port_open
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,3 +53,11 @@ def mqtt_addr() -> tuple[str, int]:
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Iterator[None]:
+    """Secrets registered for redaction are process-wide; a test starts with none."""
+    forget_secrets()
+    yield
+    forget_secrets()
