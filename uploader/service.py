@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -90,6 +91,8 @@ class OutboxService:
         self.dropped_pending = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         self._pending_alert: str | None = None  # a replaced corrupt file, alerted from the loop thread
+        self._retry: list[CloudRow] = []  # rows of a commit that failed, first in line for the next
+        self._write_failing = False
 
     def _on_reading(self, item: Reading) -> None:
         self._readings.append(item)
@@ -113,7 +116,7 @@ class OutboxService:
 
     def _take(self) -> list[CloudRow]:
         config = self.runtime.config
-        rows: list[CloudRow] = []
+        rows, self._retry = self._retry, []
         readings, self._readings[:] = list(self._readings), []
         decisions, self._decisions[:] = list(self._decisions), []
         events, self._events[:] = list(self._events), []
@@ -159,7 +162,19 @@ class OutboxService:
     async def commit(self) -> None:
         rows = self._take()
         if rows:
-            dropped = await self._call(partial(self._write, rows))
+            try:
+                dropped = await self._call(partial(self._write, rows))
+            except sqlite3.OperationalError as exc:
+                # Disk full, I/O error, locked beyond the timeout: the rows go back to the head of the queue and
+                # the writer does not beat, so a lasting failure reaches the watchdog; meanwhile operators know.
+                self._retry[:0] = rows
+                if not self._write_failing:
+                    self._write_failing = True
+                    self.runtime.alert("outbox_write_failed", "Critical", "cannot commit to the outbox; retrying",
+                                       error=str(exc), queued=len(self._retry))
+                log.error("outbox_write_failed", error=str(exc), queued=len(self._retry))
+                return
+            self._write_failing = False
             if dropped:
                 self.dropped_pending += dropped
                 self.runtime.alert("outbox_full_dropped", "Critical",
@@ -212,11 +227,15 @@ class OutboxService:
     def _final_flush(self, rows: list[CloudRow]) -> None:
         if self.outbox is None:
             return
-        if rows:
-            self._write(rows)
-            log.info("outbox_flushed", rows=len(rows))
-        self.outbox.close()
-        self.outbox = None
+        try:
+            if rows:
+                self._write(rows)
+                log.info("outbox_flushed", rows=len(rows))
+        except (sqlite3.Error, OutboxCorrupt) as exc:
+            log.error("outbox_final_flush_failed", rows=len(rows), error=str(exc))
+        finally:
+            self.outbox.close()
+            self.outbox = None
 
 
 async def run_uploader(runtime: Runtime, service: OutboxService,
