@@ -183,15 +183,14 @@ def _sink_view(name: str, outbox: Mapping[str, Any], uploader: Mapping[str, Any]
 
 async def _sinks(runtime: Runtime) -> tuple[list[SinkView], dict[str, Any]]:
     outbox_stats: dict[str, Any] = {}
-    service = runtime.services.get("outbox")
-    # The outbox service holds its SQLite store as `.outbox`; its stats() reads the file: off the loop.
-    store = getattr(service, "outbox", None) or service
-    if store is not None:
+    # The outbox service holds its SQLite store as `.outbox` once the writer has opened it; the store's
+    # stats() queries the file, so it runs off the loop.
+    store = getattr(runtime.services.get("outbox"), "outbox", None)
+    stats = getattr(store, "stats", None)
+    if callable(stats):
         try:
-            stats = getattr(store, "stats", None)
-            outbox_stats = as_mapping(await asyncio.to_thread(stats)) if callable(stats) and not \
-                inspect.iscoroutinefunction(stats) else await read_stats(store)
-        except Exception as exc:  # a broken stats call must not take the metrics endpoint down
+            outbox_stats = as_mapping(await asyncio.to_thread(stats))
+        except Exception as exc:  # the file may be being replaced; the endpoint answers without it
             log.warning("outbox_stats_failed", error=repr(exc))
     per_sink: dict[str, dict[str, Any]] = {}
     raw_sinks = outbox_stats.get("sinks")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -91,11 +92,16 @@ class NotifySocket:
 
 
 @pytest.fixture
-def notify_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[NotifySocket]:
+async def notify_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[NotifySocket]:
     ns = NotifySocket(tmp_path / "notify.sock")
     monkeypatch.setenv("NOTIFY_SOCKET", str(ns.path))
     monkeypatch.delenv("WATCHDOG_USEC", raising=False)
+    # Read as datagrams arrive, as systemd does: the kernel queues only about ten, and our sender drops
+    # rather than blocks when the queue is full.
+    loop = asyncio.get_running_loop()
+    loop.add_reader(ns.sock.fileno(), ns.drain)
     try:
         yield ns
     finally:
+        loop.remove_reader(ns.sock.fileno())
         ns.close()

@@ -112,7 +112,8 @@ async def test_pings_follow_the_cadence_and_stop_when_the_control_loop_blocks(
     task.cancel()
     control_task.cancel()
     await asyncio.gather(task, control_task, return_exceptions=True)
-    assert notify_socket.drain()[-1].startswith("STOPPING=1")
+    notify_socket.drain()
+    assert notify_socket.messages[-1].startswith("STOPPING=1")
 
 
 async def test_outbox_heartbeat_required_only_when_the_outbox_runs(tmp_path: Path,
