@@ -11,6 +11,7 @@ What must hold (simulated time, shared by simulator and daemon through FLUX_CLOC
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -35,6 +36,7 @@ from uploader.outbox import from_micros, outbox_path
 KEY = "crash-key"
 SPEED = 10.0
 TELEMETRY_S = 10
+POLL_S = 2
 KILLS = 20
 # A reading polled at slot start is committed within milliseconds (real): a kill closer than this after
 # the slot start may legitimately lose that one slot.
@@ -52,9 +54,9 @@ def _site(tmp: Path, cloud_url: str, bess_port: int, meter_port: int) -> Path:
     path.write_text(f"""\
 site: {{id: crash, name: Crash test}}
 devices:
-  - {{type: powerpack, name: bess, id: "{BESS_ID}", host: 127.0.0.1, port: {bess_port}, poll_interval_s: 2,
+  - {{type: powerpack, name: bess, id: "{BESS_ID}", host: 127.0.0.1, port: {bess_port}, poll_interval_s: {POLL_S},
      telemetry_interval_s: {TELEMETRY_S}, nameplate_power_kw: 250, nameplate_energy_kwh: 1000}}
-  - {{type: acuvim2, name: site-meter, id: "{METER_ID}", host: 127.0.0.1, port: {meter_port}, poll_interval_s: 2,
+  - {{type: acuvim2, name: site-meter, id: "{METER_ID}", host: 127.0.0.1, port: {meter_port}, poll_interval_s: {POLL_S},
      telemetry_interval_s: {TELEMETRY_S}}}
 buffer: {{path: "{tmp}/var/{{site}}"}}
 uploader:
@@ -98,6 +100,29 @@ def _pending(path: Path) -> int:
         conn.close()
 
 
+def _missed_by_the_scheduler(log: Path) -> dict[str, set[datetime]]:
+    """Slots the poll scheduler itself reports it abandoned (a poll overran its slot, or the loop was blocked
+    past it: the machine is shared): no reading was ever taken for them, so their absence is no loss here."""
+    ids = {"bess": str(BESS_ID), "site-meter": str(METER_ID)}
+    out: dict[str, set[datetime]] = {v: set() for v in ids.values()}
+    for line in log.read_text().splitlines():
+        if '"slot' not in line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        device = ids.get(entry.get("device", ""))
+        if device is None:
+            continue
+        if entry.get("event") == "slot_missed":
+            out[device].add(datetime.fromisoformat(entry["slot"]))
+        elif entry.get("event") == "slots_missed":
+            since = datetime.fromisoformat(entry["since"])
+            out[device].update(since + timedelta(seconds=POLL_S * k) for k in range(int(entry["count"])))
+    return out
+
+
 @pytest.mark.slow
 async def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path, cloud: CloudStandIn,
                                                                      pg_dsn: str) -> None:
@@ -139,6 +164,7 @@ async def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: P
     assert len(cloud_rows) == len(set(cloud_rows))  # no duplicate
     assert sorted(cloud_rows) == sorted(stored)  # everything committed is in the cloud, nothing else
     step = timedelta(seconds=TELEMETRY_S)
+    missed = _missed_by_the_scheduler(tmp_path / "daemon.log")
     recorded_lives = 0
     for device in (str(BESS_ID), str(METER_ID)):
         times = sorted(t for d, t in cloud_rows if d == device)
@@ -153,7 +179,7 @@ async def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: P
             while t <= died - KILL_MARGIN:
                 expected.append(t)
                 t += step
-            missing = sorted(set(expected) - set(life))
+            missing = sorted(set(expected) - set(life) - missed[device])
             assert not missing, f"{device}: slots lost in life {born}..{died}: {missing}"
     # Most lives got far enough to record (the checks above were not vacuous).
     assert recorded_lives >= KILLS
