@@ -25,7 +25,7 @@ from uploader.delivery import Delivery, SinkCounters
 from uploader.migrate import migrate
 from uploader.outbox import Outbox
 from uploader.postgres import PostgresSink
-from uploader.postgrest import PostgrestSink
+from uploader.postgrest import PAGE_ROWS, PostgrestSink
 from uploader.sink import ErrorKind, SinkError
 from uploader.tables import map_event, map_reading
 
@@ -259,5 +259,16 @@ async def test_postgres_overlapping_batches_and_text_rows(pg_dsn: str) -> None:
         with psycopg.connect(pg_dsn) as conn:
             got = conn.execute("SELECT message, data FROM flux.mg_controller_events").fetchall()
         assert got == [("tab\there, back\\slash", {"nan": None, "n": [1]})]
+    finally:
+        await sink.close()
+
+
+async def test_slots_are_read_in_pages_beyond_postgrests_row_limit(cloud: CloudStandIn) -> None:
+    sink = _postgrest(cloud)
+    try:
+        rows = [map_reading(bess(t)) for t in minutes(2500)]
+        await sink.upload_bodies("mg_bess_readings", [r.body() for r in rows if r is not None])
+        held = await sink.slots("mg_bess_readings", str(BESS_ID), T0, T0 + timedelta(days=2))
+        assert PAGE_ROWS < 2500 and held == set(minutes(2500))
     finally:
         await sink.close()
