@@ -71,6 +71,7 @@ class CloudStandIn:
     rng: random.Random = field(default_factory=random.Random)
     log: list[RequestLog] = field(default_factory=list)
     keep_log: bool = True
+    max_rows: int | None = 1000  # Supabase's default cap on the rows one GET returns
 
     def __post_init__(self) -> None:
         self._server = HttpServer(self.handle, self.host, self.port)
@@ -255,6 +256,8 @@ class CloudStandIn:
             query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where)
         if order:
             query += sql.SQL(" ORDER BY ") + sql.SQL(", ").join(order)
+        if self.max_rows is not None:
+            limit = self.max_rows if limit is None else min(limit, self.max_rows)
         if limit is not None:
             query += sql.SQL(" LIMIT {}").format(sql.Literal(limit))
         if offset is not None:

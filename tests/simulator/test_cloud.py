@@ -115,3 +115,11 @@ async def test_simulate_serves_the_cloud_the_site_file_asks_for(pg_dsn: str) -> 
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_get_returns_at_most_max_rows(client: httpx.AsyncClient) -> None:
+    rows = [{**ROW, "time": f"2026-06-0{1 + m // 1440}T{m % 1440 // 60:02d}:{m % 60:02d}:00+00:00"}
+            for m in range(1200)]
+    assert (await client.post("/mg_bess_readings", json=rows, headers=WRITE)).status_code == 201
+    got = await client.get("/mg_bess_readings", params={"select": "time"}, headers=READ)
+    assert len(got.json()) == 1000
