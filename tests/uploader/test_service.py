@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,6 +28,7 @@ from simulator.cloud import CloudStandIn
 from tests.conftest import ROOT
 from tests.helpers import eventually
 from tests.uploader.fixtures import BESS_ID, METER_ID, T0, bess, meter
+from uploader.migrate import ensure_database, migrate
 from uploader.outbox import outbox_path
 from uploader.service import components
 
@@ -257,5 +258,44 @@ async def test_reload_restarts_only_the_changed_sink_and_loses_nothing(tmp_path:
         assert h.cloud_slots("mg_bess_readings") == h.producer.slots
         assert h.runtime.services["sinks"]["cloud"].batch_size == 7
         assert h.runtime.services["outbox"].writer_starts == 1  # the writer's config did not change
+    finally:
+        assert await h.stop() == 0
+
+
+@pytest.fixture
+def second_dsn(pg_dsn: str) -> Iterator[str]:
+    info = psycopg.conninfo.conninfo_to_dict(pg_dsn)
+    name = f"{info['dbname']}_b"
+    info["dbname"] = name
+    dsn = psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
+    ensure_database(dsn)
+    migrate(dsn)
+    try:
+        yield dsn
+    finally:
+        info["dbname"] = "postgres"
+        with psycopg.connect(psycopg.conninfo.make_conninfo(**info), autocommit=True) as conn:  # type: ignore[arg-type]
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def test_two_sinks_advance_independently(tmp_path: Path, cloud: CloudStandIn, pg_dsn: str,
+                                               second_dsn: str) -> None:
+    cloud.faults.down = True
+    site = site_yaml(tmp_path / "var", cloud.url) + f'    - {{type: postgres, name: warehouse, dsn: "{second_dsn}"}}\n'
+    (tmp_path / "site.yaml").write_text(site)
+    producer = Producer(T0 + timedelta(minutes=30))
+    clock = ScaledClock(T0, speed=600)
+    daemon = Daemon(str(tmp_path / "site.yaml"), clock, providers=[components, producer.provider])
+    h = Harness(daemon, asyncio.create_task(daemon.run()), producer, cloud, pg_dsn, tmp_path / "var")
+    warehouse = Harness(daemon, h.task, producer, cloud, second_dsn, tmp_path / "var")
+    try:
+        await asyncio.wait_for(producer.done.wait(), 60)
+        await eventually(lambda: warehouse.cloud_slots("mg_meter_readings") == producer.slots, timeout=60)
+        assert h.cloud_slots("mg_meter_readings") == []  # the other sink's cloud is down: its rows wait
+        stats = h.runtime.services["outbox"].outbox.stats()
+        assert stats["sinks"]["warehouse"]["pending"] == 0 and stats["sinks"]["cloud"]["pending"] > 0
+        cloud.faults.down = False
+        await eventually(lambda: h.cloud_slots("mg_meter_readings") == producer.slots, timeout=120)
+        assert h.cloud_slots("mg_bess_readings") == producer.slots
     finally:
         assert await h.stop() == 0
