@@ -111,6 +111,18 @@ class ConfigApplier:
         self.applied = 0
         self.rejected = 0
         self.rolled_back = 0
+        # The running file's bytes, taken when the daemon starts: a rollback target even if the file on
+        # disk is edited by hand before the next apply.
+        self._running_bytes: bytes | None = None
+        self._remember_running()
+
+    def _remember_running(self) -> None:
+        try:
+            data = self.site_path.read_bytes()
+        except OSError:
+            return
+        if sha256(data) == self._runtime.site.sha256:
+            self._running_bytes = data
 
     @property
     def site_path(self) -> Path:
@@ -127,6 +139,8 @@ class ConfigApplier:
     def _running_good_copy(self) -> bytes | None:
         """The bytes of the config now running: the file on disk, or the kept copy, whichever matches."""
         running = self._runtime.site.sha256
+        if self._running_bytes is not None and sha256(self._running_bytes) == running:
+            return self._running_bytes
         suffix = self._runtime.config.ops.remote_config.last_good_suffix
         for candidate in (self.site_path, last_good_path(self.site_path, suffix)):
             try:
@@ -171,6 +185,7 @@ class ConfigApplier:
         log.info("config_apply_written", actor=actor, sha256=digest[:12], previous_sha256=previous[:12])
         ok, reason = await self._reload_and_verify(config, timeout_s)
         if ok:
+            self._running_bytes = text
             self.applied += 1
             log.info("config_applied", actor=actor, sha256=digest[:12], previous_sha256=previous[:12])
             self._event("config_applied", "Info", f"config {digest[:12]} applied by {actor}",

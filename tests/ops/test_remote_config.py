@@ -259,3 +259,18 @@ async def test_mqtt_reload_that_restarts_the_bridge_is_still_answered(tmp_path: 
         assert r.runtime.config.mqtt.keepalive_s == 45
         applied = next(e for e in r.events if e.kind == "config_applied")
         assert applied.data["actor"] == "mqtt:carol"
+
+
+async def test_a_hand_edited_file_reloaded_over_mqtt_is_rolled_back_to_what_ran(running: Running) -> None:
+    r = running
+    old = r.path.read_bytes()
+    # Someone edits the file in place (no last-good copy exists), then asks for a reload from disk.
+    broken = site_text(r.ports, **{"site-meter": {"port": free_port()}})
+    r.path.write_bytes(broken)
+    outcome = await CommandHandler(r.runtime).execute(parse(b'{"eventId": "disk", "type": "reload"}').command)
+    assert outcome.status == "failed"
+    assert outcome.data["result"] == "rolled_back"
+    assert r.path.read_bytes() == old  # the bytes that were running when the daemon started
+    assert (r.path.parent / "site.yaml.last-good").read_bytes() == old
+    assert r.runtime.site.sha256 == sha(old)
+    await r.polled_again()
