@@ -1,5 +1,6 @@
 """`flux-edge run` as systemd runs it: a separate process with NOTIFY_SOCKET and WATCHDOG_USEC set, every
-registered provider loaded, reloaded by SIGHUP and stopped by SIGTERM; `flux-edge status` asks it."""
+registered provider loaded, reloaded by SIGHUP and stopped by SIGTERM; `flux-edge status` asks it.
+The MQTT broker it is configured for is down throughout."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ async def test_run_under_a_fake_systemd(tmp_path: Path, notify_socket: NotifySoc
                      ops={"admin": {"enabled": True, "port": ports["admin"]}},
                      metrics={"enabled": True, "port": ports["metrics"]},
                      buffer={"path": str(tmp_path / "outbox")},
+                     # No broker answers there: polling, control and the watchdog carry on regardless.
+                     mqtt={"host": "127.0.0.1", "port": free_port(), "reconnect_initial_s": 0.2},
                      simulator={"seed": 4, "site_model": {"initial_soe_kwh": 300}})
     site["devices"][1].update({"ct1": 800, "ct2": 5})
     path = tmp_path / "site.yaml"
@@ -54,6 +57,9 @@ async def test_run_under_a_fake_systemd(tmp_path: Path, notify_socket: NotifySoc
             view = json.loads(out)
             assert {d["name"] for d in view["devices"]} == {"bess", "site-meter"}
             assert view["reloads_ok"] == 0
+            assert view["mqtt_connected"] is False
+            assert all(d["polls_ok"] > 0 for d in view["devices"])
+            assert view["target_kw"] is not None  # the control loop decides
 
             daemon.send_signal(signal.SIGHUP)  # `systemctl reload`: ExecReload sends SIGHUP
 
