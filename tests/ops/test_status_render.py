@@ -1,0 +1,49 @@
+"""`flux-edge status` text from a status answer taken from a populated runtime (real view, real JSON)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+from controller.clock import ManualClock
+from controller.commands.status import render
+from controller.config import load_site
+from controller.daemon import Runtime
+from controller.ops.view import take_view
+from devices.base import DeviceHealth, Reading
+from tests.ops.conftest import BESS_ID, METER_ID, write_site
+
+NOW = datetime(2026, 6, 3, 12, 0, 0, tzinfo=UTC)
+
+
+async def test_render_shows_modes_override_devices_and_sinks(tmp_path: Path) -> None:
+    site = write_site(tmp_path / "site.yaml", mqtt={"host": "127.0.0.1"},
+                      uploader={"sinks": [{"type": "postgrest", "name": "cloud", "url": "http://127.0.0.1:1"}]})
+    runtime = Runtime(site=load_site(site), clock=ManualClock(NOW))
+    bess, meter = DeviceHealth(), DeviceHealth()
+    bess.record_success(NOW)
+    meter.record_failure("timeout after 0.5 s")
+    runtime.health.update({"bess": bess, "site-meter": meter})
+    runtime.state.update(Reading(UUID(BESS_ID), "bess", "powerpack", NOW, {"soe_kwh": 512.25},
+                                 NOW - timedelta(seconds=3)))
+    runtime.state.update(Reading(UUID(METER_ID), "site-meter", "acuvim2", NOW, {"power_total_active": -12.0},
+                                 NOW - timedelta(seconds=70)))
+    ov = runtime.overrides
+    ov.manual_setpoint_kw, ov.until, ov.source = -80.0, NOW + timedelta(minutes=15), "mqtt:alice"
+    decision = {"target_kw": -80.0, "active_modes": ["export_avoidance"], "effective_modes": [],
+                "constraints": ["site_export"]}
+    answer = json.loads(json.dumps((await take_view(runtime, decision)).to_json()))
+    text = render(answer)
+    lines = text.splitlines()
+    assert lines[0].startswith(f"site        testsite   config {runtime.site.sha256[:12]}")
+    assert lines[1] == "mode        idle   (active: export_avoidance)   dry run: off"
+    assert lines[2] == "setpoint    -80.0 kW   SoE 512.2 kWh   site power -12.0 kW"
+    assert lines[3] == "reloads     ok 0, failed 0   mqtt disconnected"
+    assert "limits      site_export" in lines
+    assert "override    setpoint -80 kW until 2026-06-03T12:15:00+00:00 by mqtt:alice" in lines
+    meter_row = next(line for line in lines if line.startswith("site-meter"))
+    assert meter_row.split()[1:6] == ["acuvim2", "degraded", "0", "1", "70"]
+    assert meter_row.endswith("timeout after 0.5 s")
+    assert any(line.split()[:2] == ["cloud", "-"] and line.endswith("never") for line in lines)
