@@ -5,6 +5,7 @@ and must not appear in any log line, metric, status answer, MQTT message or syst
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
 from datetime import timedelta
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 import structlog
 import yaml
@@ -49,7 +51,7 @@ def captured_logs() -> Any:
 
 async def test_ops_on_the_full_daemon_without_leaking_secrets(
         tmp_path: Path, pg_dsn: str, mqtt_addr: tuple[str, int], notify_socket: NotifySocket,
-        captured_logs: io.StringIO) -> None:
+        captured_logs: io.StringIO, monkeypatch: pytest.MonkeyPatch) -> None:
     migrate(pg_dsn)
     mqtt_host, mqtt_port = mqtt_addr
     ports = {"bess": free_port(), "meter": free_port(), "metrics": free_port(), "admin": free_port()}
@@ -77,7 +79,11 @@ async def test_ops_on_the_full_daemon_without_leaking_secrets(
            "FLUX_BACKUP_DSN": f"postgresql://flux:{DSN_SECRET}@127.0.0.1:{free_port()}/nowhere"}
 
     clock = RealClock()
-    daemon = Daemon(str(path), clock, providers=[pollers, control, outbox, ops_components], env=env)
+    # As under systemd: the secrets are in the process environment (EnvironmentFile=), for the first load,
+    # for reloads and for validating a pushed config alike.
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    daemon = Daemon(str(path), clock, providers=[pollers, control, outbox, ops_components])
     base = f"{prefix}/testsite"
     async with ModbusSite(load_site(path, env).config, clock), \
             subscriber(mqtt_host, mqtt_port, f"{base}/#") as sub:
@@ -118,6 +124,22 @@ async def test_ops_on_the_full_daemon_without_leaking_secrets(
             assert "backup" in ack["request"]["response"]  # the unreachable sink is reported, not hidden
             code = await asyncio.to_thread(cli, ["status", "--site", str(path)])
             assert code == 0
+
+            # A config push: applied, verified, and its record reaches the cloud through the outbox.
+            site["devices"][0]["timeout_s"] = 0.9
+            new = yaml.safe_dump(site, sort_keys=False).encode()
+            async with httpx.AsyncClient() as client:
+                response = await client.post(f"http://127.0.0.1:{ports['admin']}/config/apply", content=new,
+                                             headers={"X-Flux-Actor": "ssh:dave@10.8.0.9"}, timeout=90)
+            assert response.json()["status"] == "applied", response.text
+
+            def cloud_has_the_apply() -> bool:
+                with psycopg.connect(pg_dsn) as conn:
+                    row = conn.execute("SELECT data->>'actor', data->>'sha256' FROM flux.mg_controller_events "
+                                       "WHERE kind = 'config_applied'").fetchone()
+                return row == ("ssh:dave@10.8.0.9", hashlib.sha256(new).hexdigest())
+
+            await eventually(cloud_has_the_apply, timeout=60)
         finally:
             daemon.request_stop()
             assert await asyncio.wait_for(task, timeout=60) == 0
@@ -144,7 +166,7 @@ async def test_ops_on_the_full_daemon_without_leaking_secrets(
 
     assert notify_socket.count("STOPPING=1") == 1
     logs = captured_logs.getvalue()
-    assert '"event": "mqtt_connected"' in logs and '"event": "config_' not in logs
+    assert '"event": "mqtt_connected"' in logs and '"event": "config_applied"' in logs
     assert "backup" in logs  # the failing sink was logged ...
     mqtt_text = json.dumps(sub.received)
     for secret in SENTINELS:  # ... and nothing anywhere carries a secret
