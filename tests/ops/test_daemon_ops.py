@@ -28,9 +28,8 @@ from controller.ops.provider import ops_components
 from devices.scheduler import components as pollers
 from simulator.modbus_devices import ModbusSite
 from tests.helpers import eventually, free_port
+from tests.ops.clients import samples, subscriber
 from tests.ops.conftest import NotifySocket, site_dict
-from tests.ops.test_metrics import samples
-from tests.ops.test_mqtt import subscriber
 from uploader.migrate import migrate
 from uploader.service import components as outbox
 

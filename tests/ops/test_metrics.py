@@ -8,7 +8,6 @@ from pathlib import Path
 from uuid import UUID
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from controller.bus import DecisionRecord
 from controller.clock import ManualClock
@@ -18,17 +17,10 @@ from controller.ops.metrics import MetricsServer
 from controller.ops.provider import decision_tally
 from devices.base import DeviceHealth, Reading
 from tests.helpers import eventually, free_port
+from tests.ops.clients import samples
 from tests.ops.conftest import BESS_ID, METER_ID, write_site
 
 NOW = datetime(2026, 6, 3, 12, 0, 30, tzinfo=UTC)
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    out = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
 
 
 async def scrape(port: int) -> str:

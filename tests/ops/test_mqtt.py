@@ -4,18 +4,15 @@ and a broker restart in the middle (our own mosquitto process on a free port).""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import os
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import aiomqtt
 import pytest
 
 from controller.clock import ManualClock
@@ -24,60 +21,11 @@ from controller.daemon import Runtime
 from controller.ops.mqtt import MqttBridge, run_bridge
 from devices.base import Reading
 from tests.helpers import eventually, free_port, wait_for_port
+from tests.ops.clients import subscriber
 from tests.ops.conftest import BESS_ID, METER_ID, write_site
 
 NOW = datetime(2026, 6, 3, 12, 0, 0, tzinfo=UTC)
 MOSQUITTO = "/usr/sbin/mosquitto"
-
-
-class Subscriber:
-    """A test-side MQTT client collecting everything under the site's topics."""
-
-    def __init__(self, client: aiomqtt.Client) -> None:
-        self.client = client
-        self.received: list[tuple[str, Any]] = []
-        self.arrived = asyncio.Event()
-
-    async def collect(self) -> None:
-        async for message in self.client.messages:
-            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-            try:
-                body: Any = json.loads(payload)
-            except json.JSONDecodeError:
-                body = payload.decode()
-            self.received.append((str(message.topic), body))
-            self.arrived.set()
-
-    def on(self, suffix: str) -> list[Any]:
-        return [b for t, b in self.received if t.endswith(suffix)]
-
-    async def wait_for(self, suffix: str, count: int = 1, timeout: float = 15.0) -> list[Any]:
-        await eventually(lambda: len(self.on(suffix)) >= count, timeout)
-        return self.on(suffix)
-
-    async def command(self, base: str, body: Any, timeout: float = 15.0) -> dict[str, Any]:
-        event_id = body.get("eventId") if isinstance(body, dict) else None
-        before = len(self.on("/acks"))
-        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-        await self.client.publish(f"{base}/commands", payload, qos=1)
-        if event_id is None:
-            acks = await self.wait_for("/acks", before + 1, timeout)
-            return dict(acks[before])
-        await eventually(lambda: any(a["originatingEventId"] == event_id for a in self.on("/acks")), timeout)
-        return next(a for a in self.on("/acks") if a["originatingEventId"] == event_id)
-
-
-@contextlib.asynccontextmanager
-async def subscriber(host: str, port: int, topic: str, **kwargs: Any) -> AsyncIterator[Subscriber]:
-    async with aiomqtt.Client(host, port, **kwargs) as client:
-        await client.subscribe(topic, qos=1)
-        sub = Subscriber(client)
-        task = asyncio.create_task(sub.collect())
-        try:
-            yield sub
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
 
 
 def make_runtime(tmp_path: Path, host: str, port: int, **mqtt: Any) -> Runtime:

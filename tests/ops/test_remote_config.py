@@ -25,6 +25,7 @@ from controller.ops.provider import ops_components
 from devices.scheduler import components as pollers
 from simulator.modbus_devices import ModbusSite
 from tests.helpers import eventually, free_port
+from tests.ops.clients import subscriber
 from tests.ops.conftest import site_dict
 
 VERIFY_S = 10.0
@@ -239,8 +240,6 @@ async def test_apply_without_a_running_daemon_installs_for_next_start(tmp_path: 
 
 async def test_mqtt_reload_that_restarts_the_bridge_is_still_answered(tmp_path: Path,
                                                                       mqtt_addr: tuple[str, int]) -> None:
-    from tests.ops.test_mqtt import subscriber
-
     host, port = mqtt_addr
     mqtt = {"host": host, "port": port, "topic_prefix": f"rc{free_port()}", "reconnect_initial_s": 0.2}
     async with start_daemon(tmp_path, mqtt) as r:
