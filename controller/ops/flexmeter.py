@@ -101,10 +101,11 @@ def measurements(reading: Reading) -> dict[str, Any]:
     }
 
 
-def alert(event: Event, site_id: str) -> dict[str, Any]:
+def alert(event: Event, hardware_id: str) -> dict[str, Any]:
+    """`hardware_id`: the device the event is about, or the site's id for site-wide events."""
     level = event.level if event.level in ALERT_LEVELS else "Info"
     return {
-        "hardwareId": str(event.data.get("device_id", site_id)),
+        "hardwareId": hardware_id,
         "type": "DeviceAlert",
         "request": {"type": event.kind, "level": level, "message": event.message, "eventDate": iso(event.time),
                     "metadata": _plain(event.data)},

@@ -94,7 +94,10 @@ class MqttBridge:
         self._enqueue(f"{self.base}/{reading.device}/measurements", flexmeter.measurements(reading))
 
     def publish_alert(self, event: Event) -> None:
-        self._enqueue(f"{self.base}/alerts", flexmeter.alert(event, self.site_id), urgent=True)
+        # Device events name the device (`device=`); the cloud registry knows it by its id.
+        ids = {d.name: str(d.id) for d in self._runtime.config.devices}
+        hardware_id = ids.get(str(event.data.get("device")), self.site_id)
+        self._enqueue(f"{self.base}/alerts", flexmeter.alert(event, hardware_id), urgent=True)
 
     def _ack(self, event_id: str | None, outcome: Outcome) -> None:
         body = flexmeter.acknowledgement(self.site_id, event_id, outcome.status, outcome.response,

@@ -83,6 +83,7 @@ async def test_measurements_alerts_commands_and_acks(tmp_path: Path, mqtt_addr: 
             runtime.alert("poll_failed", "Warning", "site-meter did not answer", device="site-meter")
             alert = (await sub.wait_for("/alerts"))[0]
             assert alert["type"] == "DeviceAlert"
+            assert alert["hardwareId"] == METER_ID  # the device it is about
             assert alert["request"]["level"] == "Warning"
             assert alert["request"]["message"] == "site-meter did not answer"
             assert alert["request"]["type"] == "poll_failed"
@@ -205,7 +206,9 @@ async def test_broker_restart_queues_bounded_and_resumes(tmp_path: Path, broker:
             got = await sub.wait_for("/measurements", 10, timeout=20)
             powers = sorted(m["request"]["measurements"]["electricity.power.active.consumed.total"] for m in got)
             assert powers == [float(m) for m in range(16, 26)]
-            assert (await sub.wait_for("/alerts"))[0]["request"]["message"] == "raised during the outage"
+            outage_alert = (await sub.wait_for("/alerts"))[0]
+            assert outage_alert["request"]["message"] == "raised during the outage"
+            assert outage_alert["hardwareId"] == "testsite"  # a site-wide event
             # Commands are subscribed again after the reconnect.
             ack = await sub.command(base, {"eventId": "after-restart", "type": "dry_run", "enabled": False})
             assert ack["request"]["status"] == "accepted"
