@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from controller.logs import get_logger
 from controller.ops.httpd import HttpEndpoint, HttpRequest, HttpResponse
 from controller.ops.remote_config import applier, same_file
-from controller.ops.view import take_view
+from controller.ops.status import take_view
 
 if TYPE_CHECKING:
     from controller.daemon import Runtime

@@ -18,7 +18,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, Va
 
 from controller.logs import get_logger
 from controller.ops.remote_config import applier
-from controller.ops.view import call_maybe_async
+from controller.ops.status import call_maybe_async
 
 if TYPE_CHECKING:
     from controller.daemon import Runtime

@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 from controller.bus import DecisionRecord
 from controller.logs import get_logger
 from controller.ops.httpd import HttpEndpoint, HttpRequest, HttpResponse
-from controller.ops.view import OpsView, take_view
+from controller.ops.status import OpsView, take_view
 
 if TYPE_CHECKING:
     from controller.daemon import Runtime

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import sdnotify
 
 from controller.logs import get_logger
-from controller.ops.view import take_view
+from controller.ops.status import take_view
 
 if TYPE_CHECKING:
     from controller.daemon import Runtime

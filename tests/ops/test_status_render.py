@@ -11,7 +11,7 @@ from controller.clock import ManualClock
 from controller.commands.status import render
 from controller.config import load_site
 from controller.daemon import Runtime
-from controller.ops.view import take_view
+from controller.ops.status import take_view
 from devices.base import DeviceHealth, Reading
 from tests.ops.conftest import BESS_ID, METER_ID, write_site
 

@@ -22,7 +22,7 @@ from controller.logs import get_logger
 if TYPE_CHECKING:
     from controller.daemon import Runtime
 
-log = get_logger("ops.view")
+log = get_logger("ops.status")
 
 
 @dataclass
