@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from controller.daemon import STOP_OPS, ComponentSpec
@@ -35,11 +36,10 @@ def decision_tally(runtime: Runtime) -> DecisionTally:
 def ops_components(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
     tally = decision_tally(runtime)
     applier(runtime)
-    specs = [
-        ComponentSpec("ops-watchdog", WATCHDOG_KEY, lambda: Watchdog(runtime, systemd_notifier()).run(),
-                      stop_order=STOP_WATCHDOG),
-        ComponentSpec("ops-decisions", TALLY_KEY, lambda: tally.run(runtime), stop_order=STOP_OPS),
-    ]
+    specs = [ComponentSpec("ops-decisions", TALLY_KEY, lambda: tally.run(runtime), stop_order=STOP_OPS)]
+    if os.environ.get("NOTIFY_SOCKET"):  # under systemd (or a test standing in for it)
+        specs.append(ComponentSpec("ops-watchdog", WATCHDOG_KEY, lambda: Watchdog(runtime, systemd_notifier()).run(),
+                                   stop_order=STOP_WATCHDOG))
     m = config.metrics
     if m.enabled:
         specs.append(ComponentSpec("ops-metrics", m, lambda: MetricsServer(runtime, tally, m.host, m.port).run(),

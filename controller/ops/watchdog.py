@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -29,6 +30,7 @@ log = get_logger("ops.watchdog")
 DEFAULT_PING_INTERVAL_S = 10.0
 READY_CHECK_S = 0.5
 STATUS_TIMEOUT_S = 2.0
+STATUS_EVERY_S = 5.0
 
 
 class Notifier(Protocol):
@@ -77,6 +79,8 @@ class Watchdog:
         self.pings = 0
         self.withheld = 0
         self._stalled: list[str] = []
+        self._status_line: str | None = None
+        self._status_at = 0.0
 
     def _config(self) -> Any:
         return self._runtime.config.ops.watchdog
@@ -143,7 +147,12 @@ class Watchdog:
         return True
 
     async def report(self) -> None:
-        status = await self._status()
+        # At most every STATUS_EVERY_S real seconds: on a fast simulated clock the pings come many times
+        # a second, and the figures need not.
+        now = time.monotonic()
+        if self._status_line is None or now - self._status_at >= STATUS_EVERY_S:
+            self._status_line, self._status_at = await self._status(), now
+        status = self._status_line
         if self._stalled:
             status = f"stalled: {','.join(self._stalled)} not progressing; {status}"
         self._notifier.notify(f"STATUS={status}")
