@@ -172,6 +172,11 @@ class ViewCollector(Collector):
             yield CounterMetricFamily(f"{p}_outbox_dropped_rows", "undelivered rows dropped at the size bound",
                                       value=float(v.outbox_dropped))
 
+        beats = GaugeMetricFamily(f"{p}_heartbeat_age_seconds", "real seconds since the component last showed progress",
+                                  labels=["component"])
+        for name, age_s in v.heartbeat_age_s.items():
+            beats.add_metric([name], age_s)
+        yield beats
         reloads = CounterMetricFamily(f"{p}_config_reloads", "config reloads by result", labels=["result"])
         reloads.add_metric(["ok"], float(v.reloads_ok))
         reloads.add_metric(["failed"], float(v.reloads_failed))

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import inspect
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -79,6 +80,7 @@ class OpsView:
     reloads_failed: int = 0
     mqtt_connected: bool | None = None  # None: MQTT not configured
     mqtt_dropped: int | None = None  # messages dropped from the in-memory queue while the broker was away
+    heartbeat_age_s: dict[str, float] = field(default_factory=dict)  # real seconds since each liveness mark
 
     @property
     def backlog(self) -> int | None:
@@ -284,6 +286,9 @@ async def take_view(runtime: Runtime, last_decision: Mapping[str, Any] | None = 
     if (ov.manual_setpoint_kw is not None or ov.mode is not None) and ov.active(now):
         view.override = {"setpoint_kw": ov.manual_setpoint_kw, "mode": ov.mode,
                          "until": ov.until, "source": ov.source}
+    # Heartbeats are real time.monotonic() marks (runtime.beat), whatever clock the daemon runs on.
+    real_now = time.monotonic()
+    view.heartbeat_age_s = {name: max(0.0, real_now - t) for name, t in sorted(runtime.heartbeats.items())}
     daemon = runtime.services.get("daemon")
     view.reloads_ok = int(getattr(daemon, "reloads_ok", 0))
     view.reloads_failed = int(getattr(daemon, "reloads_failed", 0))

@@ -155,6 +155,8 @@ async def test_ops_on_the_full_daemon_without_leaking_secrets(
     assert ("flux_edge_upload_latency_seconds_count", (("sink", "cloud"),)) in got
     assert got[("flux_edge_mqtt_connected", ())] == 1
     assert got[("flux_edge_mqtt_dropped_messages_total", ())] == 0
+    assert {labels for name, labels in got if name == "flux_edge_heartbeat_age_seconds"} == {
+        (("component", "control"),), (("component", "outbox"),)}
     assert got[("flux_edge_outbox_dropped_rows_total", ())] == 0
     assert any(name == "flux_edge_mode_active" for name, _ in got)
 
