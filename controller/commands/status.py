@@ -62,6 +62,13 @@ def render(v: dict[str, Any]) -> str:
         f"   site power {_num(v.get('site_power_kw'), 'kW')}",
         f"reloads     ok {v.get('reloads_ok', 0)}, failed {v.get('reloads_failed', 0)}   mqtt {mqtt}",
     ]
+    beats = v.get("heartbeat_age_s") or {}
+    if beats:
+        out.append("liveness    " + ", ".join(f"{name} {age:.1f} s ago" for name, age in beats.items()))
+    dropped = [f"{what} {n}" for what, n in (("outbox rows", v.get("outbox_dropped")),
+                                              ("mqtt messages", v.get("mqtt_dropped"))) if n]
+    if dropped:
+        out.append(f"dropped     {', '.join(dropped)}")
     if v.get("constraints"):
         out.append(f"limits      {', '.join(v['constraints'])}")
     ov = v.get("override")

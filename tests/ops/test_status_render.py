@@ -34,7 +34,9 @@ async def test_render_shows_modes_override_devices_and_sinks(tmp_path: Path) -> 
     ov.manual_setpoint_kw, ov.until, ov.source = -80.0, NOW + timedelta(minutes=15), "mqtt:alice"
     decision = {"target_kw": -80.0, "active_modes": ["export_avoidance"], "effective_modes": [],
                 "constraints": ["site_export"]}
+    runtime.beat("control")
     answer = json.loads(json.dumps((await take_view(runtime, decision)).to_json()))
+    answer["mqtt_dropped"] = 12  # as a bridge that lost its broker would report
     text = render(answer)
     lines = text.splitlines()
     assert lines[0].startswith(f"site        testsite   config {runtime.site.sha256[:12]}")
@@ -42,6 +44,8 @@ async def test_render_shows_modes_override_devices_and_sinks(tmp_path: Path) -> 
     assert lines[2] == "setpoint    -80.0 kW   SoE 512.2 kWh   site power -12.0 kW"
     assert lines[3] == "reloads     ok 0, failed 0   mqtt disconnected"
     assert "limits      site_export" in lines
+    assert any(line.startswith("liveness    control ") and line.endswith(" s ago") for line in lines)
+    assert "dropped     mqtt messages 12" in lines
     assert "override    setpoint -80 kW until 2026-06-03T12:15:00+00:00 by mqtt:alice" in lines
     meter_row = next(line for line in lines if line.startswith("site-meter"))
     assert meter_row.split()[1:6] == ["acuvim2", "degraded", "0", "1", "70"]
