@@ -118,6 +118,9 @@ class ModbusConnection:
         self.failures = 0
         self._failed_connects = 0
         self._retry_at: float | None = None  # clock.monotonic() before which no connect is tried
+        # A connect in progress. It outlives a poll abandoned at its slot's end: pymodbus alone spends
+        # 0.1 s in every connect, so a link slower than the poll interval would otherwise never connect.
+        self._connecting: asyncio.Future[AsyncModbusTcpClient] | None = None
 
     @property
     def connected(self) -> bool:
@@ -131,10 +134,25 @@ class ModbusConnection:
     async def _ensure_connected(self) -> AsyncModbusTcpClient:
         if self._client is not None and self._client.connected:
             return self._client
-        now = self._clock.monotonic()
-        if self._retry_at is not None and now < self._retry_at:
-            raise DeviceError(f"reconnect backoff: next attempt in {self._retry_at - now:.1f}s")
-        self._drop_client()
+        if self._connecting is not None and self._connecting.done():
+            # Finished while no poll was waiting: collect it (a failure has already set the backoff).
+            finished, self._connecting = self._connecting, None
+            if not finished.cancelled() and finished.exception() is None and finished.result().connected:
+                return finished.result()
+        if self._connecting is None:
+            now = self._clock.monotonic()
+            if self._retry_at is not None and now < self._retry_at:
+                raise DeviceError(f"reconnect backoff: next attempt in {self._retry_at - now:.1f}s")
+            self._drop_client()
+            self._connecting = asyncio.ensure_future(self._connect())
+        connecting = self._connecting
+        try:
+            return await asyncio.shield(connecting)
+        finally:
+            if connecting.done() and self._connecting is connecting:
+                self._connecting = None
+
+    async def _connect(self) -> AsyncModbusTcpClient:
         # Automatic reconnects and retries are off: backoff and retries are ours, on our clock.
         client = AsyncModbusTcpClient(self.host, port=self.port, timeout=self.timeout_s, retries=0,
                                       reconnect_delay=0, name=self.name)
@@ -170,6 +188,11 @@ class ModbusConnection:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    def _cancel_connect(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+            self._connecting = None
 
     def _request_failed(self, error: str) -> None:
         """A timeout or broken connection: close, and reconnect only after the backoff."""
@@ -226,4 +249,5 @@ class ModbusConnection:
 
     async def close(self) -> None:
         async with self.lock:
+            self._cancel_connect()
             self._drop_client()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 import struct
@@ -139,4 +140,21 @@ async def test_no_answer_times_out_and_drops_connection() -> None:
         await clock.advance(1.0)
         assert await conn.read_holding(0, 2) == [11, 22]
         assert conn.connection_id == 2
+        await conn.close()
+
+
+async def test_connect_outlives_a_poll_abandoned_at_its_slot_end() -> None:
+    """pymodbus spends 0.1 s in every connect: a poll slot shorter than that must not keep the device
+    from ever connecting (the poll is abandoned, the connect goes on, the next slot finds it done)."""
+    port = free_port()
+    clock = ManualClock(T0)
+    server, _ = _server(port, clock)
+    async with server:
+        conn = ModbusConnection(_config(port), clock)
+        for _ in range(2):  # two "slots", together shorter than one connect
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(conn.read_holding(0, 1), timeout=0.03)
+        await asyncio.sleep(0.15)  # the one connect in flight finishes meanwhile
+        assert await asyncio.wait_for(conn.read_holding(0, 3), timeout=0.04) == [11, 22, 33]
+        assert conn.connects == 1
         await conn.close()
