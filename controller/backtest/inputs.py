@@ -1,0 +1,190 @@
+"""The recorded inputs of a backtest, read strictly: every problem is one line naming the file and line.
+
+Market CSV: the Modo sample's format (`simulator/data/modo_day.csv`, read by `simulator.market.load_day`):
+`#` comment lines, then a header with `settlement_period`, `system_price` (£/MWh) and `niv` (MWh, + = system
+short). Without a `date` column the rows are one day's SPs, laid on the backtest day; with one, each row is
+for its own (GB) date. Either way every SP of the backtest day must be there.
+
+Load and solar CSVs: `time,kw` (kW >= 0). `time` is a local clock time `HH:MM[:SS]` on the backtest day, in
+the site's timezone (`24:00` = the next midnight), or an ISO 8601 time with a UTC offset. Values are
+interpolated linearly; the series must span the whole day.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from controller.engine.schedule import local_to_utc
+from controller.engine.settlement import SP, current_sp_start, sp_start
+
+MARKET_COLUMNS = ("settlement_period", "system_price", "niv")
+SERIES_COLUMNS = ("time", "kw")
+MAX_SP = 50  # a long clock-change day
+
+
+class InputError(ValueError):
+    """A bad input file; str() is the one line to print."""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    line: int
+    values: dict[str, str]
+
+
+def _rows(path: Path, required: tuple[str, ...]) -> Iterator[Row]:
+    """Non-comment CSV rows with their 1-based line numbers; the header must have every required column."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1)
+                if line.strip() and not line.lstrip().startswith("#")]
+    if not numbered:
+        raise InputError(f"{path}: no header (expected columns {', '.join(required)})")
+    header_line, header = numbered[0]
+    names = [c.strip().lower() for c in next(csv.reader([header]))]
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise InputError(f"{path}:{header_line}: missing column(s) {', '.join(missing)} (have: {', '.join(names)})")
+    for n, line in numbered[1:]:
+        cells = next(csv.reader([line]))
+        if len(cells) != len(names):
+            raise InputError(f"{path}:{n}: expected {len(names)} cells, got {len(cells)}")
+        yield Row(n, {k: v.strip() for k, v in zip(names, cells, strict=True)})
+
+
+def _float(path: Path, row: Row, column: str) -> float:
+    text = row.values[column]
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{path}:{row.line}: {column}: not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise InputError(f"{path}:{row.line}: {column}: not finite: {text!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """One settlement period's outturn: UTC start, system price £/MWh, NIV MWh (+ = short)."""
+
+    start: datetime
+    system_price: float
+    niv: float
+
+    @property
+    def price_p_per_kwh(self) -> float:
+        return self.system_price / 10  # £/MWh -> p/kWh, as the Modo client converts
+
+
+def day_window(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """UTC start and end of local date `day` (23, 24 or 25 hours)."""
+    return local_to_utc(day, time(0), tz), local_to_utc(day + timedelta(days=1), time(0), tz)
+
+
+def periods_between(start: datetime, end: datetime) -> list[datetime]:
+    """UTC starts of every SP overlapping [start, end)."""
+    out = []
+    t = current_sp_start(start)
+    while t < end:
+        out.append(t)
+        t += SP
+    return out
+
+
+def read_market(path: Path, day: date, tz: ZoneInfo) -> list[Settlement]:
+    """The SPs of the backtest day (local `day` in `tz`), in time order. Raises InputError."""
+    by_start: dict[datetime, Settlement] = {}
+    for row in _rows(path, MARKET_COLUMNS):
+        text = row.values["settlement_period"]
+        try:
+            number = int(text)
+        except ValueError:
+            raise InputError(f"{path}:{row.line}: settlement_period: not an integer: {text!r}") from None
+        if not 1 <= number <= MAX_SP:
+            raise InputError(f"{path}:{row.line}: settlement_period: {number} is not in 1..{MAX_SP}")
+        sp_day = day
+        if "date" in row.values:
+            try:
+                sp_day = date.fromisoformat(row.values["date"])
+            except ValueError:
+                raise InputError(f"{path}:{row.line}: date: not a YYYY-MM-DD date: {row.values['date']!r}") from None
+        start = sp_start(sp_day, number)
+        if start in by_start:
+            raise InputError(f"{path}:{row.line}: settlement period {sp_day} #{number} given twice")
+        by_start[start] = Settlement(start, _float(path, row, "system_price"), _float(path, row, "niv"))
+    begin, end = day_window(day, tz)
+    needed = periods_between(begin, end)
+    missing = [t for t in needed if t not in by_start]
+    if missing:
+        shown = ", ".join(t.isoformat() for t in missing[:3]) + (", ..." if len(missing) > 3 else "")
+        raise InputError(f"{path}: does not cover {day}: {len(missing)} of its {len(needed)} settlement periods "
+                         f"missing (UTC starts {shown})")
+    return [by_start[t] for t in needed]
+
+
+def _series_time(path: Path, row: Row, day: date, tz: ZoneInfo) -> float:
+    text = row.values["time"]
+    if "T" in text or " " in text or "-" in text:
+        try:
+            t = datetime.fromisoformat(text)
+        except ValueError:
+            raise InputError(f"{path}:{row.line}: time: not an ISO 8601 time: {text!r}") from None
+        if t.tzinfo is None:
+            raise InputError(f"{path}:{row.line}: time: give a UTC offset (e.g. +01:00 or Z): {text!r}")
+        return t.astimezone(UTC).timestamp()
+    if text in ("24:00", "24:00:00"):
+        return local_to_utc(day + timedelta(days=1), time(0), tz).timestamp()
+    try:
+        clock = time.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{path}:{row.line}: time: expected HH:MM[:SS] or an ISO 8601 time: {text!r}") from None
+    return local_to_utc(day, clock, tz).timestamp()
+
+
+@dataclass(frozen=True)
+class Series:
+    """A kW series over time (epoch seconds), linearly interpolated."""
+
+    times: tuple[float, ...]
+    values: tuple[float, ...]
+
+    def at(self, t: float) -> float:
+        i = bisect.bisect_right(self.times, t)
+        if i == 0:
+            return self.values[0]
+        if i == len(self.times):
+            return self.values[-1]
+        t0, t1 = self.times[i - 1], self.times[i]
+        v0, v1 = self.values[i - 1], self.values[i]
+        return v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+
+
+def read_series(path: Path, day: date, tz: ZoneInfo) -> Series:
+    """A `time,kw` series that spans local date `day` in `tz`. Raises InputError."""
+    times: list[float] = []
+    values: list[float] = []
+    for row in _rows(path, SERIES_COLUMNS):
+        t = _series_time(path, row, day, tz)
+        if times and t <= times[-1]:
+            raise InputError(f"{path}:{row.line}: time: {row.values['time']} is not after the row before")
+        kw = _float(path, row, "kw")
+        if kw < 0:
+            raise InputError(f"{path}:{row.line}: kw: must be >= 0, got {kw:g}")
+        times.append(t)
+        values.append(kw)
+    begin, end = day_window(day, tz)
+    if not times or times[0] > begin.timestamp() or times[-1] < end.timestamp():
+        span = "no rows" if not times else (f"{datetime.fromtimestamp(times[0], tz).isoformat()} to "
+                                            f"{datetime.fromtimestamp(times[-1], tz).isoformat()}")
+        raise InputError(f"{path}: does not cover {day} ({begin.astimezone(tz).isoformat()} to "
+                         f"{end.astimezone(tz).isoformat()}): it spans {span}")
+    return Series(tuple(times), tuple(values))

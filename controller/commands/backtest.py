@@ -1,0 +1,126 @@
+"""`flux-edge backtest --site FILE --day DATE --market CSV [--load CSV --solar CSV] --out DIR`.
+
+Writes DIR/summary.json (energy, cycles, imbalance revenue estimate, peaks, limit violations, time per mode),
+DIR/chart.png and DIR/ticks.csv (one row per tick). Exit 0; 1 when the physics saw a limit violation
+(outputs still written); 2 with one line on stderr for a bad site file, CSV, day or output directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import math
+import sys
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from controller.backtest.inputs import InputError, read_market, read_series
+from controller.backtest.market import PUBLISHED_AT_SP_END_S, RecordedMarket
+from controller.config import ConfigError, load_site
+from controller.engine.schedule import zone
+
+if TYPE_CHECKING:
+    from controller.backtest.run import BacktestResult
+
+SUMMARY_FILE = "summary.json"
+CHART_FILE = "chart.png"
+TICKS_FILE = "ticks.csv"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--site", required=True, metavar="FILE")
+    p.add_argument("--day", required=True, metavar="DATE", help="local date in the site's timezone, YYYY-MM-DD")
+    p.add_argument("--market", required=True, metavar="CSV",
+                   help="settlement_period,system_price (GBP/MWh),niv (MWh) [,date], as simulator/data/modo_day.csv")
+    p.add_argument("--load", metavar="CSV", help="time,kw site load replacing the simulator's profile")
+    p.add_argument("--solar", metavar="CSV", help="time,kw solar generation replacing the simulator's profile")
+    p.add_argument("--out", required=True, metavar="DIR", help=f"writes {SUMMARY_FILE}, {CHART_FILE}, {TICKS_FILE}")
+    p.add_argument("--published-after-s", type=float, default=PUBLISHED_AT_SP_END_S, metavar="S",
+                   help="an SP's price and NIV are known this long after it starts (default: at its end)")
+    p.add_argument("--soe-kwh", type=float, metavar="KWH",
+                   help="SoE at the start of the day (default: the simulator's initial_soe_kwh)")
+
+
+def _file_info(path: Path) -> dict[str, str]:
+    return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def _inputs(args: argparse.Namespace) -> dict[str, Any]:
+    info: dict[str, Any] = {"site_file": _file_info(Path(args.site)), "market": _file_info(Path(args.market))}
+    for name in ("load", "solar"):
+        value = getattr(args, name)
+        info[name] = None if value is None else _file_info(Path(value))
+    info["initial_soe_kwh"] = args.soe_kwh
+    return info
+
+
+def _day(args: argparse.Namespace) -> date:
+    """The --day, after checking the numeric options argparse cannot (one-line errors, exit 2)."""
+    try:
+        day = date.fromisoformat(args.day)
+    except ValueError:
+        raise InputError(f"--day: not a YYYY-MM-DD date: {args.day!r}") from None
+    if not math.isfinite(args.published_after_s) or args.published_after_s < 0:
+        raise InputError(f"--published-after-s: must be a finite number >= 0, got {args.published_after_s:g}")
+    if args.soe_kwh is not None and (not math.isfinite(args.soe_kwh) or args.soe_kwh < 0):
+        raise InputError(f"--soe-kwh: must be a finite number >= 0, got {args.soe_kwh:g}")
+    return day
+
+
+def _write_ticks(result: BacktestResult, path: Path) -> None:
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["time", "soe_kwh", "site_kw", "setpoint_kw", "battery_kw", "price_p_per_kwh",
+                    "effective_modes", "constraints"])
+        for s in result.samples:
+            w.writerow([s.time.isoformat(), f"{s.soe_kwh:.3f}", f"{s.site_kw:.3f}", f"{s.setpoint_kw:.3f}",
+                        f"{s.battery_kw:.3f}", f"{s.price_p_per_kwh:.3f}", " ".join(s.effective),
+                        " ".join(s.constraints)])
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here: every command module loads with the CLI, and the daemon needs neither the
+    # simulator's models nor matplotlib.
+    from controller.backtest.chart import draw_chart
+    from controller.backtest.run import run_backtest
+
+    try:
+        site = load_site(args.site).config
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    try:
+        day = _day(args)
+        tz = zone(site.site.timezone)
+        market = RecordedMarket(read_market(Path(args.market), day, tz), args.published_after_s)
+        load = None if args.load is None else read_series(Path(args.load), day, tz)
+        solar = None if args.solar is None else read_series(Path(args.solar), day, tz)
+        result = run_backtest(site, day, market, load=load, solar=solar, initial_soe_kwh=args.soe_kwh,
+                              inputs=_inputs(args))
+        out.mkdir(parents=True, exist_ok=True)
+    except InputError as exc:
+        print(f"flux-edge backtest: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"flux-edge backtest: {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    summary = result.summary()
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    _write_ticks(result, out / TICKS_FILE)
+    draw_chart(result, out / CHART_FILE)
+    print(f"backtest {summary['site']} {summary['day']}: charged {summary['charged_kwh']:.1f} kWh, "
+          f"discharged {summary['discharged_kwh']:.1f} kWh, {summary['equivalent_full_cycles']:.3f} cycles, "
+          f"revenue £{summary['imbalance_revenue_gbp']:.2f}, peak import {summary['peak_import_kw']:.1f} kW, "
+          f"limit violations {summary['limit_violations']}")
+    for name in (SUMMARY_FILE, CHART_FILE, TICKS_FILE):
+        print(f"wrote {out / name}")
+    if summary["limit_violations"]:
+        print(f"flux-edge backtest: {summary['limit_violations']} physics steps beyond the site's limits "
+              f"(see limit_violation_steps in {out / SUMMARY_FILE})", file=sys.stderr)
+        return 1
+    return 0
