@@ -29,7 +29,7 @@ def _sample_args(root: Path, out: Path) -> list[str]:
     data = root / "simulator" / "data"
     return ["backtest", "--site", str(root / "config" / "sites" / "demo.yaml"), "--day", SAMPLE_DAY,
             "--market", str(data / "modo_day.csv"), "--load", str(data / "backtest_load.csv"),
-            "--solar", str(data / "backtest_solar.csv"), "--out", str(out)]
+            "--solar", str(data / "backtest_solar.csv"), "--axle", str(data / "backtest_axle.json"), "--out", str(out)]
 
 
 def test_sample_day_is_deterministic_limit_clean_and_charted(root: Path, tmp_path: Path) -> None:
@@ -48,6 +48,8 @@ def test_sample_day_is_deterministic_limit_clean_and_charted(root: Path, tmp_pat
     # The weekday peak ran: the battery discharged then, and charged before it.
     assert summary["effective_mode_s"]["dynamic_peak_discharge"] > 0
     assert summary["discharged_kwh"] > 100 and summary["charged_kwh"] > 100
+    # Both half-hour Axle steps (charge_max, discharge_max) were followed.
+    assert summary["effective_mode_s"]["axle"] == 3600 and summary["axle_unknown_actions"] == 0
     png = (tmp_path / "first" / "chart.png").read_bytes()
     assert png.startswith(PNG_SIGNATURE) and len(png) > 20_000
     ticks = (tmp_path / "first" / "ticks.csv").read_text().splitlines()
@@ -241,15 +243,24 @@ GOOD_MARKET = _market_rows("".join(f"{n},50,1\n" for n in range(1, 49)))
     ("load.csv", "time,kw\n2026-04-15T00:00,10\n", SAMPLE_DAY, "load.csv:2: time: give a UTC offset"),
     ("load.csv", "time,kw\nnoon,10\n", SAMPLE_DAY, "load.csv:2: time: expected HH:MM[:SS]"),
     ("market.csv", GOOD_MARKET, "15/04/2026", "--day: not a YYYY-MM-DD date: '15/04/2026'"),
+    ("axle.json", '{"schedule_steps": [\n{"action": "charge_max",}]}', SAMPLE_DAY, "axle.json:2: not JSON"),
+    ("axle.json", '{"steps": []}', SAMPLE_DAY, 'axle.json: expected {"schedule_steps": [...]}'),
+    ("axle.json", '{"schedule_steps": [{"action": "charge_max", "start_timestamp": "2026-04-15T03:00",'
+     ' "end_timestamp": "2026-04-15T04:00+01:00"}]}', SAMPLE_DAY,
+     "axle.json: schedule_steps.0.start_timestamp: give a UTC offset"),
+    ("axle.json", '{"schedule_steps": [{"action": "charge_max", "start_timestamp": "2026-04-15T04:00Z",'
+     ' "end_timestamp": "2026-04-15T04:00Z"}]}', SAMPLE_DAY,
+     "axle.json: schedule_steps.0: end_timestamp is not after start_timestamp"),
 ])
 def test_bad_input_is_one_line_and_exit_2(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                           name: str, text: str, day: str, message: str) -> None:
-    files = {"market.csv": GOOD_MARKET, "load.csv": "time,kw\n00:00,10\n24:00,10\n", name: text}
+    files = {"market.csv": GOOD_MARKET, "load.csv": "time,kw\n00:00,10\n24:00,10\n",
+             "axle.json": '{"schedule_steps": []}', name: text}
     for file_name, content in files.items():
         (tmp_path / file_name).write_text(content)
     code = main(["backtest", "--site", str(root / "config" / "sites" / "demo.yaml"), "--day", day,
                  "--market", str(tmp_path / "market.csv"), "--load", str(tmp_path / "load.csv"),
-                 "--out", str(tmp_path / "out")])
+                 "--axle", str(tmp_path / "axle.json"), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("flux-edge backtest: ")

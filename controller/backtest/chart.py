@@ -3,12 +3,29 @@ here only (Agg backend), so nothing else in flux-edge, the daemon least of all, 
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from controller.backtest.run import BacktestResult
 from controller.engine.schedule import zone
 
 DPI = 110
+
+
+def effective_runs(result: BacktestResult) -> dict[str, list[tuple[datetime, datetime]]]:
+    """Per mode (priority order), the spans of consecutive ticks in which it was effective."""
+    runs: dict[str, list[tuple[datetime, datetime]]] = {name: [] for name in result.mode_names}
+    open_at: dict[str, datetime] = {}
+    ends = [s.time for s in result.samples[1:]] + [result.end]
+    for sample, end in zip(result.samples, ends, strict=True):
+        for name in sample.effective:
+            open_at.setdefault(name, sample.time)
+        for name in [n for n in open_at if n not in sample.effective]:
+            runs.setdefault(name, []).append((open_at.pop(name), sample.time))
+        last_end = end
+    for name, start in open_at.items():
+        runs.setdefault(name, []).append((start, last_end))
+    return {name: spans for name, spans in runs.items() if spans}
 
 
 def draw_chart(result: BacktestResult, path: Path) -> None:
@@ -22,7 +39,8 @@ def draw_chart(result: BacktestResult, path: Path) -> None:
     assert c is not None
     tz = zone(result.site.site.timezone)
     times = [s.time.astimezone(tz) for s in result.samples]
-    fig, (ax_soe, ax_bess, ax_site, ax_price) = plt.subplots(4, 1, figsize=(11, 10), sharex=True, dpi=DPI)
+    fig, (ax_soe, ax_bess, ax_site, ax_price, ax_modes) = plt.subplots(
+        5, 1, figsize=(11, 12), sharex=True, dpi=DPI, gridspec_kw={"height_ratios": [3, 3, 3, 2, 2]})
     try:
         s = result.summary()
         fig.suptitle(f"flux-edge backtest: {result.site.site.name}, {result.day.isoformat()} "
@@ -36,10 +54,10 @@ def draw_chart(result: BacktestResult, path: Path) -> None:
         ax_soe.axhline(c.soe_max_kwh, color="grey", linestyle="--", linewidth=0.8)
         ax_soe.set_ylabel("SoE (kWh)")
 
-        ax_bess.plot(times, [x.setpoint_kw for x in result.samples], color="tab:blue", linewidth=0.9,
+        ax_bess.plot(times, [x.battery_kw for x in result.samples], color="tab:orange", linewidth=2.5,
+                     alpha=0.5, label="battery power")
+        ax_bess.plot(times, [x.setpoint_kw for x in result.samples], color="tab:blue", linewidth=0.8,
                      drawstyle="steps-post", label="setpoint")
-        ax_bess.plot(times, [x.battery_kw for x in result.samples], color="tab:orange", linewidth=0.7,
-                     alpha=0.8, label="battery power")
         ax_bess.axhline(0, color="black", linewidth=0.5)
         ax_bess.set_ylabel("battery (kW, + discharge)")
 
@@ -54,10 +72,27 @@ def draw_chart(result: BacktestResult, path: Path) -> None:
                       drawstyle="steps-post", label="system price")
         ax_price.axhline(0, color="black", linewidth=0.5)
         ax_price.set_ylabel("price (p/kWh)")
-        ax_price.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=tz))  # type: ignore[no-untyped-call]
-        ax_price.xaxis.set_major_locator(mdates.HourLocator(byhour=range(0, 24, 2), tz=tz))  # type: ignore[no-untyped-call]
-        ax_price.set_xlabel(f"local time ({result.site.site.timezone})")
-        ax_price.set_xlim(result.start.astimezone(tz), result.end.astimezone(tz))
+
+        def num(t: datetime) -> float:
+            return float(mdates.date2num(t))  # type: ignore[no-untyped-call]
+
+        runs = effective_runs(result)
+        names = list(runs)
+        for row, name in enumerate(names):
+            spans = [(num(a), num(b) - num(a)) for a, b in runs[name]]
+            ax_modes.broken_barh(spans, (row - 0.35, 0.7), color=f"C{row % 10}")
+        if names:
+            ax_modes.set_yticks(range(len(names)), names, fontsize=8)
+            ax_modes.set_ylim(len(names) - 0.5, -0.5)
+        else:
+            ax_modes.set_yticks([])
+            ax_modes.text(0.5, 0.5, "no mode was effective", transform=ax_modes.transAxes, ha="center", va="center")
+        ax_modes.set_ylabel("effective")
+        ax_modes.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=tz))  # type: ignore[no-untyped-call]
+        ax_modes.xaxis.set_major_locator(mdates.HourLocator(byhour=range(0, 24, 2), tz=tz))  # type: ignore[no-untyped-call]
+        ax_modes.set_xlabel(f"local time ({result.site.site.timezone})")
+        ax_modes.set_xlim(result.start.astimezone(tz), result.end.astimezone(tz))
+        ax_modes.grid(True, axis="x", linewidth=0.3)
 
         for ax in (ax_soe, ax_bess, ax_site, ax_price):
             ax.grid(True, linewidth=0.3)

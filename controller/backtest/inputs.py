@@ -8,21 +8,27 @@ for its own (GB) date. Either way every SP of the backtest day must be there.
 Load and solar CSVs: `time,kw` (kW >= 0). `time` is a local clock time `HH:MM[:SS]` on the backtest day, in
 the site's timezone (`24:00` = the next midnight), or an ISO 8601 time with a UTC offset. Values are
 interpolated linearly; the series must span the whole day.
+
+Axle schedule (JSON): Axle's own answer, `{"schedule_steps": [{"start_timestamp", "end_timestamp", "action",
+"allow_deviation"}]}`, times ISO 8601 with a UTC offset.
 """
 
 from __future__ import annotations
 
 import bisect
 import csv
+import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from controller.engine.schedule import local_to_utc
 from controller.engine.settlement import SP, current_sp_start, sp_start
+from controller.engine.site_state import AxleStep
 
 MARKET_COLUMNS = ("settlement_period", "system_price", "niv")
 SERIES_COLUMNS = ("time", "kw")
@@ -188,3 +194,39 @@ def read_series(path: Path, day: date, tz: ZoneInfo) -> Series:
         raise InputError(f"{path}: does not cover {day} ({begin.astimezone(tz).isoformat()} to "
                          f"{end.astimezone(tz).isoformat()}): it spans {span}")
     return Series(tuple(times), tuple(values))
+
+
+def _axle_time(path: Path, where: str, value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise InputError(f"{path}: {where}: expected an ISO 8601 time")
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"{path}: {where}: not an ISO 8601 time: {value!r}") from None
+    if t.tzinfo is None:
+        raise InputError(f"{path}: {where}: give a UTC offset (e.g. +01:00 or Z): {value!r}")
+    return t.astimezone(UTC)
+
+
+def read_axle(path: Path) -> tuple[AxleStep, ...]:
+    """An Axle battery schedule as the API answers it, steps in start order. Raises InputError."""
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
+    raw = body.get("schedule_steps") if isinstance(body, dict) else None
+    if not isinstance(raw, list):
+        raise InputError(f"{path}: expected {{\"schedule_steps\": [...]}}")
+    steps = []
+    for i, item in enumerate(raw):
+        where = f"schedule_steps.{i}"
+        if not isinstance(item, dict) or not isinstance(item.get("action"), str):
+            raise InputError(f"{path}: {where}: expected {{start_timestamp, end_timestamp, action}}")
+        start = _axle_time(path, f"{where}.start_timestamp", item.get("start_timestamp"))
+        end = _axle_time(path, f"{where}.end_timestamp", item.get("end_timestamp"))
+        if end <= start:
+            raise InputError(f"{path}: {where}: end_timestamp is not after start_timestamp")
+        steps.append(AxleStep(start, end, item["action"], bool(item.get("allow_deviation", False))))
+    return tuple(sorted(steps, key=lambda s: s.start))

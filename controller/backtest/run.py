@@ -7,9 +7,10 @@ SoE as fresh readings, the Modo cache as it would have been (see market.py), dec
 `Controller`, and writes heartbeat + setpoint to the battery model the way the PowerPack driver does.
 Limits and energy are accounted on every physics step.
 
-What this does not model: Axle (no schedule; its mode stays inactive), poll latency and register
-rounding, the extra ticks on fresh site readings, operator overrides, `dry_run`/`emulation` (the battery
-is always driven). Same site file, day and inputs: same result, bit for bit.
+Axle's schedule, when given, is known all day (Axle publishes it ahead); without one the axle mode stays
+inactive. What this does not model: poll latency and register rounding, the extra ticks on fresh site
+readings, operator overrides, `dry_run`/`emulation` (the battery is always driven). Same site file, day
+and inputs: same result, bit for bit.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from controller.config.site import SiteConfig
 from controller.engine.decision import Controller, Decision
 from controller.engine.envelope import STALE
 from controller.engine.schedule import zone
-from controller.engine.site_state import SiteState
+from controller.engine.site_state import AxleStep, SiteState
 from devices.powerpack.config import PowerPackConfig
 from simulator.config import SimulatorConfig
 from simulator.modbus_devices import ModbusSite
@@ -82,6 +83,8 @@ class BacktestResult:
     ticks: int = 0
     stale_ticks: int = 0
     mode_errors: int = 0
+    axle_unknown_actions: int = 0
+    mode_names: tuple[str, ...] = ()  # priority order, highest first
     soe_start_kwh: float = 0.0
     soe_end_kwh: float = 0.0
     nameplate_energy_kwh: float = 0.0
@@ -120,6 +123,7 @@ class BacktestResult:
             "ticks": self.ticks,
             "stale_ticks": self.stale_ticks,
             "mode_errors": self.mode_errors,
+            "axle_unknown_actions": self.axle_unknown_actions,
             "soe_start_kwh": round(self.soe_start_kwh, 3),
             "soe_end_kwh": round(self.soe_end_kwh, 3),
             **self.accounts.summary(self.nameplate_energy_kwh),
@@ -147,7 +151,7 @@ def soe_tolerance_kwh(charge_limit_kw: float, discharge_limit_kw: float, period_
 
 
 def run_backtest(site: SiteConfig, day: date, market: RecordedMarket, *, load: Series | None = None,
-                 solar: Series | None = None, initial_soe_kwh: float | None = None,
+                 solar: Series | None = None, axle: tuple[AxleStep, ...] = (), initial_soe_kwh: float | None = None,
                  inputs: dict[str, Any] | None = None) -> BacktestResult:
     """Run local date `day` (site timezone). Raises InputError when the site cannot be backtested."""
     c = site.controller
@@ -174,6 +178,7 @@ def run_backtest(site: SiteConfig, day: date, market: RecordedMarket, *, load: S
                                                          c.period_s, battery.ramp_down_kw_per_s))
     result = BacktestResult(site, day, start, end, market, accounts, soe_start_kwh=battery.soe_kwh,
                             nameplate_energy_kwh=battery_config.nameplate_energy_kwh, inputs=inputs or {})
+    result.mode_names = tuple(m.name for m in controller.modes)
     battery.command_timeout_s = float(battery_config.command_timeout_s)
     battery.real_power_mode = 1
 
@@ -193,7 +198,7 @@ def run_backtest(site: SiteConfig, day: date, market: RecordedMarket, *, load: S
         site_kw = site_meter.power_kw if site_meter is not None else model.site_kw()
         price, volume = market.known_at(now)
         state = SiteState(site_power_kw=site_kw, soe_kwh=battery.soe_kwh, last_setpoint_kw=last_setpoint,
-                          imbalance_price=price, imbalance_volume=volume)
+                          imbalance_price=price, imbalance_volume=volume, axle_schedule=axle)
         decision = controller.decide(state, now)
         # As the PowerPack driver writes: a changed heartbeat, then the real power.
         battery.write_heartbeat(HEARTBEAT_VALUES[n % 2], model.t)
@@ -205,4 +210,5 @@ def run_backtest(site: SiteConfig, day: date, market: RecordedMarket, *, load: S
     account_until(end)
     result.soe_end_kwh = battery.soe_kwh
     result.mode_errors = controller.mode_errors
+    result.axle_unknown_actions = sum(getattr(m, "unknown_actions", 0) for m in controller.modes)
     return result

@@ -1,4 +1,4 @@
-"""`flux-edge backtest --site FILE --day DATE --market CSV [--load CSV --solar CSV] --out DIR`.
+"""`flux-edge backtest --site FILE --day DATE --market CSV [--load CSV --solar CSV --axle JSON] --out DIR`.
 
 Writes DIR/summary.json (energy, cycles, imbalance revenue estimate, peaks, limit violations, time per mode),
 DIR/chart.png and DIR/ticks.csv (one row per tick). Exit 0; 1 when the physics saw a limit violation
@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from controller.backtest.inputs import InputError, read_market, read_series
+from controller.backtest.inputs import InputError, read_axle, read_market, read_series
 from controller.backtest.market import PUBLISHED_AT_SP_END_S, RecordedMarket
 from controller.config import ConfigError, load_site
 from controller.engine.schedule import zone
@@ -37,6 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="settlement_period,system_price (GBP/MWh),niv (MWh) [,date], as simulator/data/modo_day.csv")
     p.add_argument("--load", metavar="CSV", help="time,kw site load replacing the simulator's profile")
     p.add_argument("--solar", metavar="CSV", help="time,kw solar generation replacing the simulator's profile")
+    p.add_argument("--axle", metavar="JSON", help="Axle battery schedule, as Axle's API answers it")
     p.add_argument("--out", required=True, metavar="DIR", help=f"writes {SUMMARY_FILE}, {CHART_FILE}, {TICKS_FILE}")
     p.add_argument("--published-after-s", type=float, default=PUBLISHED_AT_SP_END_S, metavar="S",
                    help="an SP's price and NIV are known this long after it starts (default: at its end)")
@@ -50,7 +51,7 @@ def _file_info(path: Path) -> dict[str, str]:
 
 def _inputs(args: argparse.Namespace) -> dict[str, Any]:
     info: dict[str, Any] = {"site_file": _file_info(Path(args.site)), "market": _file_info(Path(args.market))}
-    for name in ("load", "solar"):
+    for name in ("load", "solar", "axle"):
         value = getattr(args, name)
         info[name] = None if value is None else _file_info(Path(value))
     info["initial_soe_kwh"] = args.soe_kwh
@@ -100,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
         market = RecordedMarket(read_market(Path(args.market), day, tz), args.published_after_s)
         load = None if args.load is None else read_series(Path(args.load), day, tz)
         solar = None if args.solar is None else read_series(Path(args.solar), day, tz)
-        result = run_backtest(site, day, market, load=load, solar=solar, initial_soe_kwh=args.soe_kwh,
+        axle = () if args.axle is None else read_axle(Path(args.axle))
+        result = run_backtest(site, day, market, load=load, solar=solar, axle=axle, initial_soe_kwh=args.soe_kwh,
                               inputs=_inputs(args))
         out.mkdir(parents=True, exist_ok=True)
     except InputError as exc:
