@@ -52,6 +52,7 @@ def test_sample_day_is_deterministic_limit_clean_and_charted(root: Path, tmp_pat
     assert summary["effective_mode_s"]["axle"] == 3600 and summary["axle_unknown_actions"] == 0
     png = (tmp_path / "first" / "chart.png").read_bytes()
     assert png.startswith(PNG_SIGNATURE) and len(png) > 20_000
+    assert png == (tmp_path / "second" / "chart.png").read_bytes()
     ticks = (tmp_path / "first" / "ticks.csv").read_text().splitlines()
     assert ticks[0].startswith("time,soe_kwh,") and len(ticks) == 1 + summary["ticks"]
 
@@ -127,6 +128,32 @@ def test_constant_setpoint_against_constant_price(
     assert got == pytest.approx(want, abs=0.02)
     assert s["equivalent_full_cycles"] == pytest.approx(discharged / 1000, abs=1e-4)
     assert s["limit_violations"] == 0
+
+
+def test_a_load_beyond_the_import_limit_is_a_violation_exit_1(root: Path, tmp_path: Path) -> None:
+    # An empty battery cannot help a 400 kW load on a 300 kW connection: every step imports 100 kW too much.
+    site = tmp_path / "site.yaml"
+    site.write_text(TINY_SITE.replace("MODE", "discharge_to_soe").replace("TARGET", "50").replace("START", "50"))
+    load = tmp_path / "load.csv"
+    load.write_text("time,kw\n00:00,400\n24:00,400\n")
+    out = tmp_path / "out"
+    assert main(["backtest", "--site", str(site), "--day", SAMPLE_DAY, "--market",
+                 str(_constant_market(tmp_path / "market.csv", 50.0)), "--load", str(load), "--out", str(out)]) == 1
+    s = json.loads((out / "summary.json").read_text())
+    assert s["limit_violation_steps"]["site_import_over_limit"] == s["physics_steps"] == 24 * 3600
+    assert s["limit_violation_worst"]["site_import_over_limit"] == pytest.approx(100)
+    assert (out / "chart.png").exists()
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--published-after-s", "-1", "--published-after-s: must be a finite number >= 0, got -1"),
+    ("--soe-kwh", "nan", "--soe-kwh: must be a finite number >= 0, got nan"),
+])
+def test_bad_option_is_one_line_and_exit_2(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           option: str, value: str, message: str) -> None:
+    args = [*_sample_args(root, tmp_path / "out"), option, value]
+    assert main(args) == 2
+    assert capsys.readouterr().err == f"flux-edge backtest: {message}\n"
 
 
 LIMITS = Limits(charge_kw=100, discharge_kw=100, import_kw=200, export_kw=150, soe_min_kwh=50, soe_max_kwh=950,
