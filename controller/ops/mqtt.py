@@ -34,6 +34,9 @@ log = get_logger("ops.mqtt")
 URGENT_QUEUE = 1000  # acks and alerts: few, and worth keeping longer than telemetry
 MAX_SEND_ATTEMPTS = 3  # a message the broker keeps refusing (e.g. too large) is dropped, not retried forever
 
+RETAINED_REFUSED = ("retained commands are not executed: they would run again on every reconnect; "
+                    "clear the retained message")
+
 _jobs: set[asyncio.Task[None]] = set()  # long-running commands in flight (held so they are not collected)
 
 
@@ -195,6 +198,11 @@ class MqttBridge:
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
             self.commands += 1
             parsed = parse(payload)
+            if message.retain:
+                # A retained command would run again on every reconnect: refuse it, so it gets cleared.
+                log.warning("mqtt_retained_command_refused", event_id=parsed.event_id)
+                self._ack(parsed.event_id, Outcome("rejected", RETAINED_REFUSED))
+                continue
             if parsed.command is None:
                 log.warning("mqtt_command_rejected", event_id=parsed.event_id, reason=parsed.error)
                 self._ack(parsed.event_id, Outcome("rejected", parsed.error or "bad command"))

@@ -4,6 +4,7 @@ and a broker restart in the middle (our own mosquitto process on a free port).""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import uuid
@@ -61,10 +62,18 @@ async def test_measurements_alerts_commands_and_acks(tmp_path: Path, mqtt_addr: 
     runtime = make_runtime(tmp_path, host, port)
     base = f"{runtime.config.mqtt.topic_prefix}/testsite"  # type: ignore[union-attr]
     async with subscriber(host, port, f"{base}/#") as sub:
+        # Left retained on the broker before we connect: it would run again on every reconnect.
+        sticky = {"eventId": "sticky", "type": "setpoint", "kw": 10, "duration_s": 60}
+        await sub.client.publish(f"{base}/commands", json.dumps(sticky).encode(), qos=1, retain=True)
         bridge, task = await start_bridge(runtime)
         try:
             await sub.wait_for("/status")
             assert sub.on("/status")[-1] == "online"
+            await eventually(lambda: any(a["originatingEventId"] == "sticky" for a in sub.on("/acks")))
+            refused = next(a for a in sub.on("/acks") if a["originatingEventId"] == "sticky")
+            assert refused["request"]["status"] == "rejected"
+            assert refused["request"]["response"].startswith("retained commands are not executed")
+            assert runtime.overrides.manual_setpoint_kw is None
 
             runtime.bus.readings.publish(meter_reading(37.5))
             runtime.bus.readings.publish(Reading(UUID(BESS_ID), "bess", "powerpack", NOW,
@@ -137,9 +146,10 @@ async def test_measurements_alerts_commands_and_acks(tmp_path: Path, mqtt_addr: 
             assert ack["request"]["status"] == "failed"
             assert "unavailable" in ack["request"]["response"]
 
-            assert bridge.commands == 11
+            assert bridge.commands == 12  # the retained one included
         finally:
             await stop(task)
+            await sub.client.publish(f"{base}/commands", b"", qos=1, retain=True)  # clears the retained one
         assert "mqtt" not in runtime.services
 
 
