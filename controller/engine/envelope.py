@@ -6,8 +6,10 @@ Order (modes.md step 6, with our improvements):
 2. the site import/export limits, predicting site power after the change as
    `site - (new - last)` and moving just far enough to reach the limit, but never past the
    battery's own limits ("site_import" / "site_export");
-3. SoE bounds: no discharge at or below soe_min, no charge at or above soe_max ("soe_min" / "soe_max").
-   Being last, this step can only move the setpoint to 0, never flip its sign.
+3. SoE bounds: no discharge at or below soe_min, no charge at or above soe_max ("soe_min" / "soe_max"),
+   and near a bound no more power than the energy left before it can deliver until the next decision
+   (the SoE reading's age plus one control period), so a tick can never carry the battery across.
+   Being last, this step can only move the setpoint towards 0, never flip its sign.
 The result is always finite and within the battery's limits.
 """
 
@@ -31,11 +33,15 @@ class Limits:
     soe_min_kwh: float
     soe_max_kwh: float
     max_reading_age_s: float
+    # Seconds until the next decision at the latest (the control period): how long a setpoint may run.
+    soe_horizon_s: float = 0.0
+    charge_efficiency: float = 1.0
 
     @classmethod
     def of(cls, c: ControllerConfig) -> Limits:
         return cls(c.battery_charge_limit_kw, c.battery_discharge_limit_kw, c.site_import_limit_kw,
-                   c.site_export_limit_kw, c.soe_min_kwh, c.soe_max_kwh, c.max_reading_age_s)
+                   c.site_export_limit_kw, c.soe_min_kwh, c.soe_max_kwh, c.max_reading_age_s,
+                   soe_horizon_s=c.period_s, charge_efficiency=c.charge_efficiency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +92,20 @@ def apply_envelope(requested_kw: float, state: SiteState, limits: Limits) -> Env
         if moved < p:
             p = moved
             constraints.append("site_export")
-    if p > 0 and state.soe_kwh <= limits.soe_min_kwh:
-        p = 0.0
-        constraints.append("soe_min")
-    elif p < 0 and state.soe_kwh >= limits.soe_max_kwh:
-        p = 0.0
-        constraints.append("soe_max")
+    horizon_h = (limits.soe_horizon_s + max(0.0, state.soe_age_s)) / 3600.0
+    if p > 0:
+        room_kwh = state.soe_kwh - limits.soe_min_kwh
+        cap = 0.0 if room_kwh <= 0 else (room_kwh / horizon_h if horizon_h > 0 else p)
+        if p > cap:
+            p = cap
+            constraints.append("soe_min")
+    elif p < 0:
+        room_kwh = limits.soe_max_kwh - state.soe_kwh
+        stored_per_h = horizon_h * limits.charge_efficiency
+        cap = 0.0 if room_kwh <= 0 else (room_kwh / stored_per_h if stored_per_h > 0 else -p)
+        if -p > cap:
+            p = -cap
+            constraints.append("soe_max")
     if not math.isfinite(p):  # unreachable with finite limits; kept as the last line of defence
         return Enveloped(0.0, (*constraints, "non_finite"))
     return Enveloped(p + 0.0, tuple(constraints))

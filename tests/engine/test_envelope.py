@@ -55,6 +55,46 @@ ROWS = [
     ("non-finite site power idles", 100.0, S(site=math.inf), 0.0, ("stale_data",)),
 ]
 
+# With a horizon (control period 4 s + the SoE reading's age): near a bound, no more power than the
+# energy left before it can deliver until the next decision.
+LIM_H = Limits(charge_kw=250, discharge_kw=200, import_kw=300, export_kw=350, soe_min_kwh=50, soe_max_kwh=950,
+               max_reading_age_s=30, soe_horizon_s=4, charge_efficiency=0.9)
+HORIZON_ROWS = [
+    # 0.1 kWh above soe_min, 4 s + 2 s of horizon: 0.1 kWh / (6/3600 h) = 60 kW
+    ("discharge tapers to the energy left above soe_min", 200.0, S(soe=50.1, soe_age=2), 60.0, ("soe_min",)),
+    ("far from soe_min the taper does not bite", 200.0, S(soe=60, soe_age=2), 200.0, ()),
+    # 0.09 kWh below soe_max stores 0.9 per kWh drawn over 5 s: 0.09 / (5/3600 x 0.9) = 72 kW
+    ("charge tapers to the room left below soe_max", -250.0, S(soe=949.91, soe_age=1), -72.0, ("soe_max",)),
+    ("at soe_min still no discharge", 10.0, S(soe=50), 0.0, ("soe_min",)),
+    ("the site import step is tapered too, never flipped", 0.0, S(site=400, soe=50.05, soe_age=2), 30.0,
+     ("site_import", "soe_min")),
+]
+
+
+@pytest.mark.parametrize(("why", "requested", "state", "setpoint", "constraints"), HORIZON_ROWS,
+                         ids=[r[0] for r in HORIZON_ROWS])
+def test_envelope_near_soe_bounds(why: str, requested: float, state: SiteState, setpoint: float,
+                                  constraints: tuple[str, ...]) -> None:
+    out = apply_envelope(requested, state, LIM_H)
+    assert out.setpoint_kw == pytest.approx(setpoint)
+    assert out.constraints == constraints
+
+
+@settings(max_examples=400, deadline=None)
+@given(requested=st.floats(allow_nan=True, allow_infinity=True), soe=st.floats(0, 6000), age=st.floats(0, 30),
+       horizon=st.floats(0.5, 60),
+       efficiency=st.floats(0.5, 1.0))
+def test_one_decision_never_carries_the_soe_across_a_bound(requested: float, soe: float, age: float,
+                                                           horizon: float, efficiency: float) -> None:
+    lim = Limits(charge_kw=5000, discharge_kw=5000, import_kw=1e9, export_kw=1e9, soe_min_kwh=50,
+                 soe_max_kwh=950, max_reading_age_s=30, soe_horizon_s=horizon, charge_efficiency=efficiency)
+    p = apply_envelope(requested, S(site=0.0, soe=soe, soe_age=age), lim).setpoint_kw
+    hours = (horizon + age) / 3600
+    if p > 0:
+        assert soe - p * hours >= 50 - 1e-6
+    if p < 0:
+        assert soe - p * hours * efficiency <= 950 + 1e-6
+
 
 @pytest.mark.parametrize(("why", "requested", "state", "setpoint", "constraints"), ROWS, ids=[r[0] for r in ROWS])
 def test_envelope(why: str, requested: float, state: SiteState, setpoint: float, constraints: tuple[str, ...]) -> None:
