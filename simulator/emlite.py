@@ -12,7 +12,6 @@ closed at once without an answer (the client sees "busy").
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import random
 import zlib
@@ -49,6 +48,7 @@ from devices.emlite.codec import (
 from devices.emlite.config import EmliteConfig
 from simulator.config import FaultConfig
 from simulator.run import SimContext
+from simulator.tcp import close_listeners
 
 log = get_logger("simulator.emlite")
 
@@ -350,20 +350,7 @@ class EmliteSimulator:
         log.info("sim_emlite_started", meters=len(self.servers))
 
     async def close(self) -> None:
-        for s in self._tcp:
-            s.close()
-        # Close the open connections too, and let their handlers finish before the loop goes away.
-        handlers: set[asyncio.Task[None]] = set()
-        for server in self.servers.values():
-            for w in list(server.writers):
-                w.close()
-            handlers |= server.handlers
-        if handlers:
-            await asyncio.wait(handlers, timeout=5)
-        for s in self._tcp:
-            with contextlib.suppress(Exception):
-                await s.wait_closed()
-        self._tcp.clear()
+        await close_listeners(self._tcp, self.servers.values())
 
 
 async def serve(ctx: SimContext) -> None:

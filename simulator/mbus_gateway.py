@@ -13,7 +13,6 @@ deliver a late answer from another address, `drop_probability` drops the TCP con
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import random
 import struct
@@ -28,6 +27,7 @@ from devices.heat_mbus.config import HeatMbusConfig
 from devices.heat_mbus.records import ACK, CI_RSP_UD_VARIABLE, LONG_START, SHORT_START, SND_NKE, STOP
 from simulator.config import FaultConfig
 from simulator.run import SimContext
+from simulator.tcp import close_listeners
 
 log = get_logger("simulator.mbus")
 
@@ -210,20 +210,7 @@ class MbusGatewaySimulator:
                  meters=sum(len(g.meters) for g in self.gateways.values()))
 
     async def close(self) -> None:
-        for s in self._tcp:
-            s.close()
-        # Close the open connections too, and let their handlers finish before the loop goes away.
-        handlers: set[asyncio.Task[None]] = set()
-        for gw in self.gateways.values():
-            for w in list(gw.writers):
-                w.close()
-            handlers |= gw.handlers
-        if handlers:
-            await asyncio.wait(handlers, timeout=5)
-        for s in self._tcp:
-            with contextlib.suppress(Exception):
-                await s.wait_closed()
-        self._tcp.clear()
+        await close_listeners(self._tcp, self.gateways.values())
 
 
 async def serve(ctx: SimContext) -> None:

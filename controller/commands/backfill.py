@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controller.clock import RealClock, utc
-from controller.config import ConfigError, SiteConfig, load_site
+from controller.commands.common import load_site_or_report
+from controller.config import SiteConfig
 from controller.logs import configure_logging
 from devices.base import Device
 from uploader.delivery import SinkCounters
@@ -56,11 +57,8 @@ async def _main(config: SiteConfig, since: datetime, meters: bool) -> dict[str, 
 
 def run(args: argparse.Namespace) -> int:
     configure_logging("console", "warning")
-    try:
-        config = load_site(args.site).config
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem)
+    config = load_site_or_report(args.site)
+    if config is None:
         return 2
     try:
         since = utc(datetime.fromisoformat(args.since))

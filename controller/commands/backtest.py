@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from controller.backtest.inputs import InputError, read_axle, read_market, read_series
 from controller.backtest.market import PUBLISHED_AT_SP_END_S, RecordedMarket
-from controller.config import ConfigError, load_site
+from controller.commands.common import load_site_or_report
 from controller.engine.schedule import zone
 
 if TYPE_CHECKING:
@@ -88,11 +88,8 @@ def run(args: argparse.Namespace) -> int:
     from controller.backtest.chart import draw_chart
     from controller.backtest.run import run_backtest
 
-    try:
-        site = load_site(args.site).config
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    site = load_site_or_report(args.site)
+    if site is None:
         return 2
     out = Path(args.out)
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.clock import utc
-from controller.config import ConfigError, load_site
+from controller.commands.common import load_site_or_report
 from controller.engine.decision import Controller
 from controller.engine.site_state import AxleStep, MarketValue, SiteState
 
@@ -86,11 +86,8 @@ def parse_state(data: Any) -> tuple[datetime, SiteState]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        site = load_site(args.site).config
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    site = load_site_or_report(args.site)
+    if site is None:
         return 2
     if site.controller is None:
         print(f"{args.site}: the site file has no controller section", file=sys.stderr)

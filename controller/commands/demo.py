@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 from typing import IO
 
+from controller.commands.common import load_site_or_report
 from controller.commands.status import render
-from controller.config import ConfigError, SiteConfig, load_site
+from controller.config import SiteConfig
 from controller.ops.client import AdminUnavailable, admin_address, request
 
 CLEAR = "\x1b[H\x1b[2J"
@@ -88,11 +89,8 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        site = load_site(args.site).config
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem)
+    site = load_site_or_report(args.site)
+    if site is None:
         return 2
     busy = _busy_ports(site)
     if busy:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from controller.config import ConfigError, load_site
+from controller.commands.common import load_site_or_report
 from uploader.outbox import outbox_path
 from uploader.service import buffer_dir, reopen_outbox
 
@@ -17,11 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = load_site(args.site).config
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem)
+    config = load_site_or_report(args.site)
+    if config is None:
         return 2
     if not outbox_path(buffer_dir(config)).exists():
         names = [s.name for s in config.uploader.sinks]

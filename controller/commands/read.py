@@ -8,7 +8,8 @@ import json
 import sys
 
 from controller.clock import align_down, clock_from_env
-from controller.config import ConfigError, SiteConfig, load_site
+from controller.commands.common import load_site_or_report
+from controller.config import SiteConfig
 from controller.logs import configure_logging
 from devices.base import DeviceError, Reading
 from devices.catalog import DRIVERS, create_device
@@ -42,11 +43,8 @@ async def read_once(site: SiteConfig, name: str) -> Reading:
 def run(args: argparse.Namespace) -> int:
     # stdout carries the JSON answer only; logs go to stderr.
     configure_logging("console", "error", stream=sys.stderr)
-    try:
-        site = load_site(args.site).config
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    site = load_site_or_report(args.site)
+    if site is None:
         return 2
     names = [d.name for d in site.devices]
     if args.device not in names:

@@ -43,6 +43,9 @@ class ControllerConfig(ConfigModel):
     battery_discharge_limit_kw: float = Field(ge=0)
     site_import_limit_kw: float = Field(ge=0)
     site_export_limit_kw: float = Field(ge=0)
+    site_limit_margin_kw: float = Field(
+        default=0.0, ge=0,
+        description="headroom kept inside the site limits for load and solar changes between decisions")
     dry_run: bool = Field(default=False, description="decide and record, never write the battery")
     emulation: bool = Field(
         default=False, description="report site power as if the battery's output had flowed (commissioning)")
@@ -57,6 +60,8 @@ class ControllerConfig(ConfigModel):
         return (mode.priority if mode.priority is not None else default_rank * 100, default_rank, index)
 
     def problems(self, root: SiteConfig) -> ProblemList:
+        if self.site_limit_margin_kw >= min(self.site_import_limit_kw, self.site_export_limit_kw) > 0:
+            yield ("site_limit_margin_kw",), "must be below both site limits"
         if self.soe_min_kwh >= self.soe_max_kwh:
             yield ("soe_min_kwh",), f"must be below soe_max_kwh ({self.soe_max_kwh:g})"
         devices = {d.name: d for d in root.devices}

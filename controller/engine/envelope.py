@@ -4,8 +4,9 @@ Order (modes.md step 6, with our improvements):
 0. stale or missing site power / SoE -> 0 kW ("stale_data");
 1. the battery's own charge/discharge limits ("bess_power");
 2. the site import/export limits, predicting site power after the change as
-   `site - (new - last)` and moving just far enough to reach the limit, but never past the
-   battery's own limits ("site_import" / "site_export");
+   `site - (new - last)` and moving just far enough to reach the limit (less the configured
+   `site_limit_margin_kw` of headroom), but never past the battery's own limits
+   ("site_import" / "site_export");
 3. SoE bounds: no discharge at or below soe_min, no charge at or above soe_max ("soe_min" / "soe_max"),
    and near a bound no more power than the energy left before it can deliver until the next decision
    (the SoE reading's age plus one control period), so a tick can never carry the battery across.
@@ -36,12 +37,15 @@ class Limits:
     # Seconds until the next decision at the latest (the control period): how long a setpoint may run.
     soe_horizon_s: float = 0.0
     charge_efficiency: float = 1.0
+    # Headroom kept inside the site limits, for load and solar changes between two decisions.
+    site_margin_kw: float = 0.0
 
     @classmethod
     def of(cls, c: ControllerConfig) -> Limits:
         return cls(c.battery_charge_limit_kw, c.battery_discharge_limit_kw, c.site_import_limit_kw,
                    c.site_export_limit_kw, c.soe_min_kwh, c.soe_max_kwh, c.max_reading_age_s,
-                   soe_horizon_s=c.period_s, charge_efficiency=c.charge_efficiency)
+                   soe_horizon_s=c.period_s, charge_efficiency=c.charge_efficiency,
+                   site_margin_kw=c.site_limit_margin_kw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +86,15 @@ def apply_envelope(requested_kw: float, state: SiteState, limits: Limits) -> Env
     last = state.last_setpoint_kw if math.isfinite(state.last_setpoint_kw) else 0.0
     net = state.site_power_kw + last  # site power with the battery idle
     predicted = net - p
-    if predicted > limits.import_kw:
-        moved = min(net - limits.import_kw, hi)
+    import_kw = max(0.0, limits.import_kw - limits.site_margin_kw)
+    export_kw = max(0.0, limits.export_kw - limits.site_margin_kw)
+    if predicted > import_kw:
+        moved = min(net - import_kw, hi)
         if moved > p:
             p = moved
             constraints.append("site_import")
-    elif predicted < -limits.export_kw:
-        moved = max(net + limits.export_kw, lo)
+    elif predicted < -export_kw:
+        moved = max(net + export_kw, lo)
         if moved < p:
             p = moved
             constraints.append("site_export")

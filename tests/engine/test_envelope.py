@@ -71,6 +71,26 @@ HORIZON_ROWS = [
 ]
 
 
+LIM_M = Limits(charge_kw=250, discharge_kw=200, import_kw=300, export_kw=350, soe_min_kwh=50, soe_max_kwh=950,
+               max_reading_age_s=30, site_margin_kw=20)
+MARGIN_ROWS = [
+    # import limit 300 - margin 20: site 200 with the battery idle leaves 80 kW of charge
+    ("a site margin keeps charging 20 kW inside the import limit", -200.0, S(site=200), -80.0, ("site_import",)),
+    # export limit 350 - margin 20: site -300 with the battery idle leaves 30 kW of discharge
+    ("a site margin keeps discharging 20 kW inside the export limit", 200.0, S(site=-300), 30.0, ("site_export",)),
+    ("inside the margin nothing moves", -20.0, S(site=250), -20.0, ()),
+]
+
+
+@pytest.mark.parametrize(("why", "requested", "state", "setpoint", "constraints"), MARGIN_ROWS,
+                         ids=[r[0] for r in MARGIN_ROWS])
+def test_envelope_with_a_site_margin(why: str, requested: float, state: SiteState, setpoint: float,
+                                     constraints: tuple[str, ...]) -> None:
+    out = apply_envelope(requested, state, LIM_M)
+    assert out.setpoint_kw == pytest.approx(setpoint)
+    assert out.constraints == constraints
+
+
 @pytest.mark.parametrize(("why", "requested", "state", "setpoint", "constraints"), HORIZON_ROWS,
                          ids=[r[0] for r in HORIZON_ROWS])
 def test_envelope_near_soe_bounds(why: str, requested: float, state: SiteState, setpoint: float,
