@@ -19,22 +19,25 @@ from devices.base import Reading
 class Sample:
     value: float
     time: datetime  # when the value was read (the answer's arrival, UTC)
+    seq: int = 0  # the store's update count when it arrived: orders it against other events exactly
 
 
 class StateStore:
     def __init__(self) -> None:
         self._values: dict[tuple[UUID, str], Sample] = {}
         self._fresh: dict[UUID, asyncio.Event] = {}
+        self.updates = 0  # readings taken in so far; a Sample's `seq`
 
     def update(self, reading: Reading) -> None:
         at = reading.received_at or reading.time
+        self.updates += 1
         for name, value in reading.fields.items():
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
                 continue
             key = (reading.device_id, name)
             prev = self._values.get(key)
             if prev is None or prev.time <= at:
-                self._values[key] = Sample(float(value), at)
+                self._values[key] = Sample(float(value), at, self.updates)
         ev = self._fresh.get(reading.device_id)
         if ev is not None:
             ev.set()

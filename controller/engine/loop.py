@@ -22,6 +22,7 @@ from controller.engine.decision import Controller, Decision, record_body
 from controller.engine.envelope import STALE
 from controller.engine.site_state import AxleStep, MarketValue, SiteState
 from controller.logs import get_logger
+from controller.state import Sample
 from devices.base import Controllable
 
 log = get_logger("control")
@@ -31,6 +32,7 @@ SOE_FIELD = "soe_kwh"
 BATTERY_TARGET_FIELD = "target_power_kw"
 WRITE_TIMEOUT_S = 5.0  # real seconds: bounds I/O, not the simulated world
 REACTIONS_KEPT = 1000
+COMMANDS_KEPT = 64
 
 
 class ControlLoop:
@@ -42,6 +44,8 @@ class ControlLoop:
         self.site_meter_id: UUID = site.device(self.config.site_meter).id
         self.battery_id: UUID = site.device(self.config.battery).id
         self.commanded_kw: float | None = None  # last setpoint the battery took (or, emulating, would have)
+        # (state store's update count when the write completed, kW): which setpoint a reading reflects.
+        self.commands: deque[tuple[int, float]] = deque(maxlen=COMMANDS_KEPT)
         self.last_decision: dict[str, Any] | None = None
         self.ticks = 0
         self.writes = 0
@@ -62,14 +66,34 @@ class ControlLoop:
         reported = self.runtime.state.get(self.battery_id, BATTERY_TARGET_FIELD)
         return reported.value if reported is not None else 0.0
 
+    def _setpoint_behind(self, site: Sample) -> float:
+        """The setpoint in force when a site reading arrived: the battery power that reading reflects.
+
+        Not simply the last one sent: two decisions can rest on one reading (a period tick between two
+        readings), and adding the newer setpoint back to a reading taken before it would count the
+        battery's change twice (seen in the accelerated day: 332 kW against a 300 kW import limit).
+        Ordered by arrival in the state store, not by timestamps, which a fast or manual clock can tie.
+        """
+        for completed_seq, kw in reversed(self.commands):
+            if completed_seq < site.seq:
+                return kw
+        if not self.commands:
+            return self._last_setpoint()
+        reported = self.runtime.state.get(self.battery_id, BATTERY_TARGET_FIELD)
+        return reported.value if reported is not None and reported.seq < site.seq else 0.0
+
     def build_state(self, now: datetime) -> SiteState:
         st = self.runtime.state
         site = st.get(self.site_meter_id, SITE_POWER_FIELD)
         soe = st.get(self.battery_id, SOE_FIELD)
-        last = self._last_setpoint()
         site_kw = None if site is None else site.value
-        if site_kw is not None and self.config.emulation:
-            site_kw -= last  # as if the battery's output had really flowed
+        if site is None or self.config.emulation:
+            # Emulating, the site power is made up from the setpoint in force now, which it so reflects.
+            last = self._last_setpoint()
+            if site_kw is not None:
+                site_kw -= last  # as if the battery's output had really flowed
+        else:
+            last = self._setpoint_behind(site)
         modo = self.runtime.services.get("modo")
         axle = self.runtime.services.get("axle")
         price = getattr(modo, "price", None)
@@ -165,6 +189,7 @@ class ControlLoop:
         # Emulating, the setpoint counts as delivered whatever the (possibly absent) battery did.
         if written or self.config.emulation:
             self.commanded_kw = decision.setpoint_kw
+            self.commands.append((self.runtime.state.updates, decision.setpoint_kw))
         body = record_body(decision, state, {"dry_run": dry_run, "written": written,
                                              "emulation": self.config.emulation, "override": override})
         self.last_decision = body

@@ -169,16 +169,30 @@ async def test_manual_override_replaces_arbitration_but_not_the_envelope() -> No
         r.runtime.overrides.manual_setpoint_kw = -1000.0
         r.runtime.overrides.source = "test"
         d = await r.step(4)
-        # -1000 -> -250 (battery), then -140: charging harder would import 160 + 250 > 300 kW
-        assert d.body["target_kw"] == -140.0
+        # -1000 -> -250 (battery), then -220: the meter's 80 kW was read with the battery idle, and
+        # charging harder would import 80 + 250 > 300 kW
+        assert d.body["target_kw"] == -220.0
         assert d.body["constraints"] == ["bess_power", "site_import"]
         assert d.body["reason"].startswith("manual override")
         assert d.body["override"]["manual_setpoint_kw"] == -1000.0
         r.runtime.overrides.until = r.clock.now()  # lapses now
-        lapsed = await r.step(4)
+        await r.clock.advance(1)
+        r.reading("site-meter", power_total_active=80.0)  # read with the -220 kW charge in force
+        lapsed = await r.next_decision()  # the fresh reading ticks at once
         assert lapsed.body["override"] is None
-        assert lapsed.body["active_modes"] == ["import_avoidance"]  # meter 80 + last -140: exporting, a floor only
+        assert lapsed.body["active_modes"] == ["import_avoidance"]  # meter 80 + battery -220: exporting, a floor only
         assert lapsed.body["target_kw"] == 0.0
+
+
+async def test_a_reading_taken_before_a_write_is_not_credited_with_it() -> None:
+    """Two decisions on one site reading: the second must not add the first's setpoint back to a reading
+    taken before that setpoint was written (it would count the battery's change twice)."""
+    async with rig() as r:
+        first = await r.next_decision()  # meter 80 kW with the battery idle: discharge 80
+        assert first.body["target_kw"] == 80.0
+        again = await r.step(4)  # a period tick, no new reading: the meter still shows the idle battery
+        assert again.body["target_kw"] == 80.0
+        assert again.body["inputs"]["bess_last_target_kw"] == 0.0
 
 
 async def test_dry_run_override_decides_without_writing() -> None:
@@ -203,7 +217,7 @@ async def test_a_failed_write_is_counted_and_retried_next_tick() -> None:
         r.fail_writes(False)
         retried = await r.step(4)
         assert retried.body["written"] is True
-        assert r.writes[-1] == retried.body["target_kw"] == 160.0  # meter 80 + last written 80
+        assert r.writes[-1] == retried.body["target_kw"] == 80.0  # the meter's 80 kW was read with the battery idle
         assert events == ["battery_write_failed", "battery_write_recovered"]
 
 
