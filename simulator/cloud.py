@@ -312,7 +312,14 @@ async def serve(ctx: SimContext) -> None:
         return
     standin = CloudStandIn(cfg.dsn, cfg.api_key, cfg.host, cfg.port, faults=CloudFaults.from_env(),
                            rng=ctx.rng("cloud"), keep_log=False)
-    await standin.start()
+    try:
+        await standin.start()
+    except psycopg.OperationalError as exc:
+        # No PostgreSQL here: the rest of the site still runs, and the daemon's uploads stay pending
+        # in its outbox, as they would through a real cloud outage.
+        log.error("cloud_standin_unavailable", error=str(exc).splitlines()[0] if str(exc) else repr(exc))
+        await standin.close()
+        return
     ctx.shared["cloud"] = standin
     ctx.ready("cloud").set()
     try:
