@@ -154,6 +154,19 @@ def clock_from_env() -> Clock:
     return ScaledClock.parse(spec) if spec else RealClock()
 
 
+def parse_utc(value: object) -> datetime:
+    """An ISO 8601 time that names its UTC offset, as aware UTC. A ValueError says what is wrong."""
+    if not isinstance(value, str):
+        raise ValueError("expected an ISO 8601 time")
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 time: {value!r}") from None
+    if t.tzinfo is None:
+        raise ValueError(f"give a UTC offset (e.g. +01:00 or Z): {value!r}")
+    return utc(t)
+
+
 def align_up(t: datetime, interval_s: float) -> datetime:
     """The first slot boundary at or after `t`, slots aligned to the Unix epoch (so to the wall clock)."""
     ts = utc(t).timestamp()

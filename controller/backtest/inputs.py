@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from controller.clock import parse_utc
 from controller.engine.schedule import local_to_utc
 from controller.engine.settlement import SP, current_sp_start, sp_start
 from controller.engine.site_state import AxleStep
@@ -197,15 +198,10 @@ def read_series(path: Path, day: date, tz: ZoneInfo) -> Series:
 
 
 def _axle_time(path: Path, where: str, value: Any) -> datetime:
-    if not isinstance(value, str):
-        raise InputError(f"{path}: {where}: expected an ISO 8601 time")
     try:
-        t = datetime.fromisoformat(value)
-    except ValueError:
-        raise InputError(f"{path}: {where}: not an ISO 8601 time: {value!r}") from None
-    if t.tzinfo is None:
-        raise InputError(f"{path}: {where}: give a UTC offset (e.g. +01:00 or Z): {value!r}")
-    return t.astimezone(UTC)
+        return parse_utc(value)
+    except ValueError as exc:
+        raise InputError(f"{path}: {where}: {exc}") from None
 
 
 def read_axle(path: Path) -> tuple[AxleStep, ...]:

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from controller.clock import utc
+from controller.clock import parse_utc
 from controller.commands.common import load_site_or_report
 from controller.engine.decision import Controller
 from controller.engine.site_state import AxleStep, MarketValue, SiteState
@@ -26,15 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _time(value: Any, where: str) -> datetime:
-    if not isinstance(value, str):
-        raise StateError(f"{where}: expected an ISO 8601 time")
     try:
-        t = datetime.fromisoformat(value)
-    except ValueError:
-        raise StateError(f"{where}: not an ISO 8601 time: {value!r}") from None
-    if t.tzinfo is None:
-        raise StateError(f"{where}: give a UTC offset (e.g. +01:00 or Z)")
-    return utc(t)
+        return parse_utc(value)
+    except ValueError as exc:
+        raise StateError(f"{where}: {exc}") from None
 
 
 def _number(value: Any, where: str, *, required: bool = False) -> float | None:
