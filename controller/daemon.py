@@ -186,11 +186,16 @@ class Daemon:
                                problems=[str(p) for p in exc.problems])
             return False
         old_site = self.runtime.site
+        # Providers register shared objects (devices, sink counters) while they build: a build that
+        # fails part-way must leave the running components' objects as they were.
+        old_services = {k: dict(v) if isinstance(v, dict) else v for k, v in self.runtime.services.items()}
         self.runtime.site = site
         try:
             new = self._build(site.config)
         except Exception as exc:
             self.runtime.site = old_site
+            self.runtime.services.clear()
+            self.runtime.services.update(old_services)
             self.reloads_failed += 1
             log.error("config_reload_failed", error=repr(exc))
             return False

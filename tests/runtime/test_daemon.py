@@ -113,3 +113,33 @@ async def test_critical_component_failure_stops_the_daemon_with_an_error(site_fi
 
     daemon = Daemon(str(site_file), RealClock(), providers=[provider])
     assert await asyncio.wait_for(daemon.run(), 10) == 1
+
+
+async def test_reload_whose_build_fails_leaves_shared_objects_as_they_were(site_file: Path) -> None:
+    """A provider that registers a device object, then another provider that fails: the running
+    components must keep finding the objects they started with."""
+    builds = 0
+
+    def registering(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
+        runtime.services.setdefault("devices", {})["m1"] = ("driver", config.devices[0].port)
+        runtime.services["built"] = len(config.devices)
+        return []
+
+    def failing_on_reload(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
+        nonlocal builds
+        builds += 1
+        if builds > 1:
+            raise RuntimeError("provider bug")
+        return []
+
+    daemon = Daemon(str(site_file), RealClock(), providers=[registering, failing_on_reload])
+    task = asyncio.create_task(daemon.run())
+    await eventually(lambda: daemon.runtime is not None and "devices" in daemon.runtime.services)
+    assert daemon.runtime is not None
+    before = {"devices": {"m1": ("driver", 15021)}, "built": 2}
+    site_file.write_text(SITE.replace("port: 15021", "port: 15031"))
+    assert await daemon.reload() is False
+    assert daemon.reloads_failed == 1
+    assert {k: daemon.runtime.services[k] for k in before} == before
+    daemon.request_stop()
+    assert await asyncio.wait_for(task, 10) == 0
