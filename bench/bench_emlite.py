@@ -25,10 +25,10 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from controller.clock import ScaledClock
 from controller.config import SiteConfig
 from controller.config.loader import parse_site
-from controller.logs import configure_logging
+from controller.core.clock import ScaledClock
+from controller.core.logs import configure_logging
 from devices.base import Device
 from devices.catalog import create_device
 from simulator.emlite import EmliteSimulator

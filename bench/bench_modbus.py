@@ -32,11 +32,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from controller.bus import Bus
-from controller.clock import RealClock, align_up
 from controller.config import SiteConfig
-from controller.logs import configure_logging
-from controller.state import StateStore
+from controller.core.bus import Bus
+from controller.core.clock import RealClock, align_up
+from controller.core.logs import configure_logging
+from controller.core.state import StateStore
 from devices.acuvim2 import registers as r
 from devices.catalog import create_device
 from devices.modbus import encode

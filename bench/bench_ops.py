@@ -25,14 +25,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiomqtt
 import httpx
 
-from controller.clock import RealClock
 from controller.config import LoadedSite, parse_site
+from controller.core.clock import RealClock
+from controller.core.logs import configure_logging
+from controller.core.reading import Reading
 from controller.daemon import Runtime
-from controller.logs import configure_logging
 from controller.ops.metrics import MetricsServer
 from controller.ops.mqtt import MqttBridge, run_bridge
 from controller.ops.provider import decision_tally
-from devices.base import DeviceHealth, Reading
+from devices.base import DeviceHealth
 from tests.helpers import free_port
 
 NOW = datetime(2026, 6, 3, 12, 0, tzinfo=UTC)

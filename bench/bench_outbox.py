@@ -26,8 +26,8 @@ from typing import Any
 
 import psycopg
 
-from controller.clock import RealClock
-from devices.base import Reading
+from controller.core.clock import RealClock
+from controller.core.reading import Reading
 from simulator.cloud import CloudStandIn
 from uploader.config import PostgresSinkConfig, PostgrestSinkConfig
 from uploader.delivery import Delivery, SinkCounters

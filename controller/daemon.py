@@ -13,40 +13,22 @@ import contextlib
 import importlib
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.bus import Bus, Event
-from controller.clock import Clock
 from controller.config import ConfigError, LoadedSite, SiteConfig, load_site
-from controller.logs import get_logger
-from controller.overrides import Overrides
-from controller.state import StateStore
-from controller.supervisor import Backoff, Supervisor
+from controller.core.bus import Bus, Event
+from controller.core.clock import Clock
+from controller.core.component import ComponentSpec
+from controller.core.logs import get_logger
+from controller.core.overrides import Overrides
+from controller.core.state import StateStore
+from controller.core.supervisor import Supervisor
 
 log = get_logger("daemon")
 
 SHUTDOWN_BUDGET_S = 10.0
-
-# Stop order: lower stops first.
-STOP_POLLERS = 10
-STOP_CONTROL = 20
-STOP_MARKET = 30
-STOP_OUTBOX = 40
-STOP_UPLOAD = 50
-STOP_OPS = 60
-
-
-@dataclass(frozen=True)
-class ComponentSpec:
-    name: str
-    key: Any  # hashable/comparable slice of the config; a change restarts the component
-    factory: Callable[[], Awaitable[None]]
-    critical: bool = False
-    stop_order: int = STOP_OPS
-    backoff: Backoff = field(default_factory=Backoff)
-
 
 @dataclass
 class Runtime:
@@ -82,7 +64,7 @@ Provider = Callable[[SiteConfig, Runtime], list[ComponentSpec]]
 PROVIDERS: list[str] = [
     "uploader.service:components",
     "devices.scheduler:components",
-    "controller.engine.loop:provide",
+    "controller.control_loop:provide",
     "controller.market.modo:provide",
     "controller.market.axle:provide",
     "controller.ops.provider:ops_components",

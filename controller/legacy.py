@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from controller.config.types import DEFAULT_TIMEZONE
+from controller.core.config import DEFAULT_TIMEZONE
 
 
 class LegacyError(ValueError):

@@ -7,41 +7,14 @@ A device reads `Reading`s. Optional capabilities are separate protocols (evcc-st
 from __future__ import annotations
 
 import enum
-import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
-from uuid import UUID
+
+from controller.core.reading import Reading
 
 if TYPE_CHECKING:
     from devices.config import DeviceConfigBase
-
-FieldValue = float | int | str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One poll of one device: values of named fields at the start of the poll slot (UTC).
-
-    `time` is the slot the poll belongs to, never the moment the answer came back; together with
-    `device_id` it is the natural key of a reading everywhere (outbox, cloud, gap detection).
-    """
-
-    device_id: UUID
-    device: str
-    kind: str
-    time: datetime
-    fields: Mapping[str, FieldValue]
-    # When the answer arrived (UTC); used for data age, never as the key.
-    received_at: datetime | None = None
-
-    def number(self, name: str) -> float | None:
-        v = self.fields.get(name)
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            return None
-        return float(v) if math.isfinite(v) else None
-
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

@@ -15,7 +15,7 @@ from devices.heat_modbus.config import HeatModbusConfig
 from devices.powerpack.config import PowerPackConfig
 
 if TYPE_CHECKING:
-    from controller.clock import Clock
+    from controller.core.clock import Clock
     from devices.base import Device
 
 DeviceConfig = Annotated[

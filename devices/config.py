@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Sequence
+from typing import Literal
 from uuid import UUID
 
 from pydantic import Field
 
-from controller.config.types import ConfigModel, ProblemList
-
-if TYPE_CHECKING:
-    from controller.config.site import SiteConfig
+from controller.core.config import ConfigModel, ProblemList
 
 SECONDS_PER_DAY = 86400
 
@@ -30,7 +28,7 @@ class DeviceConfigBase(ConfigModel):
     backoff_initial_s: float = Field(default=1.0, gt=0, description="reconnect backoff, doubled per failure")
     backoff_max_s: float = Field(default=60.0, gt=0, description="reconnect backoff cap")
 
-    def problems(self, root: SiteConfig) -> ProblemList:
+    def problems(self) -> ProblemList:
         if SECONDS_PER_DAY % self.poll_interval_s:
             yield ("poll_interval_s",), "must divide a day evenly (e.g. 1, 2, 5, 10, 15, 30, 60) to align to the clock"
         if SECONDS_PER_DAY % self.telemetry_interval_s:
@@ -39,6 +37,10 @@ class DeviceConfigBase(ConfigModel):
             yield ("telemetry_interval_s",), "must be a multiple of poll_interval_s"
         if self.backoff_max_s < self.backoff_initial_s:
             yield ("backoff_max_s",), "must be at least backoff_initial_s"
+
+    def problems_among(self, earlier: Sequence[DeviceConfigBase]) -> ProblemList:
+        """Checks against the devices listed before this one (a kind's shared resources); paths relative to it."""
+        return iter(())
 
 
 class ModbusDeviceConfig(DeviceConfigBase):

@@ -18,8 +18,8 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
-from controller.clock import Clock
-from controller.logs import get_logger
+from controller.core.clock import Clock
+from controller.core.logs import get_logger
 from devices.base import DeviceError
 
 if TYPE_CHECKING:

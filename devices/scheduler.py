@@ -22,13 +22,15 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from controller.bus import Bus
-from controller.clock import Clock, align_down, align_up
-from controller.daemon import STOP_POLLERS, ComponentSpec, Runtime
-from controller.logs import get_logger
-from controller.state import StateStore
-from controller.supervisor import Backoff
-from devices.base import Device, DeviceError, FieldValue, HealthState, Reading
+from controller.core.bus import Bus
+from controller.core.clock import Clock, align_down, align_up
+from controller.core.component import STOP_POLLERS, ComponentSpec
+from controller.core.logs import get_logger
+from controller.core.reading import FieldValue, Reading
+from controller.core.state import StateStore
+from controller.core.supervisor import Backoff
+from controller.daemon import Runtime
+from devices.base import Device, DeviceError, HealthState
 from devices.catalog import DRIVERS, create_device
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from controller.config.types import Period, Periods
+from controller.core.config import Period, Periods
 from modes.config import ModeConfigBase, NoParams
 
 

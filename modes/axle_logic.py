@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from controller.core.logs import get_logger
 from controller.engine.proposal import INF, Proposal, export_avoidance, import_avoidance
 from controller.engine.schedule import Window
 from controller.engine.site_state import AxleStep, SiteState
-from controller.logs import get_logger
 from modes.axle import AxleModeConfig
 from modes.base import ModeContext, PeriodMode
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import ClassVar, Generic, TypeVar
 
 from controller.config.site import ControllerConfig
-from controller.config.types import TimedRate
+from controller.core.config import TimedRate
 from controller.engine.envelope import Limits
 from controller.engine.proposal import Proposal
 from controller.engine.rates import rate_now

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import Field, field_validator
 
-from controller.config.types import ConfigModel, Periods, ProblemList, overlapping_pairs
-
-if TYPE_CHECKING:
-    from controller.config.site import SiteConfig
+from controller.core.config import ConfigModel, Periods, ProblemList, overlapping_pairs
 
 
 class NoParams(ConfigModel):
@@ -36,6 +33,6 @@ class ModeConfigBase(ConfigModel):
     def _empty_params(cls, v: Any) -> Any:
         return {} if v is None else v
 
-    def problems(self, root: SiteConfig) -> ProblemList:
+    def problems(self) -> ProblemList:
         for i, j in overlapping_pairs(self.periods):
             yield ("periods", j), f"overlaps periods.{i} of the same mode"

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from controller.config.types import ConfigModel
+from controller.core.config import ConfigModel
 from modes.config import ModeConfigBase
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from controller.config.types import ConfigModel, ProblemList
+from controller.core.config import ConfigModel, ProblemList
 from modes.config import ModeConfigBase, PredictionSettings
-
-if TYPE_CHECKING:
-    from controller.config.site import SiteConfig
 
 
 class DynamicPeakApproachParams(ConfigModel):
@@ -29,7 +26,7 @@ class DynamicPeakApproachConfig(ModeConfigBase):
     type: Literal["dynamic_peak_approach"]
     params: DynamicPeakApproachParams
 
-    def problems(self, root: SiteConfig) -> ProblemList:
-        yield from super().problems(root)
+    def problems(self) -> ProblemList:
+        yield from super().problems()
         if self.params.encourage_to_soe_kwh < self.params.to_soe_kwh:
             yield ("params", "encourage_to_soe_kwh"), "must be at least to_soe_kwh"

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from controller.config.types import ConfigModel, TimedRate
+from controller.core.config import ConfigModel, TimedRate
 from modes.config import ModeConfigBase, PredictionSettings
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from controller.logs import get_logger
+from controller.core.logs import get_logger
 from simulator.http import HttpServer, Request, Response
 from simulator.run import SimContext
 from uploader.migrate import ensure_database, migrate

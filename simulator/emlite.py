@@ -18,9 +18,9 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from controller.clock import Clock, align_down
 from controller.config import SiteConfig
-from controller.logs import get_logger
+from controller.core.clock import Clock, align_down
+from controller.core.logs import get_logger
 from devices.emlite.codec import (
     EPOCH_2000,
     STATUS_VALID,

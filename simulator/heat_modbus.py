@@ -10,9 +10,9 @@ import asyncio
 import zlib
 from datetime import datetime
 
-from controller.clock import Clock, align_down
 from controller.config import SiteConfig
-from controller.logs import get_logger
+from controller.core.clock import Clock, align_down
+from controller.core.logs import get_logger
 from devices.heat_modbus.config import HeatModbusConfig
 from devices.heat_modbus.driver import plan_reads
 from devices.modbus import encode

@@ -22,10 +22,10 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl
 
-from controller.clock import Clock
+from controller.core.clock import Clock
+from controller.core.logs import get_logger
 from controller.engine.schedule import local_to_utc, zone
 from controller.engine.settlement import periods_in_day, sp_start, today_gb
-from controller.logs import get_logger
 from simulator.http import HttpServer, Request, Response
 from simulator.run import SimContext
 

@@ -20,9 +20,9 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from controller.clock import Clock
 from controller.config import SiteConfig
-from controller.logs import get_logger
+from controller.core.clock import Clock
+from controller.core.logs import get_logger
 from devices.heat_mbus.config import HeatMbusConfig
 from devices.heat_mbus.records import ACK, CI_RSP_UD_VARIABLE, LONG_START, SHORT_START, SND_NKE, STOP
 from simulator.config import FaultConfig

@@ -17,9 +17,9 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from controller.clock import Clock
 from controller.config import SiteConfig
-from controller.logs import get_logger
+from controller.core.clock import Clock
+from controller.core.logs import get_logger
 from devices.acuvim2 import registers as ar
 from devices.acuvim2.config import Acuvim2Config
 from devices.modbus import decode, encode, encode_string

@@ -24,8 +24,8 @@ from pymodbus.pdu import ExceptionResponse
 from pymodbus.server import ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 
-from controller.clock import Clock
-from controller.logs import get_logger
+from controller.core.clock import Clock
+from controller.core.logs import get_logger
 from simulator.config import FaultConfig
 
 log = get_logger("simulator.modbus")

@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.clock import Clock
 from controller.config import SiteConfig
-from controller.logs import get_logger
+from controller.core.clock import Clock
+from controller.core.logs import get_logger
 from simulator.config import SimulatorConfig
 
 log = get_logger("simulator")

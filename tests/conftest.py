@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from controller.logs import forget_secrets
+from controller.core.logs import forget_secrets
 from tests.helpers import port_open
 
 ROOT = Path(__file__).resolve().parent.parent

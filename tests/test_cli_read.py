@@ -8,8 +8,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from controller.clock import RealClock
 from controller.config import load_site
+from controller.core.clock import RealClock
 from simulator.modbus_devices import ModbusSite
 from tests.helpers import free_port
 

@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from controller.config.types import ConfigModel, Secret
+from controller.core.config import ConfigModel, Secret
 
 
 class BufferConfig(ConfigModel):

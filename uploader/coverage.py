@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from controller.clock import align_down, align_up
 from controller.config import SiteConfig
-from controller.logs import get_logger
+from controller.core.clock import align_down, align_up
+from controller.core.logs import get_logger
 from devices.base import Device, HasProfileLog
 from uploader.outbox import Outbox
 from uploader.sink import Sink

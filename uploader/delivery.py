@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from controller.clock import Clock
-from controller.logs import get_logger
+from controller.core.clock import Clock
+from controller.core.logs import get_logger
 from uploader.outbox import Outbox, StoredRow
 from uploader.sink import ErrorKind, Sink, SinkError
 

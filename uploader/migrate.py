@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 
-from controller.logs import get_logger
+from controller.core.logs import get_logger
 
 log = get_logger("migrate")
 

@@ -24,8 +24,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from controller.clock import utc
-from controller.logs import get_logger
+from controller.core.clock import utc
+from controller.core.logs import get_logger
 from uploader.tables import CloudRow
 
 log = get_logger("outbox")

@@ -13,8 +13,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from controller.clock import utc
-from controller.logs import get_logger
+from controller.core.clock import utc
+from controller.core.logs import get_logger
 from uploader.config import PostgresSinkConfig
 from uploader.sink import DeviceEntry, ErrorKind, SinkError, sqlstate_kind
 from uploader.tables import TABLES, CloudRow, CloudTable

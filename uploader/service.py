@@ -18,13 +18,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from controller.bus import DecisionRecord, Event
-from controller.clock import Clock
 from controller.config import SiteConfig
-from controller.daemon import STOP_OUTBOX, STOP_UPLOAD, ComponentSpec, Runtime
-from controller.logs import get_logger
-from controller.supervisor import Backoff
-from devices.base import Reading
+from controller.core.bus import DecisionRecord, Event
+from controller.core.clock import Clock
+from controller.core.component import STOP_OUTBOX, STOP_UPLOAD, ComponentSpec
+from controller.core.logs import get_logger
+from controller.core.reading import Reading
+from controller.core.supervisor import Backoff
+from controller.daemon import Runtime
 from uploader.config import PostgresSinkConfig, PostgrestSinkConfig
 from uploader.coverage import read_back_profiles, resend_missing
 from uploader.delivery import Delivery, SinkCounters

@@ -17,9 +17,9 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from controller.bus import DecisionRecord, Event
-from controller.clock import utc
-from devices.base import Reading
+from controller.core.bus import DecisionRecord, Event
+from controller.core.clock import utc
+from controller.core.reading import Reading
 
 ColumnType = Literal["real", "integer", "text", "jsonb"]
 

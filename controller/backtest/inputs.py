@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from controller.clock import parse_utc
+from controller.core.clock import parse_utc
 from controller.engine.schedule import local_to_utc
 from controller.engine.settlement import SP, current_sp_start, sp_start
 from controller.engine.site_state import AxleStep

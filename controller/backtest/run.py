@@ -24,8 +24,8 @@ from typing import Any
 from controller.backtest.accounts import Accounts
 from controller.backtest.inputs import InputError, Series, day_window
 from controller.backtest.market import RecordedMarket
-from controller.clock import ManualClock
 from controller.config.site import SiteConfig
+from controller.core.clock import ManualClock
 from controller.engine.decision import Controller, Decision
 from controller.engine.envelope import STALE
 from controller.engine.schedule import zone

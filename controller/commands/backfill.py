@@ -13,10 +13,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from controller.clock import RealClock, utc
 from controller.commands.common import load_site_or_report
 from controller.config import SiteConfig
-from controller.logs import configure_logging
+from controller.core.clock import RealClock, utc
+from controller.core.logs import configure_logging
 from devices.base import Device
 from uploader.delivery import SinkCounters
 from uploader.service import check_now, deliver_all

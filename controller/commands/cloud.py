@@ -7,7 +7,7 @@ import os
 
 import psycopg
 
-from controller.logs import configure_logging, register_secret
+from controller.core.logs import configure_logging, register_secret
 from uploader.migrate import migrate
 
 

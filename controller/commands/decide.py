@@ -10,8 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from controller.clock import parse_utc
 from controller.commands.common import load_site_or_report
+from controller.core.clock import parse_utc
 from controller.engine.decision import Controller
 from controller.engine.site_state import AxleStep, MarketValue, SiteState
 

@@ -7,11 +7,12 @@ import asyncio
 import json
 import sys
 
-from controller.clock import align_down, clock_from_env
 from controller.commands.common import load_site_or_report
 from controller.config import SiteConfig
-from controller.logs import configure_logging
-from devices.base import DeviceError, Reading
+from controller.core.clock import align_down, clock_from_env
+from controller.core.logs import configure_logging
+from controller.core.reading import Reading
+from devices.base import DeviceError
 from devices.catalog import DRIVERS, create_device
 
 # Bound on the whole poll beyond the per-request timeouts: a driver may make several requests.

@@ -3,10 +3,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from controller.clock import clock_from_env
 from controller.config import ConfigError, load_site
+from controller.core.clock import clock_from_env
+from controller.core.logs import configure_logging, get_logger
 from controller.daemon import Daemon
-from controller.logs import configure_logging, get_logger
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

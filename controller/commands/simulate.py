@@ -4,9 +4,9 @@ import argparse
 import asyncio
 import signal
 
-from controller.clock import clock_from_env
 from controller.config import ConfigError, load_site
-from controller.logs import configure_logging
+from controller.core.clock import clock_from_env
+from controller.core.logs import configure_logging
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from controller.config.site import SiteConfig
-from controller.config.types import DEFAULT_TIMEZONE, ENV_REF, ConfigModel, Path, did_you_mean
+from controller.core.config import DEFAULT_TIMEZONE, ENV_REF, ConfigModel, Path, did_you_mean
 
 UNITS = {"_s": "seconds", "_kw": "kW", "_kwh": "kWh", "_mwh": "MWh", "_min": "minutes", "_bytes": "bytes",
          "_days": "days", "_m3": "m3", "_c": "degC"}
@@ -294,7 +294,7 @@ def _walk_models(obj: Any, path: Path) -> Iterator[tuple[Path, ConfigModel]]:
 
 def _semantic(config: SiteConfig, doc: _Doc, filename: str) -> Iterator[Problem]:
     for path, model in _walk_models(config, ()):
-        for rel, message in model.problems(config):
+        for rel, message in model.problems():
             full = (*path, *rel)
             yield Problem(filename, *_mark(doc, full), _dotted(full), message)
 

@@ -8,14 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from controller.config.types import (
-    DEFAULT_TIMEZONE,
-    ConfigModel,
-    ProblemList,
-    TimedRate,
-    TimezoneName,
-    did_you_mean,
-)
+from controller.core.config import DEFAULT_TIMEZONE, ConfigModel, ProblemList, TimedRate, TimezoneName, did_you_mean
 from controller.market.config import MarketConfig
 from controller.ops.config import MetricsConfig, MqttConfig, OpsConfig
 from devices.catalog import BATTERY_KINDS, METER_KINDS, DeviceConfig
@@ -59,29 +52,11 @@ class ControllerConfig(ConfigModel):
         default_rank = DEFAULT_ORDER.index(mode.type) + 1
         return (mode.priority if mode.priority is not None else default_rank * 100, default_rank, index)
 
-    def problems(self, root: SiteConfig) -> ProblemList:
+    def problems(self) -> ProblemList:
         if self.site_limit_margin_kw >= min(self.site_import_limit_kw, self.site_export_limit_kw) > 0:
             yield ("site_limit_margin_kw",), "must be below both site limits"
         if self.soe_min_kwh >= self.soe_max_kwh:
             yield ("soe_min_kwh",), f"must be below soe_max_kwh ({self.soe_max_kwh:g})"
-        devices = {d.name: d for d in root.devices}
-        for key, kinds in (("site_meter", METER_KINDS), ("battery", BATTERY_KINDS), ("battery_meter", METER_KINDS)):
-            name = getattr(self, key)
-            if name is None:
-                continue
-            if name not in devices:
-                yield (key,), f"no device named '{name}'" + _suggest(name, devices)
-            elif devices[name].type not in kinds:
-                yield (key,), f"device '{name}' is of type {devices[name].type}, expected one of {sorted(kinds)}"
-        battery = devices.get(self.battery)
-        if battery is not None and battery.type in BATTERY_KINDS:
-            energy = getattr(battery, "nameplate_energy_kwh", None)
-            power = getattr(battery, "nameplate_power_kw", None)
-            if energy is not None and self.soe_max_kwh > energy:
-                yield ("soe_max_kwh",), f"exceeds the battery's nameplate energy ({energy:g} kWh)"
-            for key in ("battery_charge_limit_kw", "battery_discharge_limit_kw"):
-                if power is not None and getattr(self, key) > power:
-                    yield (key,), f"exceeds the battery's nameplate power ({power:g} kW)"
         seen: dict[tuple[str, int | None], int] = {}
         for i, mode in enumerate(self.modes):
             mode_key: tuple[str, int | None] = (mode.type, mode.priority)
@@ -96,10 +71,6 @@ class ControllerConfig(ConfigModel):
                 seen[mode_key] = i
 
 
-def _suggest(name: str, names: Any) -> str:
-    return did_you_mean(name, names)
-
-
 class SiteConfig(ConfigModel):
     site: SiteInfo
     devices: list[DeviceConfig] = Field(min_length=1)
@@ -112,13 +83,39 @@ class SiteConfig(ConfigModel):
     ops: OpsConfig = Field(default_factory=OpsConfig)
     simulator: SimulatorConfig | None = None
 
+    def _controller_devices(self, c: ControllerConfig) -> ProblemList:
+        """The controller's devices exist, are of the right kind, and its limits fit the battery's nameplate."""
+        devices = {d.name: d for d in self.devices}
+        for key, kinds in (("site_meter", METER_KINDS), ("battery", BATTERY_KINDS), ("battery_meter", METER_KINDS)):
+            name = getattr(c, key)
+            if name is None:
+                continue
+            if name not in devices:
+                yield (key,), f"no device named '{name}'" + did_you_mean(name, devices)
+            elif devices[name].type not in kinds:
+                yield (key,), f"device '{name}' is of type {devices[name].type}, expected one of {sorted(kinds)}"
+        battery = devices.get(c.battery)
+        if battery is not None and battery.type in BATTERY_KINDS:
+            energy = getattr(battery, "nameplate_energy_kwh", None)
+            power = getattr(battery, "nameplate_power_kw", None)
+            if energy is not None and c.soe_max_kwh > energy:
+                yield ("soe_max_kwh",), f"exceeds the battery's nameplate energy ({energy:g} kWh)"
+            for key in ("battery_charge_limit_kw", "battery_discharge_limit_kw"):
+                if power is not None and getattr(c, key) > power:
+                    yield (key,), f"exceeds the battery's nameplate power ({power:g} kW)"
+
     def device(self, name: str) -> DeviceConfig:
         for d in self.devices:
             if d.name == name:
                 return d
         raise KeyError(name)
 
-    def problems(self, root: SiteConfig) -> ProblemList:
+    def problems(self) -> ProblemList:
+        if self.controller is not None:
+            for path, message in self._controller_devices(self.controller):
+                yield ("controller", *path), message
+        for i, d in enumerate(self.devices):
+            yield from ((("devices", i, *path), message) for path, message in d.problems_among(self.devices[:i]))
         for attr in ("name", "id"):
             counts = Counter(getattr(d, attr) for d in self.devices)
             first: dict[Any, int] = {}
@@ -145,10 +142,10 @@ class SiteConfig(ConfigModel):
             names = {d.name for d in self.devices}
             for i, n in enumerate(self.simulator.devices or []):
                 if n not in names:
-                    yield ("simulator", "devices", i), f"no device named '{n}'" + _suggest(n, names)
+                    yield ("simulator", "devices", i), f"no device named '{n}'" + did_you_mean(n, names)
             for n in self.simulator.faults:
                 if n not in names:
-                    yield ("simulator", "faults", n), f"no device named '{n}'" + _suggest(n, names)
+                    yield ("simulator", "faults", n), f"no device named '{n}'" + did_you_mean(n, names)
         for m in (self.mqtt,):
             if m is not None and re.search(r"[#+/\s]", m.topic_prefix.strip("/")):
                 yield ("mqtt", "topic_prefix"), "must not contain MQTT wildcards, spaces or inner slashes"

@@ -1,4 +1,4 @@
 """The control engine: site state, mode proposals, arbitration, the safety envelope and the control loop.
 
-Everything here but `loop.py` is pure, synchronous and clock-injected (the time is an argument).
+Pure, synchronous and clock-injected (the time is an argument); the async control loop is `controller.control_loop`.
 """

@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from controller.config.site import ControllerConfig
+from controller.core.logs import get_logger
 from controller.engine.arbitration import arbitrate
 from controller.engine.envelope import STALE, Limits, apply_envelope
 from controller.engine.proposal import Proposal, json_number
 from controller.engine.site_state import MarketValue, SiteState
-from controller.logs import get_logger
 from modes.base import Mode
 from modes.registry import build_modes
 

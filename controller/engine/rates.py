@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from controller.config.types import TimedRate
+from controller.core.config import TimedRate
 from controller.engine.schedule import window_at
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from controller.config.types import DAY_NAMES, Period
+from controller.core.config import DAY_NAMES, Period
 
 
 @functools.cache

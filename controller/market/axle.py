@@ -20,13 +20,14 @@ from uuid import UUID
 
 import httpx
 
-from controller.clock import Clock, utc
 from controller.config.site import SiteConfig
-from controller.daemon import STOP_MARKET, ComponentSpec, Runtime
+from controller.core.clock import Clock, utc
+from controller.core.component import STOP_MARKET, ComponentSpec
+from controller.core.logs import get_logger
+from controller.core.state import StateStore
+from controller.daemon import Runtime
 from controller.engine.site_state import AxleStep
-from controller.logs import get_logger
 from controller.market.config import AxleConfig
-from controller.state import StateStore
 
 log = get_logger("market.axle")
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from controller.config.types import ConfigModel, Secret
+from controller.core.config import ConfigModel, Secret
 
 
 class ModoConfig(ConfigModel):

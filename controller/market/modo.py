@@ -15,12 +15,13 @@ from typing import Any, Literal
 
 import httpx
 
-from controller.clock import Clock
 from controller.config.site import SiteConfig
-from controller.daemon import STOP_MARKET, ComponentSpec, Runtime
+from controller.core.clock import Clock
+from controller.core.component import STOP_MARKET, ComponentSpec
+from controller.core.logs import get_logger
+from controller.daemon import Runtime
 from controller.engine.settlement import sp_start, today_gb
 from controller.engine.site_state import MarketValue
-from controller.logs import get_logger
 from controller.market.config import ModoConfig
 
 log = get_logger("market.modo")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from controller.logs import get_logger
+from controller.core.logs import get_logger
 from controller.ops.httpd import HttpEndpoint, HttpRequest, HttpResponse
 from controller.ops.remote_config import applier, same_file
 from controller.ops.status import take_view

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from controller.logs import get_logger
+from controller.core.logs import get_logger
 from controller.ops.remote_config import applier
 from controller.ops.status import call_maybe_async
 

@@ -4,7 +4,7 @@ import ipaddress
 
 from pydantic import Field, field_validator
 
-from controller.config.types import ConfigModel, Secret
+from controller.core.config import ConfigModel, Secret
 
 
 class TlsConfig(ConfigModel):

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from controller.bus import Event
-from controller.clock import utc
-from devices.base import Reading
+from controller.core.bus import Event
+from controller.core.clock import utc
+from controller.core.reading import Reading
 
 _PHASES = {"a": "l1", "b": "l2", "c": "l3"}
 

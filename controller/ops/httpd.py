@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.logs import get_logger
+from controller.core.logs import get_logger
 
 log = get_logger("ops.httpd")
 

@@ -24,8 +24,8 @@ from prometheus_client.core import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from controller.bus import DecisionRecord
-from controller.logs import get_logger
+from controller.core.bus import DecisionRecord
+from controller.core.logs import get_logger
 from controller.ops.httpd import HttpEndpoint, HttpRequest, HttpResponse
 from controller.ops.status import OpsView, take_view
 

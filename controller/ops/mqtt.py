@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 
-from controller.logs import get_logger
+from controller.core.logs import get_logger
 from controller.ops import flexmeter
 from controller.ops.commands import LONG_RUNNING, CommandHandler, Outcome, parse
 
 if TYPE_CHECKING:
-    from controller.bus import Event
+    from controller.core.bus import Event
+    from controller.core.reading import Reading
     from controller.daemon import Runtime
     from controller.ops.config import MqttConfig
-    from devices.base import Reading
 
 log = get_logger("ops.mqtt")
 

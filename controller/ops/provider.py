@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from controller.daemon import STOP_OPS, ComponentSpec
+from controller.core.component import STOP_OPS, ComponentSpec
+from controller.core.supervisor import Backoff
 from controller.ops.admin import AdminServer
 from controller.ops.metrics import DecisionTally, MetricsServer
 from controller.ops.mqtt import run_bridge
 from controller.ops.remote_config import applier
 from controller.ops.watchdog import Watchdog, systemd_notifier
-from controller.supervisor import Backoff
 
 if TYPE_CHECKING:
     from controller.config import SiteConfig

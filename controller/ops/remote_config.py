@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controller.config import ConfigError, parse_site
-from controller.logs import get_logger
+from controller.core.logs import get_logger
 
 if TYPE_CHECKING:
     from controller.config import SiteConfig

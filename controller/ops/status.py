@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from controller.logs import get_logger
+from controller.core.logs import get_logger
 
 if TYPE_CHECKING:
     from controller.daemon import Runtime

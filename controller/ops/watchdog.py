@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import sdnotify
 
-from controller.logs import get_logger
+from controller.core.logs import get_logger
 from controller.ops.status import take_view
 
 if TYPE_CHECKING:

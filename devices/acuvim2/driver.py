@@ -12,10 +12,11 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from controller.clock import Clock
-from controller.logs import get_logger
+from controller.core.clock import Clock
+from controller.core.logs import get_logger
+from controller.core.reading import FieldValue, Reading
 from devices.acuvim2 import registers as r
-from devices.base import DeviceHealth, FieldValue, Reading
+from devices.base import DeviceHealth
 from devices.modbus import ModbusConnection, decode
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ from collections.abc import MutableMapping
 from datetime import datetime
 from typing import Any
 
-from controller.clock import Clock
-from controller.logs import get_logger
+from controller.core.clock import Clock
+from controller.core.logs import get_logger
 from devices.emlite.codec import (
     EmopError,
     Frame,

@@ -1,15 +1,13 @@
 """Emlite prepayment meters over EMOP/TCP (our own codec, written from the protocol description)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import Field
 
-from controller.config.types import ProblemList
+from controller.core.config import ProblemList
 from devices.config import DeviceConfigBase
-
-if TYPE_CHECKING:
-    from controller.config.site import SiteConfig
 
 
 class EmliteConfig(DeviceConfigBase):
@@ -39,16 +37,16 @@ class EmliteConfig(DeviceConfigBase):
         default=2.0, ge=0, description="random delay before a poll, so a site's meters do not connect all at once")
     client_address: int = Field(default=0x000001, ge=0, le=0xFFFFFF, description="our own EMOP source address")
 
-    def problems(self, root: SiteConfig) -> ProblemList:
-        yield from super().problems(root)
+    def problems(self) -> ProblemList:
+        yield from super().problems()
         low, high = self.busy_backoff_s
         if not 0 <= low <= high:
             yield ("busy_backoff_s",), "must be [low, high] with 0 <= low <= high"
+
+    def problems_among(self, earlier: Sequence[DeviceConfigBase]) -> ProblemList:
         # One router has one socket limit: meters sharing a link must agree on it.
         link = self.link or self.host
-        for other in root.devices:
-            if other is self:
-                break
+        for other in earlier:
             if isinstance(other, EmliteConfig) and (other.link or other.host) == link \
                     and other.link_max_connections != self.link_max_connections:
                 yield ("link_max_connections",), (

@@ -19,9 +19,10 @@ from collections.abc import Callable, MutableMapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from controller.clock import Clock, align_up
-from controller.logs import get_logger
-from devices.base import DeviceError, DeviceHealth, FieldValue, Reading
+from controller.core.clock import Clock, align_up
+from controller.core.logs import get_logger
+from controller.core.reading import FieldValue, Reading
+from devices.base import DeviceError, DeviceHealth
 from devices.emlite.client import BusyError, EmopClient, UnreachableError, link_limiter
 from devices.emlite.codec import (
     STATUS_VALID,

@@ -6,9 +6,10 @@ from collections.abc import MutableMapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from controller.clock import Clock
-from controller.logs import get_logger
-from devices.base import DeviceError, DeviceHealth, FieldValue, Reading
+from controller.core.clock import Clock
+from controller.core.logs import get_logger
+from controller.core.reading import FieldValue, Reading
+from devices.base import DeviceError, DeviceHealth
 from devices.heat_mbus.gateway import gateway_for
 from devices.heat_mbus.records import MbusDecodeError, decode_rsp_ud
 

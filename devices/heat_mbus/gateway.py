@@ -15,7 +15,7 @@ import time
 from collections.abc import MutableMapping
 from typing import Any
 
-from controller.logs import get_logger
+from controller.core.logs import get_logger
 from devices.base import DeviceError
 from devices.heat_mbus.records import ACK, FCB, LONG_START, REQ_UD2, SND_NKE, STOP, long_frame_size, short_frame
 

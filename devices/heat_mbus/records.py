@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from devices.base import FieldValue
+from controller.core.reading import FieldValue
 
 _root = logging.getLogger()
 _handlers, _level = list(_root.handlers), _root.level

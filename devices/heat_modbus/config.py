@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from controller.config.types import ConfigModel
+from controller.core.config import ConfigModel
 from devices.config import ModbusDeviceConfig
 
 HEAT_FIELDS = (

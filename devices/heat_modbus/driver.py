@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from controller.clock import Clock
-from controller.logs import get_logger
-from devices.base import DeviceError, DeviceHealth, FieldValue, Reading
+from controller.core.clock import Clock
+from controller.core.logs import get_logger
+from controller.core.reading import FieldValue, Reading
+from devices.base import DeviceError, DeviceHealth
 from devices.modbus import ModbusConnection, decode, register_count
 
 if TYPE_CHECKING:

@@ -13,9 +13,10 @@ import asyncio
 import math
 from typing import TYPE_CHECKING, Any
 
-from controller.clock import Clock
-from controller.logs import get_logger
-from devices.base import DeviceError, DeviceHealth, FieldValue, Reading
+from controller.core.clock import Clock
+from controller.core.logs import get_logger
+from controller.core.reading import FieldValue, Reading
+from devices.base import DeviceError, DeviceHealth
 from devices.modbus import ModbusConnection, decode, decode_string, encode_int32
 from devices.powerpack import registers as r
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import yaml
 
-from controller.clock import ScaledClock
 from controller.config import SiteConfig
 from controller.config.loader import parse_site
+from controller.core.clock import ScaledClock
 from tests.helpers import free_port
 
 SIM_START = datetime(2026, 3, 2, 12, 0, 10, tzinfo=UTC)

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from controller.clock import align_down
 from controller.config import SiteConfig
+from controller.core.clock import align_down
 from devices.base import DeviceError
 from devices.emlite.client import EmopClient, link_limiter
 from devices.emlite.codec import (

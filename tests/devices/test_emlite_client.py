@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from controller.clock import ScaledClock, align_down
 from controller.config import SiteConfig
+from controller.core.clock import ScaledClock, align_down
 from devices.base import DeviceError, HasProfileLog
 from devices.emlite.client import BusyError, EmopClient, UnreachableError, link_limiter
 from devices.emlite.codec import (

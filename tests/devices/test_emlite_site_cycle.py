@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from controller.bus import Bus
-from controller.clock import ScaledClock
 from controller.config import SiteConfig
-from controller.state import StateStore
-from devices.base import Device, HealthState, Reading
+from controller.core.bus import Bus
+from controller.core.clock import ScaledClock
+from controller.core.reading import Reading
+from controller.core.state import StateStore
+from devices.base import Device, HealthState
 from devices.catalog import create_device
 from devices.scheduler import DevicePoller
 from simulator.emlite import EmliteSimulator

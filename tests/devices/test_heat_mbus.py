@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from controller.clock import ScaledClock, align_down
 from controller.config import SiteConfig
+from controller.core.clock import ScaledClock, align_down
 from devices.base import DeviceError
 from devices.heat_mbus.config import HeatMbusConfig
 from devices.heat_mbus.driver import HeatMbusMeter

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from controller.clock import align_down
 from controller.config import SiteConfig
+from controller.core.clock import align_down
 from devices.base import DeviceError
 from devices.catalog import create_device
 from devices.heat_modbus.config import HeatModbusConfig, RegisterSpec

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.clock import ManualClock
 from controller.config import SiteConfig
+from controller.core.clock import ManualClock
 from devices.base import DeviceError
 from devices.modbus import ModbusConnection, decode, decode_string, encode, encode_int32, encode_string
 from devices.powerpack.config import PowerPackConfig

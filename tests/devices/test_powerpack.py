@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from controller.clock import ManualClock
 from controller.config import SiteConfig
+from controller.core.clock import ManualClock
 from devices.base import DeviceError
 from devices.catalog import create_device
 from devices.powerpack import registers as r

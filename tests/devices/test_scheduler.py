@@ -7,13 +7,15 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from controller.bus import Bus
-from controller.clock import ManualClock
 from controller.config import LoadedSite, SiteConfig
-from controller.daemon import STOP_POLLERS, Runtime
-from controller.state import StateStore
+from controller.core.bus import Bus
+from controller.core.clock import ManualClock
+from controller.core.component import STOP_POLLERS
+from controller.core.reading import Reading
+from controller.core.state import StateStore
+from controller.daemon import Runtime
 from devices.acuvim2 import registers as r
-from devices.base import Device, HealthState, Reading
+from devices.base import Device, HealthState
 from devices.catalog import create_device
 from devices.modbus import encode
 from devices.scheduler import DevicePoller, components

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from controller.clock import RealClock
 from controller.config import load_site
+from controller.core.clock import RealClock
+from controller.core.reading import Reading
 from controller.daemon import Daemon
-from devices.base import Reading
 from devices.scheduler import components
 from simulator.modbus_devices import ModbusSite
 from tests.helpers import eventually, free_port

@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from controller.bus import DecisionRecord
-from controller.clock import ManualClock
 from controller.config import LoadedSite, parse_site
+from controller.control_loop import ControlLoop, provide
+from controller.core.bus import DecisionRecord
+from controller.core.clock import ManualClock
+from controller.core.reading import Reading
 from controller.daemon import Runtime
-from controller.engine.loop import ControlLoop, provide
-from devices.base import Reading
 from devices.catalog import create_device
 from devices.modbus import decode
 from devices.powerpack import registers as reg

@@ -10,12 +10,12 @@ from typing import Any
 
 import yaml
 
-from controller.bus import DecisionRecord
-from controller.clock import ScaledClock
 from controller.config import LoadedSite, parse_site
+from controller.control_loop import ControlLoop
+from controller.control_loop import provide as control
+from controller.core.bus import DecisionRecord
+from controller.core.clock import ScaledClock
 from controller.daemon import Daemon
-from controller.engine.loop import ControlLoop
-from controller.engine.loop import provide as control
 from devices.modbus import decode
 from devices.powerpack import registers as r
 from devices.scheduler import components as pollers

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from controller.config.types import Period
+from controller.core.config import Period
 from controller.engine.schedule import window_at
 
 

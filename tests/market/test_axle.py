@@ -11,11 +11,11 @@ from uuid import UUID
 import pytest
 
 import controller.config  # noqa: F401  (the site model first: market.config is imported through it)
-from controller.clock import ManualClock
+from controller.core.clock import ManualClock
+from controller.core.reading import Reading
+from controller.core.state import StateStore
 from controller.market.axle import AxleClient, TelemetrySource
 from controller.market.config import AxleConfig
-from controller.state import StateStore
-from devices.base import Reading
 from simulator.http import HttpServer
 from simulator.market import AxleStandIn
 from tests.helpers import eventually, free_port

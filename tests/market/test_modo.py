@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 import controller.config  # noqa: F401  (the site model first: market.config is imported through it)
-from controller.clock import ManualClock
+from controller.core.clock import ManualClock
 from controller.market.config import ModoConfig
 from controller.market.modo import ModoClient
 from simulator.http import HttpServer

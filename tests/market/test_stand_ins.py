@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
-from controller.clock import ScaledClock
 from controller.config import LoadedSite, SiteConfig, parse_site
+from controller.core.clock import ScaledClock
 from controller.daemon import Daemon
 from controller.market.axle import AxleClient
 from controller.market.axle import provide as axle_provider

@@ -19,11 +19,11 @@ import structlog
 import yaml
 
 from controller.cli import main as cli
-from controller.clock import RealClock
 from controller.config import load_site
+from controller.control_loop import provide as control
+from controller.core.clock import RealClock
+from controller.core.logs import configure_logging
 from controller.daemon import Daemon
-from controller.engine.loop import provide as control
-from controller.logs import configure_logging
 from controller.ops.provider import ops_components
 from devices.scheduler import components as pollers
 from simulator.modbus_devices import ModbusSite

@@ -8,9 +8,9 @@ from uuid import UUID
 
 import pytest
 
-from controller.bus import Event
+from controller.core.bus import Event
+from controller.core.reading import Reading
 from controller.ops import flexmeter
-from devices.base import Reading
 
 PHASES = ("a", "b", "c")
 AGREED = {

@@ -9,13 +9,14 @@ from uuid import UUID
 
 import httpx
 
-from controller.bus import DecisionRecord
-from controller.clock import ManualClock
 from controller.config import load_site
+from controller.core.bus import DecisionRecord
+from controller.core.clock import ManualClock
+from controller.core.reading import Reading
 from controller.daemon import Daemon, Runtime
 from controller.ops.metrics import MetricsServer
 from controller.ops.provider import decision_tally
-from devices.base import DeviceHealth, Reading
+from devices.base import DeviceHealth
 from tests.helpers import eventually, free_port
 from tests.ops.clients import samples
 from tests.ops.conftest import BESS_ID, METER_ID, write_site

@@ -16,11 +16,11 @@ from uuid import UUID
 
 import pytest
 
-from controller.clock import ManualClock
 from controller.config import load_site
+from controller.core.clock import ManualClock
+from controller.core.reading import Reading
 from controller.daemon import Runtime
 from controller.ops.mqtt import MqttBridge, run_bridge
-from devices.base import Reading
 from tests.helpers import eventually, free_port, wait_for_port
 from tests.ops.clients import subscriber
 from tests.ops.conftest import BESS_ID, METER_ID, write_site

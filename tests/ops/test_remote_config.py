@@ -15,10 +15,10 @@ import httpx
 import pytest
 import yaml
 
-from controller.bus import Event
 from controller.cli import main as cli
-from controller.clock import RealClock
 from controller.config import load_site
+from controller.core.bus import Event
+from controller.core.clock import RealClock
 from controller.daemon import Daemon
 from controller.ops.commands import CommandHandler, parse
 from controller.ops.provider import ops_components

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from controller.clock import RealClock
 from controller.config import load_site
+from controller.core.clock import RealClock
 from simulator.modbus_devices import ModbusSite
 from tests.conftest import ROOT
 from tests.helpers import eventually, free_port

@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
-from controller.clock import ManualClock
 from controller.commands.status import render
 from controller.config import load_site
+from controller.core.clock import ManualClock
+from controller.core.reading import Reading
 from controller.daemon import Runtime
 from controller.ops.status import take_view
-from devices.base import DeviceHealth, Reading
+from devices.base import DeviceHealth
 from tests.ops.conftest import BESS_ID, METER_ID, write_site
 
 NOW = datetime(2026, 6, 3, 12, 0, 0, tzinfo=UTC)

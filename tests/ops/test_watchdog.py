@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
-from controller.clock import ManualClock
 from controller.config import load_site
+from controller.core.clock import ManualClock
+from controller.core.reading import Reading
 from controller.daemon import Runtime
 from controller.ops.watchdog import Watchdog, ping_interval_s, systemd_notifier
-from devices.base import DeviceHealth, Reading
+from devices.base import DeviceHealth
 from tests.ops.conftest import BESS_ID, NotifySocket, write_site
 
 START = datetime(2026, 6, 3, 12, 0, tzinfo=UTC)

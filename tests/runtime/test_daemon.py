@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from controller.clock import RealClock
 from controller.config import SiteConfig
-from controller.daemon import STOP_CONTROL, STOP_OUTBOX, STOP_POLLERS, ComponentSpec, Daemon, Runtime
+from controller.core.clock import RealClock
+from controller.core.component import STOP_CONTROL, STOP_OUTBOX, STOP_POLLERS, ComponentSpec
+from controller.daemon import Daemon, Runtime
 from tests.helpers import eventually
 
 SITE = """\

@@ -6,7 +6,7 @@ import io
 import json
 
 from controller.config import parse_site
-from controller.logs import configure_logging, get_logger
+from controller.core.logs import configure_logging, get_logger
 
 SITE = """\
 site: {id: t1, name: Test}

@@ -6,8 +6,8 @@ import asyncio
 import random
 from datetime import UTC, datetime
 
-from controller.clock import ManualClock
-from controller.supervisor import Backoff, Supervisor
+from controller.core.clock import ManualClock
+from controller.core.supervisor import Backoff, Supervisor
 
 T0 = datetime(2026, 6, 3, 12, 0, tzinfo=UTC)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from controller.clock import RealClock
 from controller.config import SiteConfig, parse_site
+from controller.core.clock import RealClock
 from simulator.cloud import CloudStandIn, serve
 from simulator.run import SimContext
 from tests.helpers import free_port

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from controller.clock import align_down
 from controller.config import SiteConfig
+from controller.core.clock import align_down
 from devices.emlite.client import EmopClient, link_limiter
 from devices.emlite.codec import ElementRegisters, ObjectId
 from devices.emlite.config import EmliteConfig

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import zlib
 
-from controller.clock import align_down
 from controller.config import SiteConfig
+from controller.core.clock import align_down
 from devices.catalog import create_device
 from devices.heat_mbus.records import decode_rsp_ud
 from simulator import mbus_gateway

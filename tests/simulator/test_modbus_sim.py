@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from controller.clock import ManualClock
 from controller.config import SiteConfig
+from controller.core.clock import ManualClock
 from devices.acuvim2.driver import Acuvim2
 from devices.base import DeviceError
 from devices.catalog import create_device

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.config import SiteConfig
-from devices.base import Reading
+from controller.core.reading import Reading
 
 BESS_ID = uuid.UUID("7b0d0c6e-5d2a-4c43-9a57-000000000001")
 METER_ID = uuid.UUID("7b0d0c6e-5d2a-4c43-9a57-000000000002")

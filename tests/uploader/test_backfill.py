@@ -16,9 +16,9 @@ import psycopg
 import pytest
 import yaml
 
-from controller.clock import RealClock, align_down
 from controller.config.loader import parse_site
-from devices.base import Reading
+from controller.core.clock import RealClock, align_down
+from controller.core.reading import Reading
 from simulator.cloud import CloudStandIn
 from simulator.emlite import EmliteSimulator
 from simulator.run import SimContext

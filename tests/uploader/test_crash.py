@@ -26,7 +26,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from controller.clock import ScaledClock
+from controller.core.clock import ScaledClock
 from simulator.cloud import CloudStandIn
 from tests.conftest import ROOT
 from tests.helpers import eventually, free_port, wait_for_port

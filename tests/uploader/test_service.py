@@ -20,10 +20,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from controller.bus import Event
-from controller.clock import Clock, ScaledClock
 from controller.config import SiteConfig
-from controller.daemon import STOP_POLLERS, ComponentSpec, Daemon, Runtime
+from controller.core.bus import Event
+from controller.core.clock import Clock, ScaledClock
+from controller.core.component import STOP_POLLERS, ComponentSpec
+from controller.daemon import Daemon, Runtime
 from simulator.cloud import CloudStandIn
 from tests.conftest import ROOT
 from tests.helpers import eventually

@@ -15,9 +15,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from controller.bus import Event
-from controller.clock import ManualClock
-from devices.base import Reading
+from controller.core.bus import Event
+from controller.core.clock import ManualClock
+from controller.core.reading import Reading
 from simulator.cloud import CloudStandIn
 from tests.uploader.fixtures import BESS_ID, METER_ID, T0, bess, meter, minutes
 from uploader.config import PostgresSinkConfig, PostgrestSinkConfig

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import uuid
 
-from controller.bus import DecisionRecord, Event
-from devices.base import Reading
+from controller.core.bus import DecisionRecord, Event
+from controller.core.reading import Reading
 from tests.uploader.fixtures import BESS_ID, T0
 from uploader.tables import METER, map_decision, map_event, map_reading, site_device_id
 

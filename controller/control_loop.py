@@ -15,14 +15,15 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from controller.bus import DecisionRecord
 from controller.config.site import SiteConfig
-from controller.daemon import STOP_CONTROL, ComponentSpec, Runtime
+from controller.core.bus import DecisionRecord
+from controller.core.component import STOP_CONTROL, ComponentSpec
+from controller.core.logs import get_logger
+from controller.core.state import Sample
+from controller.daemon import Runtime
 from controller.engine.decision import Controller, Decision, record_body
 from controller.engine.envelope import STALE
 from controller.engine.site_state import AxleStep, MarketValue, SiteState
-from controller.logs import get_logger
-from controller.state import Sample
 from devices.base import Controllable
 
 log = get_logger("control")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from devices.base import Reading
+from controller.core.reading import Reading
 
 T = TypeVar("T")
 

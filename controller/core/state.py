@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from devices.base import Reading
+from controller.core.reading import Reading
 
 
 @dataclass(frozen=True, slots=True)

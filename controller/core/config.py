@@ -9,7 +9,7 @@ import re
 import zoneinfo
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -23,10 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from controller.logs import register_secret
-
-if TYPE_CHECKING:
-    from controller.config.site import SiteConfig
+from controller.core.logs import register_secret
 
 Path = tuple[str | int, ...]
 ProblemList = Iterator[tuple[Path, str]]
@@ -39,8 +36,11 @@ class ConfigModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def problems(self, root: SiteConfig) -> ProblemList:
-        """Cross-field checks pydantic cannot express. Yields (path relative to this model, message)."""
+    def problems(self) -> ProblemList:
+        """Cross-field checks pydantic cannot express, within this model. Yields (path relative to it, message).
+
+        Checks that span parts of the site (a device named by the controller) live in the site model.
+        """
         return iter(())
 
 
@@ -194,7 +194,7 @@ class Period(ConfigModel):
             return False
         return any(a < d and c < b for a, b in self.week_intervals() for c, d in other.week_intervals())
 
-    def problems(self, root: SiteConfig) -> ProblemList:
+    def problems(self) -> ProblemList:
         if self.duration_s == 0:
             yield ("end",), "period is empty: start and end are the same time"
 
