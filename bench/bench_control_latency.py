@@ -22,11 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import yaml
 
 from controller.config import LoadedSite, parse_site
+from controller.control_loop import ControlLoop
 from controller.core.clock import RealClock
 from controller.core.logs import configure_logging
 from controller.daemon import Daemon
-from controller.control_loop import ControlLoop
-from controller.control_loop import provide as control
+from controller.wiring import control
 from devices.scheduler import components as pollers
 from simulator.modbus_devices import ModbusSite
 from tests.engine.test_loop_integration import site_doc
@@ -39,11 +39,11 @@ async def run(seconds: float, poll_s: float) -> list[float]:
         d["poll_interval_s"] = poll_s
     config = parse_site(yaml.safe_dump(doc), "<bench>")
     clock = RealClock()
-    daemon = Daemon("<bench>", clock, providers=[pollers, control])
+    daemon = Daemon("<bench>", clock, builders=[pollers, control])
     async with ModbusSite(config, clock):
         task = asyncio.create_task(daemon.run(LoadedSite(config, "<bench>", "0")))
         await asyncio.sleep(seconds)
-        loop = daemon.runtime.services.get("control") if daemon.runtime else None
+        loop = daemon.runtime.services.control if daemon.runtime else None
         samples = list(loop.reactions_s) if isinstance(loop, ControlLoop) else []
         daemon.request_stop()
         await asyncio.wait_for(task, 30)

@@ -33,7 +33,7 @@ from devices.base import Device
 from devices.catalog import create_device
 from simulator.emlite import EmliteSimulator
 from simulator.mbus_gateway import MbusGatewaySimulator
-from simulator.run import SimContext
+from simulator.context import SimContext
 
 EMLITE = 54
 

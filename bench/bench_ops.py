@@ -29,10 +29,9 @@ from controller.config import LoadedSite, parse_site
 from controller.core.clock import RealClock
 from controller.core.logs import configure_logging
 from controller.core.reading import Reading
-from controller.daemon import Runtime
 from controller.ops.metrics import MetricsServer
 from controller.ops.mqtt import MqttBridge, run_bridge
-from controller.ops.provider import decision_tally
+from controller.runtime import Runtime
 from devices.base import DeviceHealth
 from tests.helpers import free_port
 
@@ -77,7 +76,7 @@ def populated_runtime(devices: int, metrics_port: int, mqtt: tuple[str, int] | N
 async def bench_scrape(devices: int, scrapes: int) -> list[float]:
     port = free_port()
     runtime = populated_runtime(devices, port)
-    server = MetricsServer(runtime, decision_tally(runtime), "127.0.0.1", port)
+    server = MetricsServer(runtime, runtime.tally(), "127.0.0.1", port)
     task = asyncio.create_task(server.run())
     await server.endpoint.listening.wait()
     times: list[float] = []
@@ -110,9 +109,9 @@ async def bench_mqtt(messages: int, host: str, port: int) -> float:
 
         counter = asyncio.create_task(count())
         bridge_task = asyncio.create_task(run_bridge(runtime, runtime.config.mqtt))
-        while not getattr(runtime.services.get("mqtt"), "connected", False):
+        while not runtime.services.mqtt is not None and runtime.services.mqtt.connected:
             await asyncio.sleep(0.01)
-        bridge: MqttBridge = runtime.services["mqtt"]
+        bridge: MqttBridge = runtime.services.mqtt
         d = runtime.config.devices[2]
         t0 = time.perf_counter()
         for i in range(messages):

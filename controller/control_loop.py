@@ -11,16 +11,18 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from controller.config.site import SiteConfig
-from controller.core.bus import DecisionRecord
-from controller.core.component import STOP_CONTROL, ComponentSpec
+from controller.core.bus import Bus, DecisionRecord
+from controller.core.clock import Clock
 from controller.core.logs import get_logger
-from controller.core.state import Sample
-from controller.daemon import Runtime
+from controller.core.overrides import Overrides
+from controller.core.state import Sample, StateStore
 from controller.engine.decision import Controller, Decision, record_body
 from controller.engine.envelope import STALE
 from controller.engine.site_state import AxleStep, MarketValue, SiteState
@@ -36,11 +38,49 @@ REACTIONS_KEPT = 1000
 COMMANDS_KEPT = 64
 
 
+class Prices(Protocol):
+    """The latest imbalance price and volume (the Modo client)."""
+
+    @property
+    def price(self) -> MarketValue | None: ...
+
+    @property
+    def volume(self) -> MarketValue | None: ...
+
+
+class Dispatch(Protocol):
+    """The current dispatch schedule (the Axle client)."""
+
+    @property
+    def schedule(self) -> Sequence[AxleStep]: ...
+
+
+Alert = Callable[..., None]  # (kind, level, message, **data)
+
+
+@dataclass(frozen=True)
+class LoopIO:
+    """What the loop reads and drives besides the state store. Each lookup runs per tick, so a client
+    or driver restarted by a reload is found again; None while it does not run."""
+
+    battery: Callable[[], object]  # the battery's driver; used only if it takes setpoints
+    prices: Callable[[], Prices | None] = lambda: None
+    dispatch: Callable[[], Dispatch | None] = lambda: None
+
+
 class ControlLoop:
-    def __init__(self, site: SiteConfig, runtime: Runtime) -> None:
+    def __init__(self, site: SiteConfig, *, clock: Clock, state: StateStore, bus: Bus, overrides: Overrides,
+                 io: LoopIO, alert: Alert, beat: Callable[[str], None], health: dict[str, Any]) -> None:
         assert site.controller is not None
         self.config = site.controller
-        self.runtime = runtime
+        self.clock = clock
+        self.state = state
+        self.bus = bus
+        self.overrides = overrides
+        self.io = io
+        self.alert = alert
+        self.beat = beat
+        self.health = health
         self.controller = Controller(self.config)
         self.site_meter_id: UUID = site.device(self.config.site_meter).id
         self.battery_id: UUID = site.device(self.config.battery).id
@@ -64,7 +104,7 @@ class ControlLoop:
     def _last_setpoint(self) -> float:
         if self.commanded_kw is not None:
             return self.commanded_kw
-        reported = self.runtime.state.get(self.battery_id, BATTERY_TARGET_FIELD)
+        reported = self.state.get(self.battery_id, BATTERY_TARGET_FIELD)
         return reported.value if reported is not None else 0.0
 
     def _setpoint_behind(self, site: Sample) -> float:
@@ -80,11 +120,11 @@ class ControlLoop:
                 return kw
         if not self.commands:
             return self._last_setpoint()
-        reported = self.runtime.state.get(self.battery_id, BATTERY_TARGET_FIELD)
+        reported = self.state.get(self.battery_id, BATTERY_TARGET_FIELD)
         return reported.value if reported is not None and reported.seq < site.seq else 0.0
 
     def build_state(self, now: datetime) -> SiteState:
-        st = self.runtime.state
+        st = self.state
         site = st.get(self.site_meter_id, SITE_POWER_FIELD)
         soe = st.get(self.battery_id, SOE_FIELD)
         site_kw = None if site is None else site.value
@@ -95,11 +135,11 @@ class ControlLoop:
                 site_kw -= last  # as if the battery's output had really flowed
         else:
             last = self._setpoint_behind(site)
-        modo = self.runtime.services.get("modo")
-        axle = self.runtime.services.get("axle")
-        price = getattr(modo, "price", None)
-        volume = getattr(modo, "volume", None)
-        schedule = getattr(axle, "schedule", ()) if axle is not None else ()
+        prices = self.io.prices()
+        dispatch = self.io.dispatch()
+        price = prices.price if prices is not None else None
+        volume = prices.volume if prices is not None else None
+        schedule = dispatch.schedule if dispatch is not None else ()
         return SiteState(
             site_power_kw=site_kw,
             soe_kwh=None if soe is None else soe.value,
@@ -114,11 +154,11 @@ class ControlLoop:
     # --- one tick ------------------------------------------------------------------------------------
 
     def _dry_run(self) -> bool:
-        o = self.runtime.overrides.dry_run
+        o = self.overrides.dry_run
         return self.config.dry_run if o is None else o
 
     def _battery(self) -> Controllable | None:
-        device = self.runtime.services.get("devices", {}).get(self.config.battery)
+        device = self.io.battery()
         return device if isinstance(device, Controllable) else None
 
     async def _write(self, kw: float) -> bool:
@@ -138,7 +178,7 @@ class ControlLoop:
         return True
 
     def _decide(self, now: datetime) -> tuple[SiteState, Decision, dict[str, Any] | None]:
-        o = self.runtime.overrides
+        o = self.overrides
         live = o.active(now)
         manual = o.manual_setpoint_kw if live else None
         only_mode = o.mode if live else None
@@ -151,7 +191,7 @@ class ControlLoop:
         return state, decision, override
 
     async def tick(self) -> dict[str, Any]:
-        now = self.runtime.clock.now()
+        now = self.clock.now()
         self.ticks += 1
         try:
             state, decision, override = self._decide(now)
@@ -167,10 +207,10 @@ class ControlLoop:
         if stale != self._stale:
             self._stale = stale
             if stale:
-                self.runtime.alert("control_stale_data", "Warning", "site power or SoE too old: battery idled",
+                self.alert("control_stale_data", "Warning", "site power or SoE too old: battery idled",
                                    reason=decision.reason)
             else:
-                self.runtime.alert("control_data_fresh", "Info", "fresh site power and SoE: control resumed")
+                self.alert("control_data_fresh", "Info", "fresh site power and SoE: control resumed")
         dry_run = self._dry_run()
         written = False
         if not dry_run:
@@ -178,28 +218,28 @@ class ControlLoop:
             if written == self._failing:  # a change: failing -> written, or the first failure in a row
                 self._failing = not written
                 if self._failing:
-                    self.runtime.alert("battery_write_failed", "Error", "setpoint write failed; retrying every tick",
+                    self.alert("battery_write_failed", "Error", "setpoint write failed; retrying every tick",
                                        battery=self.config.battery)
                 else:
-                    self.runtime.alert("battery_write_recovered", "Info", "setpoint write succeeded again",
+                    self.alert("battery_write_recovered", "Info", "setpoint write succeeded again",
                                        battery=self.config.battery)
             if written:
-                site = self.runtime.state.get(self.site_meter_id, SITE_POWER_FIELD)
+                site = self.state.get(self.site_meter_id, SITE_POWER_FIELD)
                 if site is not None:
-                    self.reactions_s.append((self.runtime.clock.now() - site.time).total_seconds())
+                    self.reactions_s.append((self.clock.now() - site.time).total_seconds())
         # Emulating, the setpoint counts as delivered whatever the (possibly absent) battery did.
         if written or self.config.emulation:
             self.commanded_kw = decision.setpoint_kw
-            self.commands.append((self.runtime.state.updates, decision.setpoint_kw))
+            self.commands.append((self.state.updates, decision.setpoint_kw))
         body = record_body(decision, state, {"dry_run": dry_run, "written": written,
                                              "emulation": self.config.emulation, "override": override})
         self.last_decision = body
-        self.runtime.health["control"] = self.stats()
-        self.runtime.bus.decisions.publish(DecisionRecord(now, body))
+        self.health["control"] = self.stats()
+        self.bus.decisions.publish(DecisionRecord(now, body))
         log.info("control_decision", target_kw=round(decision.setpoint_kw, 3), active=list(decision.active),
                  effective=list(decision.effective), constraints=list(decision.constraints),
                  reason=decision.reason, dry_run=dry_run, written=written)
-        self.runtime.beat("control")
+        self.beat("control")
         return body
 
     def stats(self) -> dict[str, Any]:
@@ -211,9 +251,8 @@ class ControlLoop:
     # --- the task ------------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        self.runtime.services["control"] = self
-        fresh = self.runtime.state.fresh_event(self.site_meter_id)
-        clock = self.runtime.clock
+        fresh = self.state.fresh_event(self.site_meter_id)
+        clock = self.clock
         log.info("control_started", period_s=self.config.period_s, modes=[m.name for m in self.controller.modes],
                  dry_run=self._dry_run(), emulation=self.config.emulation)
         try:
@@ -234,18 +273,4 @@ class ControlLoop:
                 ok = await self._write(0.0)
                 log.info("control_stopped_idle", written=ok)
             raise
-        finally:
-            if self.runtime.services.get("control") is self:
-                del self.runtime.services["control"]
 
-
-def provide(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
-    if config.controller is None:
-        return []
-    c = config.controller
-    key = (c, config.device(c.site_meter).id, config.device(c.battery).id)
-
-    async def run() -> None:
-        await ControlLoop(config, runtime).run()
-
-    return [ComponentSpec("control", key, run, critical=True, stop_order=STOP_CONTROL)]

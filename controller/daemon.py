@@ -1,91 +1,40 @@
 """The daemon: one asyncio loop, components supervised, clean shutdown and hot reload.
 
-Subsystems plug in as *providers*: a function `(config, runtime) -> list[ComponentSpec]`. Each spec
-names the slice of config it depends on (`key`); on reload only components whose key changed (or
-that are new or gone) are restarted. Stop order is explicit: pollers stop first, then the control
-loop (which commands the battery to idle on its way out), then the outbox flushes, then the rest.
+The components come from builders, `(config, runtime) -> list[ComponentSpec]`, by default the
+composition root's (`controller.wiring.COMPONENTS`). Each spec names the slice of config it depends
+on (`key`); on reload only components whose key changed (or that are new or gone) are restarted.
+Stop order is explicit: pollers stop first, then the control loop (which commands the battery to
+idle on its way out), then the outbox flushes, then the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import signal
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
 
 from controller.config import ConfigError, LoadedSite, SiteConfig, load_site
-from controller.core.bus import Bus, Event
 from controller.core.clock import Clock
 from controller.core.component import ComponentSpec
 from controller.core.logs import get_logger
-from controller.core.overrides import Overrides
-from controller.core.state import StateStore
 from controller.core.supervisor import Supervisor
+from controller.runtime import Runtime
+from controller.wiring import COMPONENTS, Builder
 
 log = get_logger("daemon")
 
 SHUTDOWN_BUDGET_S = 10.0
 
-@dataclass
-class Runtime:
-    """What components share. `site` is replaced whole on reload; components read it when they start."""
-
-    site: LoadedSite
-    clock: Clock
-    bus: Bus = field(default_factory=Bus)
-    state: StateStore = field(default_factory=StateStore)
-    services: dict[str, Any] = field(default_factory=dict)  # named shared objects (outbox, drivers, ...)
-    health: dict[str, Any] = field(default_factory=dict)  # component name -> health snapshot
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    # Real-time (time.monotonic) marks of liveness, e.g. "control" per tick and "outbox" per commit:
-    # the systemd watchdog is pinged only while they are recent.
-    heartbeats: dict[str, float] = field(default_factory=dict)
-    overrides: Overrides = field(default_factory=Overrides)
-
-    def beat(self, name: str) -> None:
-        self.heartbeats[name] = time.monotonic()
-
-    @property
-    def config(self) -> SiteConfig:
-        return self.site.config
-
-    def alert(self, kind: str, level: str, message: str, **data: Any) -> None:
-        self.bus.events.publish(Event(self.clock.now(), kind, level, message, data))
-
-
-Provider = Callable[[SiteConfig, Runtime], list[ComponentSpec]]
-
-# Each subsystem registers its provider here ("module:function"); missing modules are skipped so the
-# daemon runs with whatever subsystems are installed.
-PROVIDERS: list[str] = [
-    "uploader.service:components",
-    "devices.scheduler:components",
-    "controller.control_loop:provide",
-    "controller.market.modo:provide",
-    "controller.market.axle:provide",
-    "controller.ops.provider:ops_components",
-]
-
-
-def _providers() -> list[Provider]:
-    out: list[Provider] = []
-    for ref in PROVIDERS:
-        module, _, attr = ref.partition(":")
-        out.append(getattr(importlib.import_module(module), attr))
-    return out
-
 
 class Daemon:
-    def __init__(self, site_path: str, clock: Clock, *, providers: list[Provider] | None = None,
+    def __init__(self, site_path: str, clock: Clock, *, builders: Sequence[Builder] = COMPONENTS,
                  env: dict[str, str] | None = None) -> None:
         self.site_path = site_path
         self.clock = clock
         self._env = env
-        self._providers = providers
+        self._builders = tuple(builders)
         self.runtime: Runtime | None = None
         self.supervisor = Supervisor(clock)
         self._specs: dict[str, ComponentSpec] = {}
@@ -106,7 +55,7 @@ class Daemon:
     async def run(self, site: LoadedSite | None = None) -> int:
         site = site or load_site(self.site_path, self._env)
         self.runtime = Runtime(site=site, clock=self.clock)
-        self.runtime.services["daemon"] = self
+        self.runtime.daemon = self
         loop = asyncio.get_running_loop()
         installed: list[signal.Signals] = []
         for sig, handler in ((signal.SIGTERM, self.request_stop), (signal.SIGINT, self.request_stop),
@@ -141,8 +90,8 @@ class Daemon:
     def _build(self, config: SiteConfig) -> dict[str, ComponentSpec]:
         assert self.runtime is not None
         specs: dict[str, ComponentSpec] = {}
-        for provider in self._providers if self._providers is not None else _providers():
-            for spec in provider(config, self.runtime):
+        for build in self._builders:
+            for spec in build(config, self.runtime):
                 if spec.name in specs:
                     raise ValueError(f"two components named {spec.name}")
                 specs[spec.name] = spec
@@ -168,16 +117,15 @@ class Daemon:
                                problems=[str(p) for p in exc.problems])
             return False
         old_site = self.runtime.site
-        # Providers register shared objects (devices, sink counters) while they build: a build that
+        # Builders register shared objects (devices, sink counters) while they build: a build that
         # fails part-way must leave the running components' objects as they were.
-        old_services = {k: dict(v) if isinstance(v, dict) else v for k, v in self.runtime.services.items()}
+        old_services = self.runtime.services.snapshot()
         self.runtime.site = site
         try:
             new = self._build(site.config)
         except Exception as exc:
             self.runtime.site = old_site
-            self.runtime.services.clear()
-            self.runtime.services.update(old_services)
+            self.runtime.services.restore(old_services)
             self.reloads_failed += 1
             log.error("config_reload_failed", error=repr(exc))
             return False

@@ -29,12 +29,12 @@ from controller.core.logs import get_logger
 from controller.core.reading import FieldValue, Reading
 from controller.core.state import StateStore
 from controller.core.supervisor import Backoff
-from controller.daemon import Runtime
 from devices.base import Device, DeviceError, HealthState
 from devices.catalog import DRIVERS, create_device
 
 if TYPE_CHECKING:
     from controller.config import SiteConfig
+    from controller.runtime import Runtime
 
 log = get_logger("devices.scheduler")
 
@@ -202,7 +202,7 @@ class DevicePoller:
 
 def components(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
     """One poller per device with a driver; devices are (re)created here, synchronously."""
-    devices: dict[str, Any] = runtime.services.setdefault("devices", {})
+    devices: dict[str, Any] = runtime.services.devices
     wanted = {d.name for d in config.devices if d.type in DRIVERS}
     for name in [n for n in devices if n not in wanted]:
         del devices[name]
@@ -215,7 +215,7 @@ def components(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
         device = devices.get(dc.name)
         if device is None or device.config != dc:
             # The old poller (its key changed) is stopped by the daemon and closes the old device.
-            device = create_device(dc, runtime.clock, runtime.services)
+            device = create_device(dc, runtime.clock, runtime.services.links)
             devices[dc.name] = device
         runtime.health[dc.name] = device.health
         poller = DevicePoller(device, runtime.clock, runtime.state, runtime.bus, runtime.alert)

@@ -24,8 +24,8 @@ import psycopg
 from psycopg import sql
 
 from controller.core.logs import get_logger
+from simulator.context import SimContext
 from simulator.http import HttpServer, Request, Response
-from simulator.run import SimContext
 from uploader.migrate import ensure_database, migrate
 
 log = get_logger("sim.cloud")

@@ -47,7 +47,7 @@ from devices.emlite.codec import (
 )
 from devices.emlite.config import EmliteConfig
 from simulator.config import FaultConfig
-from simulator.run import SimContext
+from simulator.context import SimContext
 from simulator.tcp import close_listeners
 
 log = get_logger("simulator.emlite")

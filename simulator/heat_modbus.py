@@ -16,9 +16,9 @@ from controller.core.logs import get_logger
 from devices.heat_modbus.config import HeatModbusConfig
 from devices.heat_modbus.driver import plan_reads
 from devices.modbus import encode
+from simulator.context import SimContext
 from simulator.mbus_gateway import SimulatedHeatMeter
 from simulator.modbus_server import Faults, ModbusSimServer, RegisterBank, SimUnit
-from simulator.run import SimContext
 
 log = get_logger("simulator.heat_modbus")
 

@@ -26,8 +26,8 @@ from controller.core.clock import Clock
 from controller.core.logs import get_logger
 from controller.engine.schedule import local_to_utc, zone
 from controller.engine.settlement import periods_in_day, sp_start, today_gb
+from simulator.context import SimContext
 from simulator.http import HttpServer, Request, Response
-from simulator.run import SimContext
 
 log = get_logger("simulator.market")
 

@@ -26,7 +26,7 @@ from controller.core.logs import get_logger
 from devices.heat_mbus.config import HeatMbusConfig
 from devices.heat_mbus.records import ACK, CI_RSP_UD_VARIABLE, LONG_START, SHORT_START, SND_NKE, STOP
 from simulator.config import FaultConfig
-from simulator.run import SimContext
+from simulator.context import SimContext
 from simulator.tcp import close_listeners
 
 log = get_logger("simulator.mbus")

@@ -41,7 +41,7 @@ from simulator.physics import (
 )
 
 if TYPE_CHECKING:
-    from simulator.run import SimContext
+    from simulator.context import SimContext
 
 log = get_logger("simulator.modbus_devices")
 

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from controller.config import SiteConfig
 from controller.core.bus import DecisionRecord, Event
@@ -25,7 +25,6 @@ from controller.core.component import STOP_OUTBOX, STOP_UPLOAD, ComponentSpec
 from controller.core.logs import get_logger
 from controller.core.reading import Reading
 from controller.core.supervisor import Backoff
-from controller.daemon import Runtime
 from uploader.config import PostgresSinkConfig, PostgrestSinkConfig
 from uploader.coverage import read_back_profiles, resend_missing
 from uploader.delivery import Delivery, SinkCounters
@@ -33,6 +32,9 @@ from uploader.factory import make_sink
 from uploader.outbox import Outbox, OutboxCorrupt, move_aside, outbox_path
 from uploader.sink import DeviceEntry, Sink, SinkError
 from uploader.tables import CloudRow, map_decision, map_event, map_reading, site_device_id
+
+if TYPE_CHECKING:  # interim: the uploader takes typed arguments once the composition root lands
+    from controller.runtime import Runtime
 
 log = get_logger("uploader")
 
@@ -241,7 +243,7 @@ class OutboxService:
 
 async def run_uploader(runtime: Runtime, service: OutboxService,
                        sink_config: PostgrestSinkConfig | PostgresSinkConfig) -> None:
-    counters: SinkCounters = runtime.services.setdefault("sinks", {}).setdefault(sink_config.name, SinkCounters())
+    counters: SinkCounters = runtime.services.sinks.setdefault(sink_config.name, SinkCounters())
     sink = make_sink(sink_config)
     wake = asyncio.Event()
     service.wakers.add(wake)
@@ -301,8 +303,7 @@ async def run_coverage(runtime: Runtime, service: OutboxService) -> None:
     while True:
         await clock.sleep(runtime.config.uploader.coverage_check_interval_s)
         await service.ready.wait()
-        await check_now(runtime.config, runtime.clock, runtime.services.get("devices", {}),
-                        runtime.services.setdefault("sinks", {}))
+        await check_now(runtime.config, runtime.clock, runtime.services.devices, runtime.services.sinks)
 
 
 async def check_now(config: SiteConfig, clock: Clock, devices: dict[str, Any],
@@ -365,11 +366,10 @@ def _log_alert(kind: str, level: str, message: str, **data: Any) -> None:
 
 
 def components(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
-    service = runtime.services.get("outbox")
-    if not isinstance(service, OutboxService):
+    service = runtime.services.outbox
+    if service is None:
         service = OutboxService(runtime)
-        runtime.services["outbox"] = service
-    runtime.services.setdefault("sinks", {})
+        runtime.services.outbox = service
     sink_names = tuple(s.name for s in config.uploader.sinks)
     specs = [ComponentSpec("outbox", key=(config.site.id, config.buffer, sink_names, config.controller is not None),
                            factory=service.run_writer, critical=True, stop_order=STOP_OUTBOX,

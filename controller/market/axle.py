@@ -20,12 +20,9 @@ from uuid import UUID
 
 import httpx
 
-from controller.config.site import SiteConfig
 from controller.core.clock import Clock, utc
-from controller.core.component import STOP_MARKET, ComponentSpec
 from controller.core.logs import get_logger
 from controller.core.state import StateStore
-from controller.daemon import Runtime
 from controller.engine.site_state import AxleStep
 from controller.market.config import AxleConfig
 
@@ -40,19 +37,6 @@ class TelemetrySource:
     device_id: UUID
     field: str
     negate: bool = False
-
-
-def telemetry_sources(site: SiteConfig) -> list[TelemetrySource]:
-    c = site.controller
-    if c is None:
-        return []
-    out = [TelemetrySource("boundary_import_kw", site.device(c.site_meter).id, "power_total_active")]
-    if c.battery_meter is not None:
-        # The battery meter reads + for the battery's output; Axle wants the inverter's import (modes.md).
-        out.append(TelemetrySource("battery_inverter_import_kw", site.device(c.battery_meter).id,
-                                   "power_total_active", negate=True))
-    out.append(TelemetrySource("battery_stored_energy_kwh", site.device(c.battery).id, "soe_kwh"))
-    return out
 
 
 class AxleError(Exception):
@@ -230,17 +214,3 @@ class AxleClient:
         finally:
             await asyncio.shield(self.close())
 
-
-def provide(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
-    axle = config.market.axle
-    if axle is None:
-        return []
-    sources = telemetry_sources(config)
-
-    async def run() -> None:
-        client = AxleClient(axle, runtime.clock, runtime.state, sources)
-        runtime.services["axle"] = client
-        runtime.health["axle"] = client.counts  # live counters
-        await client.run()
-
-    return [ComponentSpec("axle", (axle, tuple(sources)), run, stop_order=STOP_MARKET)]

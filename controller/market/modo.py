@@ -15,11 +15,8 @@ from typing import Any, Literal
 
 import httpx
 
-from controller.config.site import SiteConfig
 from controller.core.clock import Clock
-from controller.core.component import STOP_MARKET, ComponentSpec
 from controller.core.logs import get_logger
-from controller.daemon import Runtime
 from controller.engine.settlement import sp_start, today_gb
 from controller.engine.site_state import MarketValue
 from controller.market.config import ModoConfig
@@ -131,16 +128,3 @@ class ModoClient:
         finally:
             await asyncio.shield(self.close())
 
-
-def provide(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
-    modo = config.market.modo
-    if modo is None:
-        return []
-
-    async def run() -> None:
-        client = ModoClient(modo, runtime.clock)
-        runtime.services["modo"] = client
-        runtime.health["modo"] = client.counts  # live counters
-        await client.run()
-
-    return [ComponentSpec("modo", modo, run, stop_order=STOP_MARKET)]

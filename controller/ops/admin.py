@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 from controller.core.logs import get_logger
 from controller.ops.httpd import HttpEndpoint, HttpRequest, HttpResponse
-from controller.ops.remote_config import applier, same_file
+from controller.ops.remote_config import same_file
 from controller.ops.status import take_view
 
 if TYPE_CHECKING:
-    from controller.daemon import Runtime
-    from controller.ops.metrics import DecisionTally
+    from controller.ops.tally import DecisionTally
+    from controller.runtime import Runtime
 
 log = get_logger("ops.admin")
 
@@ -42,7 +42,7 @@ class AdminServer:
         return HttpResponse(404, b"not found\n")
 
     async def _apply(self, request: HttpRequest) -> HttpResponse:
-        app = applier(self._runtime)
+        app = self._runtime.applier()
         meant = request.headers.get(SITE_HEADER)
         if meant and not same_file(meant, app.site_path):
             return HttpResponse.json({"ok": False, "status": "wrong_site",

@@ -9,9 +9,8 @@ Served on 127.0.0.1 by default; no label or value ever carries a configured secr
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -24,42 +23,18 @@ from prometheus_client.core import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from controller.core.bus import DecisionRecord
 from controller.core.logs import get_logger
 from controller.ops.httpd import HttpEndpoint, HttpRequest, HttpResponse
 from controller.ops.status import OpsView, take_view
+from controller.ops.tally import DecisionTally
 
 if TYPE_CHECKING:
-    from controller.daemon import Runtime
+    from controller.runtime import Runtime
 
 log = get_logger("ops.metrics")
 
 PREFIX = "flux_edge"
 HEALTH_STATES = ("ok", "degraded", "down", "unknown")
-
-
-class DecisionTally:
-    """The newest decision and how often each constraint bound a tick, from `bus.decisions`."""
-
-    def __init__(self) -> None:
-        self.last: Mapping[str, Any] | None = None
-        self.ticks = 0
-        self.constraints: Counter[str] = Counter()
-
-    def observe(self, record: DecisionRecord) -> None:
-        self.last = record.body
-        self.ticks += 1
-        constraints = record.body.get("constraints")
-        if isinstance(constraints, list | tuple):
-            self.constraints.update(str(c) for c in constraints)
-
-    async def run(self, runtime: Runtime) -> None:
-        queue = runtime.bus.decisions.subscribe()
-        try:
-            while True:
-                self.observe(await queue.get())
-        finally:
-            runtime.bus.decisions.unsubscribe(queue)
 
 
 def _histogram(name: str, doc: str, label: str, series: list[tuple[str, tuple[float, ...], list[int], float]]

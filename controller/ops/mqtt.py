@@ -10,7 +10,6 @@ while acknowledgements and alerts wait in a queue of their own. Reconnects back 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import ssl
@@ -21,13 +20,13 @@ import aiomqtt
 
 from controller.core.logs import get_logger
 from controller.ops import flexmeter
-from controller.ops.commands import LONG_RUNNING, CommandHandler, Outcome, parse
+from controller.ops.mqtt_commands import LONG_RUNNING, CommandHandler, Outcome, parse
 
 if TYPE_CHECKING:
     from controller.core.bus import Event
     from controller.core.reading import Reading
-    from controller.daemon import Runtime
     from controller.ops.config import MqttConfig
+    from controller.runtime import Runtime
 
 log = get_logger("ops.mqtt")
 
@@ -52,7 +51,7 @@ def tls_context(config: MqttConfig) -> ssl.SSLContext | None:
 
 
 class MqttBridge:
-    """`runtime.services["mqtt"]`; `connected` feeds the metrics and `status`."""
+    """`runtime.services.mqtt` while it runs; `connected` feeds the metrics and `status`."""
 
     def __init__(self, runtime: Runtime, config: MqttConfig) -> None:
         self._runtime = runtime
@@ -223,16 +222,15 @@ class MqttBridge:
         except Exception as exc:
             log.error("mqtt_command_failed", event_id=event_id, error=repr(exc), exc_info=exc)
             outcome = Outcome("failed", f"command failed: {exc}")
-        current = self._runtime.services.get("mqtt")
+        current = self._runtime.services.mqtt
         (current if isinstance(current, MqttBridge) else self)._ack(event_id, outcome)
 
 
 async def run_bridge(runtime: Runtime, config: MqttConfig) -> None:
     bridge = MqttBridge(runtime, config)
-    runtime.services["mqtt"] = bridge
+    runtime.services.mqtt = bridge
     try:
         await bridge.run()
     finally:
-        with contextlib.suppress(KeyError):
-            if runtime.services["mqtt"] is bridge:
-                del runtime.services["mqtt"]
+        if runtime.services.mqtt is bridge:
+            runtime.services.mqtt = None

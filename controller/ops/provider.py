@@ -1,42 +1,30 @@
-"""The field-operations components the daemon runs (registered in controller.daemon.PROVIDERS)."""
+"""The field-operations components the daemon runs (built by the composition root, `controller.wiring`)."""
 
 from __future__ import annotations
 
 import os
 from typing import TYPE_CHECKING
 
-from controller.core.component import STOP_OPS, ComponentSpec
+from controller.core.component import STOP_OPS, STOP_WATCHDOG, ComponentSpec
 from controller.core.supervisor import Backoff
 from controller.ops.admin import AdminServer
-from controller.ops.metrics import DecisionTally, MetricsServer
+from controller.ops.metrics import MetricsServer
 from controller.ops.mqtt import run_bridge
-from controller.ops.remote_config import applier
 from controller.ops.watchdog import Watchdog, systemd_notifier
 
 if TYPE_CHECKING:
     from controller.config import SiteConfig
-    from controller.daemon import Runtime
+    from controller.runtime import Runtime
 
-# The watchdog stops before everything else so systemd hears STOPPING=1 as shutdown begins.
-STOP_WATCHDOG = 0
 # Constant keys: these components read the live config themselves and survive every reload.
 WATCHDOG_KEY = "watchdog"
 TALLY_KEY = "decision-tally"
 
 
-def decision_tally(runtime: Runtime) -> DecisionTally:
-    existing = runtime.services.get("decision_tally")
-    if isinstance(existing, DecisionTally):
-        return existing
-    created = DecisionTally()
-    runtime.services["decision_tally"] = created
-    return created
-
-
 def ops_components(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
-    tally = decision_tally(runtime)
-    applier(runtime)
-    specs = [ComponentSpec("ops-decisions", TALLY_KEY, lambda: tally.run(runtime), stop_order=STOP_OPS)]
+    tally = runtime.tally()
+    runtime.applier()
+    specs = [ComponentSpec("ops-decisions", TALLY_KEY, lambda: tally.run(runtime.bus), stop_order=STOP_OPS)]
     if os.environ.get("NOTIFY_SOCKET"):  # under systemd (or a test standing in for it)
         specs.append(ComponentSpec("ops-watchdog", WATCHDOG_KEY, lambda: Watchdog(runtime, systemd_notifier()).run(),
                                    stop_order=STOP_WATCHDOG))

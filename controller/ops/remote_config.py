@@ -16,14 +16,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from controller.config import ConfigError, parse_site
+from controller.config import ConfigError, LoadedSite, SiteConfig, parse_site
+from controller.core.clock import Clock
 from controller.core.logs import get_logger
-
-if TYPE_CHECKING:
-    from controller.config import SiteConfig
-    from controller.daemon import Runtime
 
 log = get_logger("ops.remote_config")
 
@@ -101,10 +98,33 @@ class ApplyResult:
                 "problems": self.problems, "restored_sha256": self.restored_sha256}
 
 
-class ConfigApplier:
-    """One apply at a time, on the daemon's loop; `runtime.services["remote_config"]`."""
+class Reloader(Protocol):
+    site_path: str
 
-    def __init__(self, runtime: Runtime) -> None:
+    async def reload(self) -> bool: ...
+
+
+class ApplierHost(Protocol):
+    """What an apply reads and drives: the running site, the daemon's reload, device health, alerts.
+    (The daemon's `Runtime`; named structurally so this module does not import the runtime's.)"""
+
+    site: LoadedSite
+    clock: Clock
+    health: dict[str, Any]
+
+    @property
+    def daemon(self) -> Reloader | None: ...
+
+    @property
+    def config(self) -> SiteConfig: ...
+
+    def alert(self, kind: str, level: str, message: str, **data: Any) -> None: ...
+
+
+class ConfigApplier:
+    """One apply at a time, on the daemon's loop; the runtime holds the daemon's one (`services.applier`)."""
+
+    def __init__(self, runtime: ApplierHost) -> None:
         self._runtime = runtime
         self._lock = asyncio.Lock()
         self._running: set[asyncio.Task[ApplyResult]] = set()
@@ -126,8 +146,8 @@ class ConfigApplier:
 
     @property
     def site_path(self) -> Path:
-        daemon = self._runtime.services.get("daemon")
-        path = getattr(daemon, "site_path", None) or self._runtime.site.path
+        daemon = self._runtime.daemon
+        path = daemon.site_path if daemon is not None else self._runtime.site.path
         return Path(path)
 
     def read_current(self) -> bytes:
@@ -203,7 +223,7 @@ class ConfigApplier:
                         actor=actor, sha256=digest, reason=reason)
             return ApplyResult("failed", digest, f"{reason}; no last good copy to roll back to")
         write_atomically(self.site_path, good)
-        daemon = self._runtime.services.get("daemon")
+        daemon = self._runtime.daemon
         reloaded = bool(await daemon.reload()) if daemon is not None else False
         log.error("config_rolled_back", actor=actor, sha256=digest[:12], restored_sha256=previous[:12],
                   reason=reason, reloaded=reloaded)
@@ -213,7 +233,7 @@ class ConfigApplier:
         return ApplyResult("rolled_back", digest, f"rolled back: {reason}", restored_sha256=previous)
 
     async def _reload_and_verify(self, config: SiteConfig, timeout_s: float) -> tuple[bool, str]:
-        daemon = self._runtime.services.get("daemon")
+        daemon = self._runtime.daemon
         if daemon is None:
             return False, "no daemon to reload"
         if not await daemon.reload():
@@ -250,13 +270,3 @@ def _must_poll(config: SiteConfig) -> list[str]:
     from devices.catalog import BATTERY_KINDS, METER_KINDS
 
     return [d.name for d in config.devices if d.type in METER_KINDS | BATTERY_KINDS][:2]
-
-
-def applier(runtime: Runtime) -> ConfigApplier:
-    """The daemon's one applier (created on first use)."""
-    existing = runtime.services.get("remote_config")
-    if isinstance(existing, ConfigApplier):
-        return existing
-    created = ConfigApplier(runtime)
-    runtime.services["remote_config"] = created
-    return created

@@ -21,7 +21,7 @@ from uuid import UUID
 from controller.core.logs import get_logger
 
 if TYPE_CHECKING:
-    from controller.daemon import Runtime
+    from controller.runtime import Runtime
 
 log = get_logger("ops.status")
 
@@ -167,7 +167,7 @@ def _time(v: Any) -> datetime | None:
 
 def _sink_view(name: str, outbox: Mapping[str, Any], uploader: Mapping[str, Any]) -> SinkView:
     """`outbox`: the outbox's stats for this sink (`flux-edge outbox stats` names); `uploader`: the sink's
-    counters (`runtime.services["sinks"][name]`)."""
+    counters (`runtime.services.sinks[name]`)."""
     return SinkView(
         name=name,
         pending=_int(outbox.get("pending")),
@@ -187,7 +187,7 @@ async def _sinks(runtime: Runtime) -> tuple[list[SinkView], dict[str, Any]]:
     outbox_stats: dict[str, Any] = {}
     # The outbox service holds its SQLite store as `.outbox` once the writer has opened it; the store's
     # stats() queries the file, so it runs off the loop.
-    store = getattr(runtime.services.get("outbox"), "outbox", None)
+    store = getattr(runtime.services.outbox, "outbox", None)
     stats = getattr(store, "stats", None)
     if callable(stats):
         try:
@@ -199,9 +199,7 @@ async def _sinks(runtime: Runtime) -> tuple[list[SinkView], dict[str, Any]]:
     if isinstance(raw_sinks, Mapping):
         per_sink = {str(k): as_mapping(v) for k, v in raw_sinks.items()}
     uploaders: dict[str, dict[str, Any]] = {}
-    sinks_service = runtime.services.get("sinks")
-    if isinstance(sinks_service, Mapping):
-        for name, sink in sinks_service.items():
+    for name, sink in runtime.services.sinks.items():
             try:
                 uploaders[str(name)] = await read_stats(sink)
             except Exception as exc:
@@ -263,12 +261,12 @@ async def take_view(runtime: Runtime, last_decision: Mapping[str, Any] | None = 
     view = OpsView(site_id=config.site.id, config_sha256=runtime.site.sha256, time=now,
                    devices=_devices(runtime, now), sinks=sinks, outbox_bytes=_int(outbox.get("bytes")),
                    outbox_dropped=_int(outbox.get("dropped_pending")))
-    control = runtime.services.get("control")
+    control = runtime.services.control
     decision = last_decision
     if decision is None and control is not None:
-        decision = getattr(control, "last_decision", None)
-    if decision is None:
-        decision = getattr(runtime.services.get("decision_tally"), "last", None)
+        decision = control.last_decision
+    if decision is None and runtime.services.tally is not None:
+        decision = runtime.services.tally.last
     if isinstance(decision, Mapping):
         view.target_kw = _number(decision.get("target_kw"))
         view.active_modes = _names(decision.get("active_modes"))
@@ -289,11 +287,11 @@ async def take_view(runtime: Runtime, last_decision: Mapping[str, Any] | None = 
     # Heartbeats are real time.monotonic() marks (runtime.beat), whatever clock the daemon runs on.
     real_now = time.monotonic()
     view.heartbeat_age_s = {name: max(0.0, real_now - t) for name, t in sorted(runtime.heartbeats.items())}
-    daemon = runtime.services.get("daemon")
-    view.reloads_ok = int(getattr(daemon, "reloads_ok", 0))
-    view.reloads_failed = int(getattr(daemon, "reloads_failed", 0))
+    daemon = runtime.daemon
+    view.reloads_ok = daemon.reloads_ok if daemon is not None else 0
+    view.reloads_failed = daemon.reloads_failed if daemon is not None else 0
     if config.mqtt is not None:
-        mqtt = runtime.services.get("mqtt")
-        view.mqtt_connected = bool(getattr(mqtt, "connected", False))
-        view.mqtt_dropped = _int(getattr(mqtt, "dropped", None))
+        mqtt = runtime.services.mqtt
+        view.mqtt_connected = mqtt is not None and mqtt.connected
+        view.mqtt_dropped = mqtt.dropped if mqtt is not None else 0
     return view

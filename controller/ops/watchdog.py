@@ -23,7 +23,7 @@ from controller.core.logs import get_logger
 from controller.ops.status import take_view
 
 if TYPE_CHECKING:
-    from controller.daemon import Runtime
+    from controller.runtime import Runtime
 
 log = get_logger("ops.watchdog")
 
@@ -63,9 +63,9 @@ def ping_interval_s(configured: float | None, env: Mapping[str, str]) -> float:
 def required_heartbeats(runtime: Runtime) -> list[str]:
     """Heartbeats of the critical components this daemon actually runs."""
     names: list[str] = []
-    if runtime.config.controller is not None and "control" in runtime.services:
+    if runtime.config.controller is not None and runtime.services.control is not None:
         names.append("control")
-    if "outbox" in runtime.services:
+    if runtime.services.outbox is not None:
         names.append("outbox")
     return names
 

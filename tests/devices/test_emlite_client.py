@@ -24,8 +24,8 @@ from devices.emlite.codec import (
 )
 from devices.emlite.config import EmliteConfig
 from devices.emlite.driver import EmliteMeter
+from simulator.context import SimContext
 from simulator.emlite import EmliteSimulator, SimulatedMeter
-from simulator.run import SimContext
 from tests.devices.sim_sites import emlite_device, scaled_clock, site
 from tests.helpers import eventually
 

@@ -23,10 +23,10 @@ from controller.core.state import StateStore
 from devices.base import Device, HealthState
 from devices.catalog import create_device
 from devices.scheduler import DevicePoller
+from simulator.context import SimContext
 from simulator.emlite import EmliteSimulator
 from simulator.heat_modbus import build_servers
 from simulator.mbus_gateway import MbusGatewaySimulator
-from simulator.run import SimContext
 from tests.devices.sim_sites import emlite_device, site, unique_port
 
 EMLITE_METERS = 54

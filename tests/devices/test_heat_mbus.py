@@ -20,8 +20,8 @@ from devices.heat_mbus.config import HeatMbusConfig
 from devices.heat_mbus.driver import HeatMbusMeter
 from devices.heat_mbus.gateway import MbusTimeout, gateway_for
 from devices.heat_mbus.records import MbusDecodeError, decode_rsp_ud, short_frame
+from simulator.context import SimContext
 from simulator.mbus_gateway import MbusGatewaySimulator
-from simulator.run import SimContext
 from tests.devices.sim_sites import scaled_clock, site
 from tests.helpers import free_port
 

@@ -14,9 +14,9 @@ from devices.base import DeviceError
 from devices.catalog import create_device
 from devices.heat_modbus.config import HeatModbusConfig, RegisterSpec
 from devices.heat_modbus.driver import HeatModbusMeter, plan_reads
+from simulator.context import SimContext
 from simulator.heat_modbus import HeatModbusBank, build_servers
 from simulator.modbus_server import ModbusSimServer
-from simulator.run import SimContext
 from tests.devices.sim_sites import scaled_clock, site
 from tests.helpers import free_port
 
@@ -156,5 +156,6 @@ async def test_no_server_is_a_device_error() -> None:
 
 
 def test_simulator_provider_registered() -> None:
+    from simulator import heat_modbus
     from simulator.run import SIM_PROVIDERS
-    assert "simulator.heat_modbus:serve" in SIM_PROVIDERS
+    assert heat_modbus.serve in SIM_PROVIDERS

@@ -13,7 +13,7 @@ from controller.core.clock import ManualClock
 from controller.core.component import STOP_POLLERS
 from controller.core.reading import Reading
 from controller.core.state import StateStore
-from controller.daemon import Runtime
+from controller.runtime import Runtime
 from devices.acuvim2 import registers as r
 from devices.base import Device, HealthState
 from devices.catalog import create_device
@@ -219,7 +219,7 @@ def test_provider_creates_devices_synchronously_and_keys_each_poller_by_its_conf
     specs = {s.name: s for s in components(site, runtime)}
     assert set(specs) == {"poll:bess", "poll:m"}
     assert all(s.stop_order == STOP_POLLERS and not s.critical for s in specs.values())
-    devices = runtime.services["devices"]
+    devices = runtime.services.devices
     assert devices["bess"].config == site.devices[0] and hasattr(devices["bess"], "write_setpoint")
     assert runtime.health["bess"] is devices["bess"].health
     first_meter = devices["m"]
@@ -227,7 +227,7 @@ def test_provider_creates_devices_synchronously_and_keys_each_poller_by_its_conf
     specs2 = {s.name: s for s in components(changed, runtime)}
     assert specs2["poll:m"].key == specs["poll:m"].key  # unchanged: not restarted on reload
     assert specs2["poll:bess"].key != specs["poll:bess"].key
-    assert runtime.services["devices"]["m"] is first_meter
+    assert runtime.services.devices["m"] is first_meter
     components(_site(bess), runtime)
-    assert set(runtime.services["devices"]) == {"bess"} and "m" not in runtime.health
+    assert set(runtime.services.devices) == {"bess"} and "m" not in runtime.health
 

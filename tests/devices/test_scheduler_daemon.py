@@ -29,15 +29,15 @@ async def test_daemon_polls_every_device_and_a_reload_restarts_only_the_changed_
     path = tmp_path / "site.yaml"
     path.write_text(SITE.format(ct1=800, **ports))
     clock = RealClock()
-    daemon = Daemon(str(path), clock, providers=[components])
+    daemon = Daemon(str(path), clock, builders=[components])
     async with ModbusSite(load_site(str(path)).config, clock):
         task = asyncio.create_task(daemon.run())
-        await eventually(lambda: daemon.runtime is not None and "devices" in daemon.runtime.services)
+        await eventually(lambda: daemon.runtime is not None and bool(daemon.runtime.services.devices))
         runtime = daemon.runtime
         assert runtime is not None
         recorded: list[Reading] = []
         runtime.bus.readings.on(recorded.append)
-        devices = runtime.services["devices"]
+        devices = runtime.services.devices
         bess, meter = devices["bess"], devices["site-meter"]
         assert set(daemon.components) == {"poll:bess", "poll:site-meter"}
         await eventually(lambda: {x.device for x in recorded} == {"bess", "site-meter"}, timeout=30)

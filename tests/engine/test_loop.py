@@ -13,11 +13,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from controller.config import LoadedSite, parse_site
-from controller.control_loop import ControlLoop, provide
+from controller.control_loop import ControlLoop
 from controller.core.bus import DecisionRecord
 from controller.core.clock import ManualClock
 from controller.core.reading import Reading
-from controller.daemon import Runtime
+from controller.runtime import Runtime
+from controller.wiring import control, control_loop
 from devices.catalog import create_device
 from devices.modbus import decode
 from devices.powerpack import registers as reg
@@ -102,9 +103,9 @@ async def rig(emulation: bool = False) -> AsyncIterator[Rig]:
     runtime = Runtime(site=LoadedSite(config, "<test>", "0"), clock=clock)
     async with ModbusSite(config, clock, names={"bess"}) as sim:
         battery = create_device(config.device("bess"), clock, runtime.services)
-        runtime.services["devices"] = {"bess": battery}
+        runtime.services.devices = {"bess": battery}
         queue = runtime.bus.decisions.subscribe()
-        r = Rig(clock, runtime, sim, queue, ControlLoop(config, runtime))
+        r = Rig(clock, runtime, sim, queue, control_loop(config, runtime))
         r.reading("site-meter", power_total_active=80.0)
         r.reading("bess", soe_kwh=500.0)
         task = asyncio.create_task(r.loop.run())
@@ -126,7 +127,7 @@ async def test_ticks_every_period_and_writes_the_setpoint() -> None:
         assert first.body["proposals"]["import_avoidance"] == {"target": 80.0, "min": 80.0, "max": None}
         assert r.writes == [80.0]
         assert "control" in r.runtime.heartbeats
-        assert r.runtime.services["control"].last_decision["target_kw"] == 80.0
+        assert r.loop.last_decision["target_kw"] == 80.0
         r.reading("site-meter", power_total_active=0.0)  # the battery's 80 kW now covers the load
         await r.next_decision()
         d = await r.step(4)
@@ -245,7 +246,7 @@ async def test_cancellation_commands_idle_once() -> None:
 async def test_missing_battery_driver_is_counted_not_raised() -> None:
     async with rig() as r:
         await r.next_decision()
-        del r.runtime.services["devices"]["bess"]
+        del r.runtime.services.devices["bess"]
         assert (await r.step(4)).body["written"] is False
         assert r.loop.write_failures >= 1
 
@@ -256,12 +257,11 @@ def test_provider(with_controller: bool) -> None:
     if not with_controller:
         config = config.model_copy(update={"controller": None})
     runtime = Runtime(site=LoadedSite(config, "<test>", "0"), clock=ManualClock(T0))
-    specs = provide(config, runtime)
+    specs = control(config, runtime)
     assert [(s.name, s.critical) for s in specs] == ([("control", True)] if with_controller else [])
 
 
 async def test_market_data_comes_from_the_modo_service() -> None:
-    import controller.config  # noqa: F401  (the site model first: market.config is imported through it)
     from controller.engine.site_state import MarketValue
     from controller.market.config import ModoConfig
     from controller.market.modo import ModoClient
@@ -271,7 +271,7 @@ async def test_market_data_comes_from_the_modo_service() -> None:
         modo = ModoClient(ModoConfig(), r.clock)
         modo.price = MarketValue(9.5, T0)
         modo.volume = MarketValue(-120.0, T0)
-        r.runtime.services["modo"] = modo
+        r.runtime.services.modo = modo
         inputs = (await r.step(4)).body["inputs"]
         assert inputs["imbalance_price"] == {"value": 9.5, "settlement_period": T0.isoformat()}
         assert inputs["imbalance_volume"]["value"] == -120.0

@@ -12,10 +12,10 @@ import yaml
 
 from controller.config import LoadedSite, parse_site
 from controller.control_loop import ControlLoop
-from controller.control_loop import provide as control
 from controller.core.bus import DecisionRecord
 from controller.core.clock import ScaledClock
 from controller.daemon import Daemon
+from controller.wiring import control
 from devices.modbus import decode
 from devices.powerpack import registers as r
 from devices.scheduler import components as pollers
@@ -49,7 +49,7 @@ def last_power_kw(bank: PowerPackBank) -> float | None:
 async def test_loop_commands_the_simulated_battery_and_idles_it_on_stop() -> None:
     config = parse_site(yaml.safe_dump(site_doc(free_port(), free_port())), "<it>")
     clock = ScaledClock(datetime(2026, 6, 3, 12, 0, tzinfo=UTC), speed=4)
-    daemon = Daemon("<it>", clock, providers=[pollers, control])
+    daemon = Daemon("<it>", clock, builders=[pollers, control])
     async with ModbusSite(config, clock) as sim:
         bank = sim.bank("bess")
         assert isinstance(bank, PowerPackBank)
@@ -61,7 +61,7 @@ async def test_loop_commands_the_simulated_battery_and_idles_it_on_stop() -> Non
             daemon.runtime.bus.decisions.on(decisions.append)
             await eventually(lambda: any(d.body["written"] and d.body["target_kw"] > 0 for d in decisions),
                              timeout=30)
-            loop = daemon.runtime.services["control"]
+            loop = daemon.runtime.services.control
             assert isinstance(loop, ControlLoop)
             written = [d for d in decisions if d.body["written"]]
             assert written[-1].body["active_modes"] == ["import_avoidance"]

@@ -10,7 +10,6 @@ from uuid import UUID
 
 import pytest
 
-import controller.config  # noqa: F401  (the site model first: market.config is imported through it)
 from controller.core.clock import ManualClock
 from controller.core.reading import Reading
 from controller.core.state import StateStore

@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-import controller.config  # noqa: F401  (the site model first: market.config is imported through it)
 from controller.core.clock import ManualClock
 from controller.market.config import ModoConfig
 from controller.market.modo import ModoClient

@@ -15,11 +15,11 @@ from controller.config import LoadedSite, SiteConfig, parse_site
 from controller.core.clock import ScaledClock
 from controller.daemon import Daemon
 from controller.market.axle import AxleClient
-from controller.market.axle import provide as axle_provider
 from controller.market.modo import ModoClient
-from controller.market.modo import provide as modo_provider
+from controller.wiring import axle as axle_provider
+from controller.wiring import modo as modo_provider
+from simulator.context import SimContext
 from simulator.market import serve
-from simulator.run import SimContext
 from tests.helpers import eventually, free_port
 
 T0 = datetime(2026, 6, 3, 16, 45, tzinfo=UTC)
@@ -68,14 +68,14 @@ async def test_daemon_market_components_read_the_stand_ins() -> None:
     site = market_site(free_port(), free_port())
     clock = ScaledClock(T0, speed=10)
     async with simulated(site, clock) as ctx:
-        daemon = Daemon("<market>", clock, providers=[modo_provider, axle_provider])
+        daemon = Daemon("<market>", clock, builders=[modo_provider, axle_provider])
         task = asyncio.create_task(daemon.run(LoadedSite(site, "<market>", "0")))
         try:
-            await eventually(lambda: daemon.runtime is not None and {"modo", "axle"} <= set(daemon.runtime.services),
-                             timeout=20)
+            await eventually(lambda: daemon.runtime is not None and daemon.runtime.services.modo is not None
+                             and daemon.runtime.services.axle is not None, timeout=20)
             assert daemon.runtime is not None
-            modo = daemon.runtime.services["modo"]
-            axle = daemon.runtime.services["axle"]
+            modo = daemon.runtime.services.modo
+            axle = daemon.runtime.services.axle
             assert isinstance(modo, ModoClient) and isinstance(axle, AxleClient)
             await eventually(lambda: modo.price is not None and modo.volume is not None and axle.schedule != (),
                              timeout=30)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.ops.commands import ManualSetpoint, Reload, parse
+from controller.ops.mqtt_commands import ManualSetpoint, Reload, parse
 
 
 @pytest.mark.parametrize(("payload", "event_id", "reason"), [

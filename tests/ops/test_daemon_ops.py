@@ -20,11 +20,11 @@ import yaml
 
 from controller.cli import main as cli
 from controller.config import load_site
-from controller.control_loop import provide as control
 from controller.core.clock import RealClock
 from controller.core.logs import configure_logging
 from controller.daemon import Daemon
 from controller.ops.provider import ops_components
+from controller.wiring import control
 from devices.scheduler import components as pollers
 from simulator.modbus_devices import ModbusSite
 from tests.helpers import eventually, free_port
@@ -82,7 +82,7 @@ async def test_ops_on_the_full_daemon_without_leaking_secrets(
     # for reloads and for validating a pushed config alike.
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    daemon = Daemon(str(path), clock, providers=[pollers, control, outbox, ops_components])
+    daemon = Daemon(str(path), clock, builders=[pollers, control, outbox, ops_components])
     base = f"{prefix}/testsite"
     async with ModbusSite(load_site(path, env).config, clock), \
             subscriber(mqtt_host, mqtt_port, f"{base}/#") as sub:
@@ -93,9 +93,9 @@ async def test_ops_on_the_full_daemon_without_leaking_secrets(
             assert runtime is not None
             await eventually(lambda: notify_socket.count("READY=1") == 1, timeout=40)
             await eventually(lambda: notify_socket.count("WATCHDOG=1") >= 3, timeout=40)
-            await eventually(lambda: getattr(runtime.services.get("sinks", {}).get("cloud"), "successes", 0) > 0,
+            await eventually(lambda: getattr(runtime.services.sinks.get("cloud"), "successes", 0) > 0,
                              timeout=60)
-            await eventually(lambda: getattr(runtime.services.get("mqtt"), "connected", False), timeout=30)
+            await eventually(lambda: runtime.services.mqtt is not None and runtime.services.mqtt.connected, timeout=30)
             await sub.wait_for("/bess/measurements", timeout=30)
             await sub.wait_for("/site-meter/measurements", timeout=30)
 

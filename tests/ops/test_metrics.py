@@ -13,9 +13,9 @@ from controller.config import load_site
 from controller.core.bus import DecisionRecord
 from controller.core.clock import ManualClock
 from controller.core.reading import Reading
-from controller.daemon import Daemon, Runtime
+from controller.daemon import Daemon
 from controller.ops.metrics import MetricsServer
-from controller.ops.provider import decision_tally
+from controller.runtime import Runtime
 from devices.base import DeviceHealth
 from tests.helpers import eventually, free_port
 from tests.ops.clients import samples
@@ -40,7 +40,7 @@ async def test_metrics_cover_devices_control_reloads_and_mqtt(tmp_path: Path) ->
     runtime = Runtime(site=load_site(site), clock=clock)
     daemon = Daemon(str(site), clock)
     daemon.reloads_ok, daemon.reloads_failed = 3, 1
-    runtime.services["daemon"] = daemon
+    runtime.daemon = daemon
 
     bess = DeviceHealth()
     for latency in (0.004, 0.02, 0.03, 0.7):
@@ -55,8 +55,8 @@ async def test_metrics_cover_devices_control_reloads_and_mqtt(tmp_path: Path) ->
     runtime.state.update(Reading(UUID(METER_ID), "site-meter", "acuvim2", NOW, {"power_total_active": 37.5},
                                  NOW - timedelta(seconds=2)))
 
-    tally = decision_tally(runtime)
-    tally_task = asyncio.create_task(tally.run(runtime))
+    tally = runtime.tally()
+    tally_task = asyncio.create_task(tally.run(runtime.bus))
     server = MetricsServer(runtime, tally, "127.0.0.1", port)
     server_task = asyncio.create_task(server.run())
     await asyncio.sleep(0)

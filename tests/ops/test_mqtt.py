@@ -19,8 +19,8 @@ import pytest
 from controller.config import load_site
 from controller.core.clock import ManualClock
 from controller.core.reading import Reading
-from controller.daemon import Runtime
 from controller.ops.mqtt import MqttBridge, run_bridge
+from controller.runtime import Runtime
 from tests.helpers import eventually, free_port, wait_for_port
 from tests.ops.clients import subscriber
 from tests.ops.conftest import BESS_ID, METER_ID, write_site
@@ -46,8 +46,8 @@ def meter_reading(power_kw: float, minute: int = 0) -> Reading:
 async def start_bridge(runtime: Runtime) -> tuple[MqttBridge, asyncio.Task[None]]:
     assert runtime.config.mqtt is not None
     task = asyncio.create_task(run_bridge(runtime, runtime.config.mqtt))
-    await eventually(lambda: "mqtt" in runtime.services)
-    bridge: MqttBridge = runtime.services["mqtt"]
+    await eventually(lambda: runtime.services.mqtt is not None)
+    bridge: MqttBridge = runtime.services.mqtt
     await eventually(lambda: bridge.connected, 15)
     return bridge, task
 
@@ -150,7 +150,7 @@ async def test_measurements_alerts_commands_and_acks(tmp_path: Path, mqtt_addr: 
         finally:
             await stop(task)
             await sub.client.publish(f"{base}/commands", b"", qos=1, retain=True)  # clears the retained one
-        assert "mqtt" not in runtime.services
+        assert runtime.services.mqtt is None
 
 
 def mosquitto_conf(tmp_path: Path, port: int) -> Path:
@@ -288,10 +288,10 @@ async def test_tls_with_username_and_password(tmp_path: Path, tls_broker: dict[s
             good.bus.readings.publish(meter_reading(12.5))
             got = await sub.wait_for("/measurements")
             assert got[0]["request"]["measurements"]["electricity.power.active.consumed.total"] == 12.5
-            await eventually(lambda: "mqtt" in bad.services and bad.services["mqtt"].connect_failures >= 2, 20)
-            assert bad.services["mqtt"].connects == 0 and not bad.services["mqtt"].connected
+            await eventually(lambda: bad.services.mqtt is not None and bad.services.mqtt.connect_failures >= 2, 20)
+            assert bad.services.mqtt.connects == 0 and not bad.services.mqtt.connected
             bad.bus.readings.publish(meter_reading(1.0))  # refused by the broker: queued, never blocking
-            await eventually(lambda: bad.services["mqtt"].queued == 1)
+            await eventually(lambda: bad.services.mqtt.queued == 1)
         finally:
             await stop(task)
             await stop(bad_task)

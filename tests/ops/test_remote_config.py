@@ -20,7 +20,7 @@ from controller.config import load_site
 from controller.core.bus import Event
 from controller.core.clock import RealClock
 from controller.daemon import Daemon
-from controller.ops.commands import CommandHandler, parse
+from controller.ops.mqtt_commands import CommandHandler, parse
 from controller.ops.provider import ops_components
 from devices.scheduler import components as pollers
 from simulator.modbus_devices import ModbusSite
@@ -75,7 +75,7 @@ async def start_daemon(tmp_path: Path, mqtt: dict[str, Any] | None = None) -> As
     path = tmp_path / "site.yaml"
     path.write_bytes(site_text(ports, mqtt))
     clock = RealClock()
-    daemon = Daemon(str(path), clock, providers=[pollers, ops_components])
+    daemon = Daemon(str(path), clock, builders=[pollers, ops_components])
     async with ModbusSite(load_site(path).config, clock):
         task = asyncio.create_task(daemon.run())
         await eventually(lambda: daemon.runtime is not None)
@@ -121,7 +121,7 @@ async def test_good_file_is_applied_and_recorded(running: Running, tmp_path: Pat
     assert r.path.read_bytes() == new
     assert (tmp_path / "site.yaml.last-good").read_bytes() == old
     assert r.runtime.site.sha256 == sha(new)
-    assert r.runtime.services["devices"]["site-meter"].config.ct1 == 600
+    assert r.runtime.services.devices["site-meter"].config.ct1 == 600
     applied = [e for e in r.events if e.kind == "config_applied"]
     assert len(applied) == 1
     assert applied[0].data["actor"] == "ops-test"
@@ -171,7 +171,7 @@ async def test_file_that_breaks_polling_is_rolled_back(running: Running, tmp_pat
     assert "no successful poll of site-meter" in verdict(out)
     assert r.path.read_bytes() == old
     assert r.runtime.site.sha256 == sha(old)
-    assert r.runtime.services["devices"]["site-meter"].config.port == r.ports["meter"]
+    assert r.runtime.services.devices["site-meter"].config.port == r.ports["meter"]
     rolled = next(e for e in r.events if e.kind == "config_rolled_back")
     assert rolled.level == "Error"
     assert rolled.data["actor"] == "ops-test"
@@ -244,8 +244,8 @@ async def test_mqtt_reload_that_restarts_the_bridge_is_still_answered(tmp_path: 
     mqtt = {"host": host, "port": port, "topic_prefix": f"rc{free_port()}", "reconnect_initial_s": 0.2}
     async with start_daemon(tmp_path, mqtt) as r:
         base = f"{mqtt['topic_prefix']}/testsite"
-        await eventually(lambda: getattr(r.runtime.services.get("mqtt"), "connected", False), timeout=30)
-        old_bridge = r.runtime.services["mqtt"]
+        await eventually(lambda: r.runtime.services.mqtt is not None and r.runtime.services.mqtt.connected, timeout=30)
+        old_bridge = r.runtime.services.mqtt
         # The new file changes the MQTT settings: applying it restarts the very bridge the command came in on.
         new = site_text(r.ports, {**mqtt, "keepalive_s": 45})
         async with subscriber(host, port, f"{base}/#") as sub:
@@ -254,7 +254,7 @@ async def test_mqtt_reload_that_restarts_the_bridge_is_still_answered(tmp_path: 
         assert ack["request"]["status"] == "accepted", ack
         assert ack["request"]["result"] == "applied"
         assert r.path.read_bytes() == new
-        assert r.runtime.services["mqtt"] is not old_bridge
+        assert r.runtime.services.mqtt is not old_bridge
         assert r.runtime.config.mqtt.keepalive_s == 45
         applied = next(e for e in r.events if e.kind == "config_applied")
         assert applied.data["actor"] == "mqtt:carol"

@@ -11,8 +11,8 @@ from controller.commands.status import render
 from controller.config import load_site
 from controller.core.clock import ManualClock
 from controller.core.reading import Reading
-from controller.daemon import Runtime
 from controller.ops.status import take_view
+from controller.runtime import Runtime
 from devices.base import DeviceHealth
 from tests.ops.conftest import BESS_ID, METER_ID, write_site
 

@@ -11,8 +11,8 @@ from uuid import UUID
 from controller.config import load_site
 from controller.core.clock import ManualClock
 from controller.core.reading import Reading
-from controller.daemon import Runtime
 from controller.ops.watchdog import Watchdog, ping_interval_s, systemd_notifier
+from controller.runtime import Runtime
 from devices.base import DeviceHealth
 from tests.ops.conftest import BESS_ID, NotifySocket, write_site
 
@@ -83,7 +83,7 @@ async def test_pings_follow_the_cadence_and_stop_when_the_control_loop_blocks(
     clock = ManualClock(START)
     runtime = make_runtime(tmp_path, clock, ping_interval_s=5, heartbeat_max_age_s=12)
     control = ControlLoop(runtime, clock)
-    runtime.services["control"] = control
+    runtime.services.control = control
     attempt_first_round(runtime)
     control_task = asyncio.create_task(control.run())
     watchdog = Watchdog(runtime, systemd_notifier())
@@ -124,13 +124,13 @@ async def test_outbox_heartbeat_required_only_when_the_outbox_runs(tmp_path: Pat
                       ops={"admin": {"enabled": False}, "watchdog": {"ping_interval_s": 5, "heartbeat_max_age_s": 8}})
     runtime = Runtime(site=load_site(site), clock=clock)
     attempt_first_round(runtime)
-    runtime.services["control"] = object()  # no controller block: no control heartbeat is required
+    runtime.services.control = object()  # no controller block: no control heartbeat is required
     task = asyncio.create_task(Watchdog(runtime, systemd_notifier()).run())
     await notify_socket.advance(clock, 30)
     pinged = notify_socket.count("WATCHDOG=1")
     assert pinged >= 6
 
-    runtime.services["outbox"] = object()  # an outbox writer that never commits
+    runtime.services.outbox = object()  # an outbox writer that never commits
     await notify_socket.advance(clock, 60)
     withheld_from = notify_socket.count("WATCHDOG=1")
     assert withheld_from <= pinged + 2  # its first sight gives it the allowed age, then pings stop
@@ -145,7 +145,7 @@ async def test_status_line_has_mode_setpoint_soe_and_backlog(tmp_path: Path, not
     runtime = make_runtime(tmp_path, clock, ping_interval_s=5)
     attempt_first_round(runtime)
     runtime.state.update(Reading(UUID(BESS_ID), "bess", "powerpack", START, {"soe_kwh": 612.5}, START))
-    runtime.services["control"] = ControlLoop(runtime, clock)
+    runtime.services.control = ControlLoop(runtime, clock)
     task = asyncio.create_task(Watchdog(runtime, systemd_notifier()).run())
     await notify_socket.advance(clock, 0)
     ready = [m for m in notify_socket.messages if m.startswith("READY=1")]

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,10 @@ import pytest
 from controller.config import SiteConfig
 from controller.core.clock import RealClock
 from controller.core.component import STOP_CONTROL, STOP_OUTBOX, STOP_POLLERS, ComponentSpec
-from controller.daemon import Daemon, Runtime
+from controller.daemon import Daemon
+from controller.runtime import Runtime
 from tests.helpers import eventually
+from uploader.delivery import SinkCounters
 
 SITE = """\
 site: {id: t1, name: Test}
@@ -58,7 +61,7 @@ def site_file(tmp_path: Path) -> Path:
 
 async def test_sigterm_stops_everything_in_order_within_budget(site_file: Path) -> None:
     rec = Recorder()
-    daemon = Daemon(str(site_file), RealClock(), providers=[rec.provider])
+    daemon = Daemon(str(site_file), RealClock(), builders=[rec.provider])
     task = asyncio.create_task(daemon.run())
     await eventually(lambda: len(rec.started) == 4)
     t0 = time.monotonic()
@@ -72,7 +75,7 @@ async def test_sigterm_stops_everything_in_order_within_budget(site_file: Path) 
 
 async def test_sighup_reload_restarts_only_changed_components(site_file: Path) -> None:
     rec = Recorder()
-    daemon = Daemon(str(site_file), RealClock(), providers=[rec.provider])
+    daemon = Daemon(str(site_file), RealClock(), builders=[rec.provider])
     task = asyncio.create_task(daemon.run())
     await eventually(lambda: len(rec.started) == 4)
     site_file.write_text(SITE.replace("port: 15022", "port: 15023"))
@@ -87,7 +90,7 @@ async def test_sighup_reload_restarts_only_changed_components(site_file: Path) -
 
 async def test_bad_reload_keeps_running_on_the_old_config(site_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rec = Recorder()
-    daemon = Daemon(str(site_file), RealClock(), providers=[rec.provider])
+    daemon = Daemon(str(site_file), RealClock(), builders=[rec.provider])
     task = asyncio.create_task(daemon.run())
     await eventually(lambda: len(rec.started) == 4)
     assert daemon.runtime is not None
@@ -112,18 +115,23 @@ async def test_critical_component_failure_stops_the_daemon_with_an_error(site_fi
     def provider(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
         return [ComponentSpec("outbox", "k", broken, critical=True, stop_order=STOP_OUTBOX)]
 
-    daemon = Daemon(str(site_file), RealClock(), providers=[provider])
+    daemon = Daemon(str(site_file), RealClock(), builders=[provider])
     assert await asyncio.wait_for(daemon.run(), 10) == 1
 
 
+@dataclass(frozen=True)
+class FakeDevice:
+    port: int
+
+
 async def test_reload_whose_build_fails_leaves_shared_objects_as_they_were(site_file: Path) -> None:
-    """A provider that registers a device object, then another provider that fails: the running
-    components must keep finding the objects they started with."""
+    """A builder that registers a device object and a sink's counters, then another builder that fails:
+    the running components must keep finding the objects they started with."""
     builds = 0
 
     def registering(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
-        runtime.services.setdefault("devices", {})["m1"] = ("driver", config.devices[0].port)
-        runtime.services["built"] = len(config.devices)
+        runtime.services.devices["m1"] = FakeDevice(config.devices[0].port)  # type: ignore[assignment]
+        runtime.services.sinks["cloud"] = SinkCounters(batch_size=len(config.devices))
         return []
 
     def failing_on_reload(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
@@ -133,14 +141,16 @@ async def test_reload_whose_build_fails_leaves_shared_objects_as_they_were(site_
             raise RuntimeError("provider bug")
         return []
 
-    daemon = Daemon(str(site_file), RealClock(), providers=[registering, failing_on_reload])
+    daemon = Daemon(str(site_file), RealClock(), builders=[registering, failing_on_reload])
     task = asyncio.create_task(daemon.run())
-    await eventually(lambda: daemon.runtime is not None and "devices" in daemon.runtime.services)
+    await eventually(lambda: daemon.runtime is not None and "m1" in daemon.runtime.services.devices)
     assert daemon.runtime is not None
-    before = {"devices": {"m1": ("driver", 15021)}, "built": 2}
+    before = (daemon.runtime.services.devices["m1"], daemon.runtime.services.sinks["cloud"])
+    assert before[0].port == 15021
     site_file.write_text(SITE.replace("port: 15021", "port: 15031"))
     assert await daemon.reload() is False
     assert daemon.reloads_failed == 1
-    assert {k: daemon.runtime.services[k] for k in before} == before
+    assert (daemon.runtime.services.devices["m1"], daemon.runtime.services.sinks["cloud"]) == before
+    assert set(daemon.runtime.services.devices) == {"m1"} and set(daemon.runtime.services.sinks) == {"cloud"}
     daemon.request_stop()
     assert await asyncio.wait_for(task, 10) == 0

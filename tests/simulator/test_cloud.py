@@ -13,7 +13,7 @@ import pytest
 from controller.config import SiteConfig, parse_site
 from controller.core.clock import RealClock
 from simulator.cloud import CloudStandIn, serve
-from simulator.run import SimContext
+from simulator.context import SimContext
 from tests.helpers import free_port
 
 KEY = "stand-in-key"

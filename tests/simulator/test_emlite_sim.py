@@ -16,7 +16,7 @@ from tests.devices.sim_sites import emlite_device, scaled_clock, site
 
 
 def test_registered_as_a_simulator_provider() -> None:
-    assert "simulator.emlite:serve" in SIM_PROVIDERS
+    assert emlite.serve in SIM_PROVIDERS
 
 
 async def _run(site_config: SiteConfig, names: list[str], body: object) -> None:
@@ -71,7 +71,7 @@ async def test_serves_only_the_simulated_emlite_meters() -> None:
 async def test_returns_at_once_without_emlite_devices() -> None:
     doc = site([{"type": "heat_mbus", "name": "h", "id": "7b0d0c6e-5d2a-4c43-9a57-000000000201",
                  "host": "127.0.0.1", "port": 1, "mbus_address": 1}])
-    from simulator.run import SimContext
+    from simulator.context import SimContext
     await asyncio.wait_for(emlite.serve(SimContext(doc, scaled_clock())), 5)
 
 

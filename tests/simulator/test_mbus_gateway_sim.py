@@ -10,14 +10,15 @@ from controller.core.clock import align_down
 from devices.catalog import create_device
 from devices.heat_mbus.records import decode_rsp_ud
 from simulator import mbus_gateway
+from simulator.context import SimContext
 from simulator.mbus_gateway import SimulatedHeatMeter
-from simulator.run import SIM_PROVIDERS, SimContext, serve
+from simulator.run import SIM_PROVIDERS, serve
 from tests.devices.sim_sites import emlite_device, scaled_clock, site
 from tests.helpers import free_port
 
 
 def test_registered_as_a_simulator_provider() -> None:
-    assert "simulator.mbus_gateway:serve" in SIM_PROVIDERS
+    assert mbus_gateway.serve in SIM_PROVIDERS
 
 
 def test_simulated_frame_decodes_to_its_own_state() -> None:

@@ -18,8 +18,9 @@ from devices.catalog import create_device
 from devices.powerpack.driver import PowerPack
 from simulator import modbus_devices
 from simulator.config import FaultConfig
+from simulator.context import SimContext
 from simulator.modbus_devices import ModbusSite
-from simulator.run import SimContext, serve
+from simulator.run import serve
 from tests.helpers import eventually, free_port
 
 T0 = datetime(2026, 6, 3, 17, 0, tzinfo=UTC)

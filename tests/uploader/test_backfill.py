@@ -20,8 +20,8 @@ from controller.config.loader import parse_site
 from controller.core.clock import RealClock, align_down
 from controller.core.reading import Reading
 from simulator.cloud import CloudStandIn
+from simulator.context import SimContext
 from simulator.emlite import EmliteSimulator
-from simulator.run import SimContext
 from tests.conftest import ROOT
 from tests.devices.sim_sites import emlite_device
 from uploader.outbox import Outbox

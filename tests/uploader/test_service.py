@@ -24,7 +24,8 @@ from controller.config import SiteConfig
 from controller.core.bus import Event
 from controller.core.clock import Clock, ScaledClock
 from controller.core.component import STOP_POLLERS, ComponentSpec
-from controller.daemon import Daemon, Runtime
+from controller.daemon import Daemon
+from controller.runtime import Runtime
 from simulator.cloud import CloudStandIn
 from tests.conftest import ROOT
 from tests.helpers import eventually
@@ -115,7 +116,7 @@ async def start(tmp_path: Path, cloud: CloudStandIn, pg_dsn: str, clock: Clock, 
     site_file = tmp_path / "site.yaml"
     site_file.write_text(site_yaml(tmp_path / "var", cloud.url, **site))
     producer = Producer(end)
-    daemon = Daemon(str(site_file), clock, providers=[components, producer.provider])
+    daemon = Daemon(str(site_file), clock, builders=[components, producer.provider])
     task = asyncio.create_task(daemon.run())
     return Harness(daemon, task, producer, cloud, pg_dsn, tmp_path / "var")
 
@@ -129,7 +130,7 @@ async def test_readings_reach_the_cloud_once_and_registry_is_filled(tmp_path: Pa
         await eventually(lambda: len(h.cloud_slots("mg_meter_readings")) == len(h.producer.slots), timeout=60)
         assert h.cloud_slots("mg_bess_readings") == h.producer.slots
         assert h.runtime.heartbeats.get("outbox") is not None
-        counters = h.runtime.services["sinks"]["cloud"]
+        counters = h.runtime.services.sinks["cloud"]
         assert counters.successes > 0 and counters.latency_count > 0 and counters.last_success is not None
     finally:
         assert await h.stop() == 0
@@ -163,7 +164,7 @@ async def test_seven_days_without_the_cloud_then_complete_ordered_recovery(tmp_p
         assert peak <= max_bytes
         firsts = [e.first_time for e in cloud.log if e.table == "mg_meter_readings"]
         assert firsts == sorted(firsts)  # delivered in order, oldest first
-        assert h.runtime.services["outbox"].dropped_pending == 0
+        assert h.runtime.services.outbox.dropped_pending == 0
     finally:
         assert await h.stop() == 0
 
@@ -178,8 +179,8 @@ async def test_full_outbox_drops_oldest_pending_with_an_alert(tmp_path: Path, cl
     h.runtime.bus.events.on(lambda e: alerts.append(e) if e.kind == "outbox_full_dropped" else None)
     try:
         await asyncio.wait_for(h.producer.done.wait(), 120)
-        await eventually(lambda: h.runtime.services["outbox"].queued == 0, timeout=30)
-        dropped = h.runtime.services["outbox"].dropped_pending
+        await eventually(lambda: h.runtime.services.outbox.queued == 0, timeout=30)
+        dropped = h.runtime.services.outbox.dropped_pending
         assert dropped > 0
         assert sum(e.data["rows"] for e in alerts) == dropped
         assert h.outbox_bytes() <= 1 << 20
@@ -201,7 +202,7 @@ async def test_rows_the_cloud_lost_are_restored_by_the_coverage_check(tmp_path: 
         assert len(h.cloud_slots("mg_meter_readings")) == n - 60
         await eventually(lambda: len(h.cloud_slots("mg_meter_readings")) == n, timeout=60, interval=0.2)
         assert h.cloud_slots("mg_meter_readings") == h.producer.slots
-        await eventually(lambda: h.runtime.services["sinks"]["cloud"].rows_recovered >= 60, timeout=10)
+        await eventually(lambda: h.runtime.services.sinks["cloud"].rows_recovered >= 60, timeout=10)
     finally:
         assert await h.stop() == 0
 
@@ -233,7 +234,7 @@ async def test_outbox_stats_command(tmp_path: Path, cloud: CloudStandIn, pg_dsn:
     h = await start(tmp_path, cloud, pg_dsn, clock, T0 + timedelta(minutes=5))
     try:
         await asyncio.wait_for(h.producer.done.wait(), 60)
-        await eventually(lambda: h.runtime.services["outbox"].rows_written >= 2 * len(h.producer.slots), timeout=30)
+        await eventually(lambda: h.runtime.services.outbox.rows_written >= 2 * len(h.producer.slots), timeout=30)
     finally:
         assert await h.stop() == 0
     proc = await asyncio.to_thread(
@@ -257,8 +258,8 @@ async def test_reload_restarts_only_the_changed_sink_and_loses_nothing(tmp_path:
         await asyncio.wait_for(h.producer.done.wait(), 60)
         await eventually(lambda: h.cloud_slots("mg_meter_readings") == h.producer.slots, timeout=60)
         assert h.cloud_slots("mg_bess_readings") == h.producer.slots
-        assert h.runtime.services["sinks"]["cloud"].batch_size == 7
-        assert h.runtime.services["outbox"].writer_starts == 1  # the writer's config did not change
+        assert h.runtime.services.sinks["cloud"].batch_size == 7
+        assert h.runtime.services.outbox.writer_starts == 1  # the writer's config did not change
     finally:
         assert await h.stop() == 0
 
@@ -286,14 +287,14 @@ async def test_two_sinks_advance_independently(tmp_path: Path, cloud: CloudStand
     (tmp_path / "site.yaml").write_text(site)
     producer = Producer(T0 + timedelta(minutes=30))
     clock = ScaledClock(T0, speed=600)
-    daemon = Daemon(str(tmp_path / "site.yaml"), clock, providers=[components, producer.provider])
+    daemon = Daemon(str(tmp_path / "site.yaml"), clock, builders=[components, producer.provider])
     h = Harness(daemon, asyncio.create_task(daemon.run()), producer, cloud, pg_dsn, tmp_path / "var")
     warehouse = Harness(daemon, h.task, producer, cloud, second_dsn, tmp_path / "var")
     try:
         await asyncio.wait_for(producer.done.wait(), 60)
         await eventually(lambda: warehouse.cloud_slots("mg_meter_readings") == producer.slots, timeout=60)
         assert h.cloud_slots("mg_meter_readings") == []  # the other sink's cloud is down: its rows wait
-        stats = h.runtime.services["outbox"].outbox.stats()
+        stats = h.runtime.services.outbox.outbox.stats()
         assert stats["sinks"]["warehouse"]["pending"] == 0 and stats["sinks"]["cloud"]["pending"] > 0
         cloud.faults.down = False
         await eventually(lambda: h.cloud_slots("mg_meter_readings") == producer.slots, timeout=120)

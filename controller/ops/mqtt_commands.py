@@ -7,9 +7,9 @@ subject to the control loop's safety envelope, it only replaces what the modes p
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from controller.core.logs import get_logger
-from controller.ops.remote_config import applier
-from controller.ops.status import call_maybe_async
+from uploader.service import check_now
 
 if TYPE_CHECKING:
-    from controller.daemon import Runtime
+    from controller.runtime import Runtime
 
-log = get_logger("ops.commands")
+log = get_logger("ops.mqtt_commands")
 
 
 class _Command(BaseModel):
@@ -182,7 +181,7 @@ class CommandHandler:
         return Outcome("accepted", f"mode {cmd.mode} until {until.isoformat()}", {"until": until.isoformat()})
 
     async def _reload(self, cmd: Reload, actor: str) -> Outcome:
-        app = applier(self._runtime)
+        app = self._runtime.applier()
         if cmd.config is not None:
             text = cmd.config.encode()
         else:
@@ -195,23 +194,15 @@ class CommandHandler:
         message = result.message + ("" if not result.problems else ": " + "; ".join(result.problems[:5]))
         return Outcome(status, message, {"sha256": result.sha256, "result": result.status})
 
-    def _backfill_fn(self) -> Any:
-        """The uploader's backfill: a `backfill` service if one is registered, else its gap recovery run now."""
-        service = self._runtime.services.get("backfill")
-        if service is not None:
-            fn = getattr(service, "run", service)
-            return fn if callable(fn) else None
-        if "outbox" not in self._runtime.services or not self._runtime.config.uploader.sinks:
-            return None
-        try:
-            from uploader.service import check_now
-        except ImportError:
-            return None
+    def _backfill_fn(self) -> Callable[..., Awaitable[Any]] | None:
+        """Gap recovery run now, where this daemon has an outbox with upload sinks."""
         runtime = self._runtime
+        if runtime.services.outbox is None or not runtime.config.uploader.sinks:
+            return None
 
         async def recover(since: datetime | None = None) -> Any:
-            return await check_now(runtime.config, runtime.clock, runtime.services.get("devices", {}),
-                                   runtime.services.setdefault("sinks", {}), since=since)
+            return await check_now(runtime.config, runtime.clock, runtime.services.devices, runtime.services.sinks,
+                                   since=since)
 
         return recover
 
@@ -219,10 +210,8 @@ class CommandHandler:
         fn = self._backfill_fn()
         if fn is None:
             return Outcome("failed", "backfill is unavailable on this daemon (no outbox with upload sinks)")
-        accepted = inspect.signature(fn).parameters
-        kwargs = {k: v for k, v in (("since", cmd.since), ("until", cmd.until)) if k in accepted and v is not None}
         try:
-            result = await call_maybe_async(fn, **kwargs)
+            result = await fn(since=cmd.since)
         except Exception as exc:
             log.error("backfill_failed", error=repr(exc))
             return Outcome("failed", f"backfill failed: {exc}")
