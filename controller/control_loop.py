@@ -21,7 +21,7 @@ from controller.core.component import STOP_CONTROL, ComponentSpec
 from controller.core.logs import get_logger
 from controller.core.state import Sample
 from controller.daemon import Runtime
-from controller.engine.decision import Controller, Decision, record_body
+from controller.engine.decision import Decision, record_body
 from controller.engine.envelope import STALE
 from controller.engine.site_state import AxleStep, MarketValue, SiteState
 from devices.base import Controllable
@@ -41,7 +41,7 @@ class ControlLoop:
         assert site.controller is not None
         self.config = site.controller
         self.runtime = runtime
-        self.controller = Controller(self.config)
+        self.controller = self.config.decider()
         self.site_meter_id: UUID = site.device(self.config.site_meter).id
         self.battery_id: UUID = site.device(self.config.battery).id
         self.commanded_kw: float | None = None  # last setpoint the battery took (or, emulating, would have)
