@@ -19,7 +19,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from controller.config import load_site
-from controller.engine.decision import Controller
 from controller.engine.settlement import current_sp_start
 from controller.engine.site_state import AxleStep, MarketValue, SiteState
 
@@ -50,7 +49,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--site", default="config/sites/demo.yaml")
     args = parser.parse_args()
-    controller = Controller(load_site(args.site).config.controller)  # type: ignore[arg-type]
+    controller = load_site(args.site).config.controller.decider()  # type: ignore[union-attr]
     cases = states(args.n, random.Random(1))
     for now, st in cases[:500]:  # warm caches (zoneinfo, pydantic attribute access)
         controller.decide(st, now)

@@ -31,9 +31,9 @@ from controller.core.clock import ScaledClock
 from controller.core.logs import configure_logging
 from devices.base import Device
 from devices.catalog import create_device
+from simulator.context import SimContext
 from simulator.emlite import EmliteSimulator
 from simulator.mbus_gateway import MbusGatewaySimulator
-from simulator.context import SimContext
 
 EMLITE = 54
 

@@ -23,7 +23,7 @@ from controller.core.clock import Clock
 from controller.core.logs import get_logger
 from controller.core.overrides import Overrides
 from controller.core.state import Sample, StateStore
-from controller.engine.decision import Controller, Decision, record_body
+from controller.engine.decision import Decision, record_body
 from controller.engine.envelope import STALE
 from controller.engine.site_state import AxleStep, MarketValue, SiteState
 from devices.base import Controllable
@@ -81,7 +81,7 @@ class ControlLoop:
         self.alert = alert
         self.beat = beat
         self.health = health
-        self.controller = Controller(self.config)
+        self.decider = self.config.decider()
         self.site_meter_id: UUID = site.device(self.config.site_meter).id
         self.battery_id: UUID = site.device(self.config.battery).id
         self.commanded_kw: float | None = None  # last setpoint the battery took (or, emulating, would have)
@@ -187,7 +187,7 @@ class ControlLoop:
             override = {"manual_setpoint_kw": manual, "mode": only_mode, "source": o.source,
                         "until": o.until.isoformat() if o.until else None}
         state = self.build_state(now)
-        decision = self.controller.decide(state, now, manual_setpoint_kw=manual, only_mode=only_mode)
+        decision = self.decider.decide(state, now, manual_setpoint_kw=manual, only_mode=only_mode)
         return state, decision, override
 
     async def tick(self) -> dict[str, Any]:
@@ -245,15 +245,15 @@ class ControlLoop:
     def stats(self) -> dict[str, Any]:
         return {"ticks": self.ticks, "writes": self.writes, "write_failures": self.write_failures,
                 "tick_errors": self.tick_errors, "stale_ticks": self.stale_ticks,
-                "mode_errors": self.controller.mode_errors,
-                "axle_unknown_actions": sum(getattr(m, "unknown_actions", 0) for m in self.controller.modes)}
+                "mode_errors": self.decider.mode_errors,
+                "axle_unknown_actions": sum(getattr(m, "unknown_actions", 0) for m in self.decider.modes)}
 
     # --- the task ------------------------------------------------------------------------------------
 
     async def run(self) -> None:
         fresh = self.state.fresh_event(self.site_meter_id)
         clock = self.clock
-        log.info("control_started", period_s=self.config.period_s, modes=[m.name for m in self.controller.modes],
+        log.info("control_started", period_s=self.config.period_s, modes=[m.name for m in self.decider.modes],
                  dry_run=self._dry_run(), emulation=self.config.emulation)
         try:
             while True:

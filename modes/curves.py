@@ -1,11 +1,28 @@
-"""Piecewise-linear price -> SoE curves of NIV chase."""
+"""Piecewise-linear price -> SoE curves of NIV chase: the site file's curve points, their checks, interpolation."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
 
-from modes.niv_chase import CurvePoint
+from pydantic import Field
+
+from controller.core.config import ConfigModel
+
+
+class CurvePoint(ConfigModel):
+    price: float = Field(description="p/kWh")
+    soe_kwh: float = Field(ge=0)
+
+
+def check_curve(points: list[CurvePoint]) -> list[CurvePoint]:
+    """A curve field's validator: at least two points, prices strictly increasing."""
+    if len(points) < 2:
+        raise ValueError("a curve needs at least two points")
+    for a, b in itertools.pairwise(points):
+        if b.price <= a.price:
+            raise ValueError("curve prices must strictly increase from one point to the next")
+    return points
 
 
 def soe_at(curve: Sequence[CurvePoint], price: float) -> float | None:

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import itertools
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field, field_validator
 
 from controller.core.config import ConfigModel, TimedRate
-from modes.config import ModeConfigBase, PredictionSettings
-
-
-class CurvePoint(ConfigModel):
-    price: float = Field(description="p/kWh")
-    soe_kwh: float = Field(ge=0)
-
-
-def _check_curve(points: list[CurvePoint]) -> list[CurvePoint]:
-    if len(points) < 2:
-        raise ValueError("a curve needs at least two points")
-    for a, b in itertools.pairwise(points):
-        if b.price <= a.price:
-            raise ValueError("curve prices must strictly increase from one point to the next")
-    return points
+from controller.engine.prediction import PredictionSettings, predict
+from controller.engine.proposal import Proposal, charge_allowing_more, discharge_allowing_more
+from controller.engine.rates import first_rate
+from controller.engine.schedule import Window
+from controller.engine.settlement import SP, current_sp_start
+from controller.engine.site_state import SiteState
+from modes.base import ModeConfigBase, PeriodMode
+from modes.curves import CurvePoint, check_curve, soe_at
 
 
 class NivPrediction(ConfigModel):
@@ -38,9 +31,41 @@ class NivChaseParams(ConfigModel):
     default_pricing: list[TimedRate] = Field(default_factory=list, description="price when there is no prediction")
     prediction: NivPrediction = Field(default_factory=NivPrediction)
 
-    _curves = field_validator("charge_curve", "discharge_curve")(_check_curve)
+    _curves = field_validator("charge_curve", "discharge_curve")(check_curve)
 
 
 class NivChaseConfig(ModeConfigBase):
     type: Literal["niv_chase"]
     params: NivChaseParams
+
+
+class NivChase(PeriodMode[NivChaseConfig]):
+    """Charge when the (predicted) imbalance price is low, discharge when high, by SoE curves (modes.md)."""
+
+    def propose_in(self, state: SiteState, now: datetime, window: Window) -> Proposal | None:
+        if state.soe_kwh is None:
+            return None
+        p = self.config.params
+        prediction = predict(state, now, p.prediction.when_short, p.prediction.when_long)
+        shift = 0.0
+        if prediction is not None and prediction.price is not None:
+            price = prediction.price
+            shift = p.curve_shift_short if prediction.short else -p.curve_shift_long
+        else:
+            default = first_rate(p.default_pricing, now)
+            if default is None:
+                return None
+            price = default
+        charge_price = price + self.ctx.import_rate(now) + shift
+        discharge_price = price - self.ctx.export_rate(now) + shift
+        hours = (current_sp_start(now) + SP - now).total_seconds() / 3600.0
+        if hours <= 0:
+            return None
+        charge_soe = soe_at(p.charge_curve, charge_price)
+        if charge_soe is not None and charge_soe - state.soe_kwh > 0:
+            energy = (charge_soe - state.soe_kwh) / self.ctx.charge_efficiency
+            return charge_allowing_more(energy / hours)
+        discharge_soe = soe_at(p.discharge_curve, discharge_price)
+        if discharge_soe is not None and discharge_soe - state.soe_kwh < 0:
+            return discharge_allowing_more((state.soe_kwh - discharge_soe) / hours)
+        return None

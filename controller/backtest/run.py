@@ -4,7 +4,7 @@ The simulator's own site model (`simulator.modbus_devices.ModbusSite`, built fro
 `flux-edge simulate` builds it, but never served) stands in for the site. Every `controller.period_s` of
 simulated time: the physics advances to the tick, the tick reads the site meter's power and the battery's
 SoE as fresh readings, the Modo cache as it would have been (see market.py), decides with the engine's own
-`Controller`, and writes heartbeat + setpoint to the battery model the way the PowerPack driver does.
+`Decider`, and writes heartbeat + setpoint to the battery model the way the PowerPack driver does.
 Limits and energy are accounted on every physics step.
 
 Axle's schedule, when given, is known all day (Axle publishes it ahead); without one the axle mode stays
@@ -26,7 +26,7 @@ from controller.backtest.inputs import InputError, Series, day_window
 from controller.backtest.market import RecordedMarket
 from controller.config.site import SiteConfig
 from controller.core.clock import ManualClock
-from controller.engine.decision import Controller, Decision
+from controller.engine.decision import Decision
 from controller.engine.envelope import STALE
 from controller.engine.schedule import zone
 from controller.engine.site_state import AxleStep, SiteState
@@ -173,7 +173,7 @@ def run_backtest(site: SiteConfig, day: date, market: RecordedMarket, *, load: S
     site_meter = simulated.meters.get(c.site_meter)
     model.advance_to(start.timestamp())
 
-    controller = Controller(c)
+    controller = c.decider()
     accounts = Accounts(controller.limits, soe_tolerance_kwh(c.battery_charge_limit_kw, c.battery_discharge_limit_kw,
                                                          c.period_s, battery.ramp_down_kw_per_s))
     result = BacktestResult(site, day, start, end, market, accounts, soe_start_kwh=battery.soe_kwh,

@@ -12,7 +12,6 @@ from typing import Any
 
 from controller.commands.common import load_site_or_report
 from controller.core.clock import parse_utc
-from controller.engine.decision import Controller
 from controller.engine.site_state import AxleStep, MarketValue, SiteState
 
 
@@ -93,6 +92,6 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, json.JSONDecodeError, StateError) as exc:
         print(f"{args.state}: {exc}", file=sys.stderr)
         return 2
-    decision = Controller(site.controller).decide(state, now)
+    decision = site.controller.decider().decide(state, now)
     print(json.dumps(decision.answer()))
     return 0

@@ -9,10 +9,13 @@ from typing import Any
 from pydantic import Field
 
 from controller.core.config import DEFAULT_TIMEZONE, ConfigModel, ProblemList, TimedRate, TimezoneName, did_you_mean
+from controller.engine.decision import Decider
+from controller.engine.envelope import Limits
 from controller.market.config import MarketConfig
 from controller.ops.config import MetricsConfig, MqttConfig, OpsConfig
 from devices.catalog import BATTERY_KINDS, METER_KINDS, DeviceConfig
-from modes.catalog import DEFAULT_ORDER, ModeConfig
+from modes.base import ModeContext
+from modes.catalog import ModeConfig, build_modes, priority_key
 from simulator.config import SimulatorConfig
 from uploader.config import BufferConfig, UploaderConfig
 
@@ -48,9 +51,22 @@ class ControllerConfig(ConfigModel):
 
     def effective_priority(self, index: int) -> tuple[int, int, int]:
         """Sort key of mode `index`: explicit priority, else the spec's order of types; file order breaks ties."""
-        mode = self.modes[index]
-        default_rank = DEFAULT_ORDER.index(mode.type) + 1
-        return (mode.priority if mode.priority is not None else default_rank * 100, default_rank, index)
+        return priority_key(self.modes[index], index)
+
+    def limits(self) -> Limits:
+        """The safety envelope's limits; a setpoint runs at most one control period."""
+        return Limits(self.battery_charge_limit_kw, self.battery_discharge_limit_kw, self.site_import_limit_kw,
+                      self.site_export_limit_kw, self.soe_min_kwh, self.soe_max_kwh, self.max_reading_age_s,
+                      soe_horizon_s=self.period_s, charge_efficiency=self.charge_efficiency,
+                      site_margin_kw=self.site_limit_margin_kw)
+
+    def mode_context(self) -> ModeContext:
+        return ModeContext(self.charge_efficiency, self.limits(), tuple(self.import_rates), tuple(self.export_rates))
+
+    def decider(self) -> Decider:
+        """This site's modes in priority order with its limits: what the control loop, `decide` and the backtest run."""
+        ctx = self.mode_context()
+        return Decider(ctx.limits, build_modes(self.modes, ctx))
 
     def problems(self) -> ProblemList:
         if self.site_limit_margin_kw >= min(self.site_import_limit_kw, self.site_export_limit_kw) > 0:

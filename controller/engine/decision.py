@@ -1,26 +1,39 @@
 """One decision: every mode proposes, arbitration picks, the envelope has the last word.
 
-`Controller.decide` is the whole pure path shared by the control loop and `flux-edge decide`.
+`Decider.decide` is the whole pure path shared by the control loop, `flux-edge decide` and the backtest.
+The Decider is given its modes and limits (the application builds them from the site file:
+`ControllerConfig.decider`); the engine knows a mode only as a `Proposer`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from controller.config.site import ControllerConfig
 from controller.core.logs import get_logger
 from controller.engine.arbitration import arbitrate
 from controller.engine.envelope import STALE, Limits, apply_envelope
 from controller.engine.proposal import Proposal, json_number
 from controller.engine.site_state import MarketValue, SiteState
-from modes.base import Mode
-from modes.registry import build_modes
 
 log = get_logger("engine")
+
+
+class Proposer(Protocol):
+    """What the engine needs of a mode: its record name, its type (for a mode override) and a proposal."""
+
+    # Read-only, so a mode may hold its type as a class attribute.
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def type(self) -> str: ...
+
+    def propose(self, state: SiteState, now: datetime) -> Proposal | None:
+        """This tick's proposal (None: inactive)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +84,12 @@ def record_body(decision: Decision, state: SiteState, extra: Mapping[str, Any] |
     }
 
 
-class Controller:
-    """A site's modes in priority order and its safety limits."""
+class Decider:
+    """A site's modes in priority order (highest first) and its safety limits."""
 
-    def __init__(self, config: ControllerConfig) -> None:
-        self.config = config
-        self.limits = Limits.of(config)
-        self.modes: list[Mode[Any]] = build_modes(config)
+    def __init__(self, limits: Limits, modes: Sequence[Proposer]) -> None:
+        self.limits = limits
+        self.modes: list[Proposer] = list(modes)
         self.mode_errors = 0
 
     def _proposals(self, state: SiteState, now: datetime, only_mode: str | None) -> list[tuple[str, Proposal | None]]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from controller.config.site import ControllerConfig
 from controller.engine.site_state import SiteState
 
 STALE = "stale_data"
@@ -27,6 +26,8 @@ STALE = "stale_data"
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """A site's safety limits; the application builds them from the site file (`ControllerConfig.limits`)."""
+
     charge_kw: float
     discharge_kw: float
     import_kw: float
@@ -39,13 +40,6 @@ class Limits:
     charge_efficiency: float = 1.0
     # Headroom kept inside the site limits, for load and solar changes between two decisions.
     site_margin_kw: float = 0.0
-
-    @classmethod
-    def of(cls, c: ControllerConfig) -> Limits:
-        return cls(c.battery_charge_limit_kw, c.battery_discharge_limit_kw, c.site_import_limit_kw,
-                   c.site_export_limit_kw, c.soe_min_kwh, c.soe_max_kwh, c.max_reading_age_s,
-                   soe_horizon_s=c.period_s, charge_efficiency=c.charge_efficiency,
-                   site_margin_kw=c.site_limit_margin_kw)
 
 
 @dataclass(frozen=True, slots=True)

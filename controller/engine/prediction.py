@@ -13,11 +13,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import Field
+
+from controller.core.config import ConfigModel
 from controller.engine.settlement import SP, current_sp_start
 from controller.engine.site_state import SiteState
-from modes.config import PredictionSettings
 
 CURRENT_SP_TRUSTED_AFTER_S = 600.0
+
+
+class PredictionSettings(ConfigModel):
+    """When the previous settlement period's data may stand in for the current one (see modes.md)."""
+
+    allow_prediction: bool = False
+    time_cutoff_s: float = Field(default=0.0, ge=0, le=1800, description="usable while time into the SP is below")
+    volume_cutoff_mwh: float = Field(default=0.0, ge=0, description="usable only if |volume| is at least this")
 
 
 @dataclass(frozen=True, slots=True)

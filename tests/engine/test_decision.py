@@ -11,20 +11,19 @@ from hypothesis import strategies as st
 
 from controller.config import load_site
 from controller.engine.arbitration import arbitrate
-from controller.engine.decision import Controller
 from controller.engine.envelope import Limits, apply_envelope
 from controller.engine.proposal import Proposal
 from controller.engine.site_state import AxleStep, MarketValue, SiteState
 
 DEMO = load_site(Path(__file__).resolve().parents[2] / "config" / "sites" / "demo.yaml").config
 assert DEMO.controller is not None
-CONTROLLER = Controller(DEMO.controller)
-LIMITS = CONTROLLER.limits
+DECIDER = DEMO.controller.decider()
+LIMITS = DECIDER.limits
 WED_PEAK = datetime(2026, 6, 3, 15, 20, tzinfo=UTC)
 
 
 def test_manual_override_replaces_arbitration_and_passes_the_envelope() -> None:
-    d = CONTROLLER.decide(SiteState(42.0, 800.0), WED_PEAK, manual_setpoint_kw=1e9)
+    d = DECIDER.decide(SiteState(42.0, 800.0), WED_PEAK, manual_setpoint_kw=1e9)
     assert d.setpoint_kw == 250.0
     assert d.requested_kw == 1e9
     assert d.constraints == ("bess_power",)
@@ -33,14 +32,14 @@ def test_manual_override_replaces_arbitration_and_passes_the_envelope() -> None:
 
 
 def test_mode_override_runs_only_that_mode() -> None:
-    d = CONTROLLER.decide(SiteState(42.0, 800.0), WED_PEAK, only_mode="dynamic_peak_approach")
+    d = DECIDER.decide(SiteState(42.0, 800.0), WED_PEAK, only_mode="dynamic_peak_approach")
     assert d.active == d.effective == ("dynamic_peak_approach",)
     assert d.setpoint_kw < 0  # the approach charges towards 900 kWh
     assert [name for name, _ in d.proposals] == ["dynamic_peak_approach"]
 
 
 def test_idle_when_no_mode_sets_a_power() -> None:
-    d = CONTROLLER.decide(SiteState(10.0, 500.0), datetime(2026, 6, 3, 23, 30, tzinfo=UTC))
+    d = DECIDER.decide(SiteState(10.0, 500.0), datetime(2026, 6, 3, 23, 30, tzinfo=UTC))
     assert (d.setpoint_kw, d.requested_kw, d.reason) == (0.0, None, "idle: no mode set a power")
 
 
@@ -89,7 +88,7 @@ demo_states = st.builds(
 @given(state=demo_states, offset_s=st.integers(0, 7 * 86400))
 def test_demo_site_decisions_stay_within_every_limit(state: SiteState, offset_s: int) -> None:
     now = WED_PEAK + timedelta(seconds=offset_s)
-    d = CONTROLLER.decide(state, now)
+    d = DECIDER.decide(state, now)
     p = d.setpoint_kw
     assert math.isfinite(p)
     assert -LIMITS.charge_kw <= p <= LIMITS.discharge_kw
@@ -110,7 +109,7 @@ def test_decision_record_is_strict_json_even_with_missing_inputs_and_infinite_pr
 
     state = SiteState(None, 500.0, site_power_age_s=math.inf,
                       axle_schedule=(AxleStep(WED_PEAK, WED_PEAK + timedelta(hours=1), "discharge_max"),))
-    d = CONTROLLER.decide(state, WED_PEAK)
+    d = DECIDER.decide(state, WED_PEAK)
     body = record_body(d, state)
     text = json.dumps(body, allow_nan=False)  # raises on NaN/Infinity
     assert json.loads(text)["proposals"]["axle"] == {"target": "inf", "min": "inf", "max": "inf"}

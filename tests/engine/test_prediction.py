@@ -6,9 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from controller.engine.prediction import predict
+from controller.engine.prediction import PredictionSettings, predict
 from controller.engine.site_state import MarketValue, SiteState
-from modes.config import PredictionSettings
 
 SP = datetime(2026, 6, 3, 15, 0, tzinfo=UTC)  # SP33 of 3 June (16:00 BST)
 PREV = SP - timedelta(minutes=30)

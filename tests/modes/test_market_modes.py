@@ -10,7 +10,7 @@ import pytest
 
 from controller.engine.proposal import Proposal as P
 from controller.engine.site_state import AxleStep, MarketValue, SiteState
-from modes.axle_logic import Axle
+from modes.axle import Axle
 from tests.modes.util import Z, build, close
 
 INF = math.inf

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from controller.config.site import ControllerConfig
 from controller.engine.proposal import Proposal
 from modes.base import Mode
-from modes.registry import build_modes
+from modes.catalog import build_modes
 
 LONDON = ZoneInfo("Europe/London")
 CONTROLLER: dict[str, Any] = {
@@ -21,7 +21,7 @@ CONTROLLER: dict[str, Any] = {
 
 def build(mode: dict[str, Any], **controller: Any) -> Mode[Any]:
     cfg = ControllerConfig.model_validate({**CONTROLLER, **controller, "modes": [mode]})
-    return build_modes(cfg)[0]
+    return build_modes(cfg.modes, cfg.mode_context())[0]
 
 
 def local(text: str) -> datetime:
