@@ -22,12 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import yaml
 
 from controller.config import LoadedSite, parse_site
+from controller.control_loop import ControlLoop
+from controller.control_loop import provide as control
 from controller.core.clock import RealClock
 from controller.core.logs import configure_logging
 from controller.daemon import Daemon
-from controller.control_loop import ControlLoop
-from controller.control_loop import provide as control
-from devices.scheduler import components as pollers
+from controller.wiring import devices_components as pollers
 from simulator.modbus_devices import ModbusSite
 from tests.engine.test_loop_integration import site_doc
 from tests.helpers import free_port

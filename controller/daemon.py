@@ -62,8 +62,8 @@ Provider = Callable[[SiteConfig, Runtime], list[ComponentSpec]]
 # Each subsystem registers its provider here ("module:function"); missing modules are skipped so the
 # daemon runs with whatever subsystems are installed.
 PROVIDERS: list[str] = [
-    "uploader.service:components",
-    "devices.scheduler:components",
+    "controller.wiring:uploader_components",
+    "controller.wiring:devices_components",
     "controller.control_loop:provide",
     "controller.market.modo:provide",
     "controller.market.axle:provide",

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from controller.config.views import uploader_site
 from controller.core.logs import get_logger
 from controller.ops.remote_config import applier
 from controller.ops.status import call_maybe_async
+from uploader.coverage import check_now
 
 if TYPE_CHECKING:
     from controller.daemon import Runtime
@@ -203,14 +205,10 @@ class CommandHandler:
             return fn if callable(fn) else None
         if "outbox" not in self._runtime.services or not self._runtime.config.uploader.sinks:
             return None
-        try:
-            from uploader.service import check_now
-        except ImportError:
-            return None
         runtime = self._runtime
 
         async def recover(since: datetime | None = None) -> Any:
-            return await check_now(runtime.config, runtime.clock, runtime.services.get("devices", {}),
+            return await check_now(uploader_site(runtime.config), runtime.clock, runtime.services.get("devices", {}),
                                    runtime.services.setdefault("sinks", {}), since=since)
 
         return recover
