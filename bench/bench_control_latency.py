@@ -27,7 +27,7 @@ from controller.core.clock import RealClock
 from controller.core.logs import configure_logging
 from controller.daemon import Daemon
 from controller.wiring import control
-from devices.scheduler import components as pollers
+from controller.wiring import devices as pollers
 from simulator.modbus_devices import ModbusSite
 from tests.engine.test_loop_integration import site_doc
 from tests.helpers import free_port

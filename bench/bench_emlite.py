@@ -31,6 +31,7 @@ from controller.core.clock import ScaledClock
 from controller.core.logs import configure_logging
 from devices.base import Device
 from devices.catalog import create_device
+from devices.links import DeviceLinks
 from simulator.context import SimContext
 from simulator.emlite import EmliteSimulator
 from simulator.mbus_gateway import MbusGatewaySimulator
@@ -87,8 +88,8 @@ async def main(cycles: int, speed: float, link_max: int | None) -> int:
     await emlite.start({d.name: (d.host, d.port) for d in site.devices if d.type == "emlite"})
     mbus = MbusGatewaySimulator.from_site(ctx)
     await mbus.start()
-    shared: dict[str, Any] = {}
-    devices = [create_device(d, clock, shared) for d in site.devices]
+    links = DeviceLinks()
+    devices = [create_device(d, clock, links) for d in site.devices]
     ratios: list[float] = []
     try:
         for n in range(cycles):

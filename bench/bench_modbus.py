@@ -30,6 +30,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from devices.links import DeviceLinks
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from controller.config import SiteConfig
@@ -106,7 +108,7 @@ async def overhead(reads: int, tmp: Path) -> dict[str, float]:
     proc, ports = _start_servers(1, 0.0, tmp)
     try:
         clock = RealClock()
-        device = create_device(_site(ports).devices[0], clock, {})
+        device = create_device(_site(ports).devices[0], clock, DeviceLinks())
         raw = AsyncModbusTcpClient("127.0.0.1", port=ports[0], timeout=10, retries=0, reconnect_delay=0)
         await raw.connect()
         now = datetime.now(UTC)
@@ -144,7 +146,7 @@ async def cycle(count: int, latency: float, tmp: Path) -> dict[str, float]:
         clock = RealClock()
         site = _site(ports)
         bus, state = Bus(), StateStore()
-        pollers = [DevicePoller(create_device(d, clock, {}), clock, state, bus) for d in site.devices]
+        pollers = [DevicePoller(create_device(d, clock, DeviceLinks()), clock, state, bus) for d in site.devices]
         slot = align_up(clock.now(), 10)
         for p in pollers:  # connect every device first: the cycle measured is a steady-state one
             await p.device.poll(slot)

@@ -28,6 +28,7 @@ import psycopg
 
 from controller.core.clock import RealClock
 from controller.core.reading import Reading
+from devices.catalog import CLOUD_ROUTING
 from simulator.cloud import CloudStandIn
 from uploader.config import PostgresSinkConfig, PostgrestSinkConfig
 from uploader.delivery import Delivery, SinkCounters
@@ -47,7 +48,7 @@ def meter_rows(n: int) -> list[CloudRow]:
         device = DEVICES[i % len(DEVICES)]
         t = T0 + timedelta(minutes=i // len(DEVICES))
         fields = {c: float(i % 997) + 0.25 for c in METER.column_names}
-        row = map_reading(Reading(device, "m", "acuvim2", t, fields))
+        row = map_reading(Reading(device, "m", "acuvim2", t, fields), CLOUD_ROUTING)
         assert row is not None
         out.append(row)
     return out

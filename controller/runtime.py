@@ -27,8 +27,9 @@ from controller.market.modo import ModoClient
 from controller.ops.remote_config import ConfigApplier
 from controller.ops.tally import DecisionTally
 from devices.base import Device
+from devices.links import DeviceLinks
 from uploader.delivery import SinkCounters
-from uploader.service import OutboxService
+from uploader.writer import OutboxService
 
 
 class DaemonHandle(Protocol):
@@ -54,7 +55,7 @@ class Services:
     """Live objects one component owns and others read."""
 
     devices: dict[str, Device] = field(default_factory=dict)  # device name -> its driver
-    links: dict[str, Any] = field(default_factory=dict)
+    links: DeviceLinks = field(default_factory=DeviceLinks)  # what drivers share: link limits, gateways
     outbox: OutboxService | None = None
     sinks: dict[str, SinkCounters] = field(default_factory=dict)  # sink name -> upload counters
     modo: ModoClient | None = None
@@ -66,7 +67,7 @@ class Services:
 
     def snapshot(self) -> Services:
         """A copy to restore after a failed rebuild (the registries copied, the objects shared)."""
-        return dataclasses.replace(self, devices=dict(self.devices), sinks=dict(self.sinks), links=dict(self.links))
+        return dataclasses.replace(self, devices=dict(self.devices), sinks=dict(self.sinks))
 
     def restore(self, saved: Services) -> None:
         for f in dataclasses.fields(self):

@@ -12,16 +12,36 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from controller.config.site import SiteConfig
+from controller.config.views import uploader_site
 from controller.control_loop import ControlLoop, LoopIO
 from controller.core.component import STOP_CONTROL, STOP_MARKET, ComponentSpec
 from controller.market.axle import AxleClient, TelemetrySource
 from controller.market.modo import ModoClient
 from controller.ops.provider import ops_components
 from controller.runtime import Runtime
-from devices.scheduler import components as device_components
-from uploader.service import components as uploader_components
+from devices.scheduler import components as poller_components
+from uploader.components import components as upload_components
+from uploader.writer import OutboxService
 
 Builder = Callable[[SiteConfig, Runtime], list[ComponentSpec]]
+
+
+def devices(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
+    """One poller per device; drivers are (re)created here and kept in `services.devices`."""
+    s = runtime.services
+    return poller_components(config.devices, clock=runtime.clock, state=runtime.state, bus=runtime.bus,
+                             alert=runtime.alert, health=runtime.health, links=s.links, live=s.devices)
+
+
+def uploader(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
+    """The outbox writer (critical), one upload loop per sink, and the coverage check."""
+    s = runtime.services
+    if s.outbox is None:
+        # Once per runtime: it listens on the bus from now on, so nothing published during a reload is missed.
+        s.outbox = OutboxService(runtime.bus)
+    # Looked up at each use: a reload (or a failed one, which restores the registry) may replace it.
+    return upload_components(uploader_site(config), s.outbox, clock=runtime.clock, alert=runtime.alert,
+                             beat=runtime.beat, devices=lambda: s.devices, counters=s.sinks)
 
 
 def control_loop(config: SiteConfig, runtime: Runtime) -> ControlLoop:
@@ -99,8 +119,8 @@ def axle(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
 
 
 COMPONENTS: tuple[Builder, ...] = (
-    uploader_components,
-    device_components,
+    uploader,
+    devices,
     control,
     modo,
     axle,

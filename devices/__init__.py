@@ -1,1 +1,1 @@
-"""Device drivers: each kind in its own folder, registered in `devices.catalog`."""
+"""Device drivers: each kind in its own folder (declared by its `kind.py`), listed in `devices.catalog`."""

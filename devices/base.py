@@ -72,8 +72,11 @@ class DeviceError(Exception):
 class Device(Protocol):
     """Anything that can be polled for a reading."""
 
-    config: DeviceConfigBase
     health: DeviceHealth
+
+    @property
+    def config(self) -> DeviceConfigBase:
+        """The device's site-file entry (read-only here, so a driver may hold its kind's own config class)."""
 
     async def poll(self, slot: datetime) -> Reading:
         """Read the device now and return its reading stamped with `slot`. Raises DeviceError."""

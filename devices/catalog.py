@@ -1,52 +1,63 @@
-"""Every device kind the site file may name. Adding a kind: its folder, plus one line in each table."""
+"""Every device kind the site file may name, and everything derived from them.
+
+Each kind declares itself in its own folder (`devices/<kind>/kind.py` exports `KIND`: its config
+class, its driver factory, its role, its cloud table and columns, its MQTT measurement ids).
+Adding a new meter kind means: its own folder `devices/<kind>/` (config, driver, kind.py), one line
+in `KINDS` below, its simulator under `simulator/`, and its test under `tests/devices/`. The site
+model, the pollers, the uploader (given `CLOUD_ROUTING` as data) and the MQTT bridge take what they
+need from here.
+"""
 
 from __future__ import annotations
 
-import importlib
-import inspect
+import functools
+import operator
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
 
-from devices.acuvim2.config import Acuvim2Config
-from devices.emlite.config import EmliteConfig
-from devices.heat_mbus.config import HeatMbusConfig
-from devices.heat_modbus.config import HeatModbusConfig
-from devices.powerpack.config import PowerPackConfig
+from controller.core.clock import Clock
+from devices.acuvim2.kind import KIND as ACUVIM2
+from devices.base import Device
+from devices.config import DeviceConfigBase
+from devices.emlite.kind import KIND as EMLITE
+from devices.heat_mbus.kind import KIND as HEAT_MBUS
+from devices.heat_modbus.kind import KIND as HEAT_MODBUS
+from devices.kind import CloudRoute, DeviceKind, Role
+from devices.links import DeviceLinks
+from devices.powerpack.kind import KIND as POWERPACK
+
+# One line per kind. The order is the order of the site file's schema (`flux-edge schema`).
+KINDS: tuple[DeviceKind[Any], ...] = (
+    POWERPACK,
+    ACUVIM2,
+    EMLITE,
+    HEAT_MBUS,
+    HEAT_MODBUS,
+)
+
+BY_NAME: dict[str, DeviceKind[Any]] = {k.name: k for k in KINDS}
 
 if TYPE_CHECKING:
-    from controller.core.clock import Clock
-    from devices.base import Device
+    # mypy cannot follow a union built at run time; code narrows with isinstance on the kind's config.
+    DeviceConfig = DeviceConfigBase
+else:
+    DeviceConfig = Annotated[functools.reduce(operator.or_, (k.config for k in KINDS)), Field(discriminator="type")]
 
-DeviceConfig = Annotated[
-    PowerPackConfig | Acuvim2Config | EmliteConfig | HeatMbusConfig | HeatModbusConfig,
-    Field(discriminator="type"),
-]
+METER_KINDS = frozenset(k.name for k in KINDS if k.role is Role.METER)
+BATTERY_KINDS = frozenset(k.name for k in KINDS if k.role is Role.BATTERY)
 
-METER_KINDS = frozenset({"acuvim2"})
-BATTERY_KINDS = frozenset({"powerpack"})
+# kind -> (cloud table, reading field -> column): the uploader receives this as data.
+CLOUD_ROUTING: dict[str, CloudRoute] = {k.name: k.cloud for k in KINDS if k.cloud is not None}
 
-# kind -> "module:Class" of its driver, imported when first needed (drivers import the config tree,
-# which imports this module). A driver class is called as `Class(config, clock)` or, where it declares
-# a `shared` keyword, `Class(config, clock, shared=shared)`.
-DRIVERS: dict[str, str] = {
-    "powerpack": "devices.powerpack.driver:PowerPack",
-    "acuvim2": "devices.acuvim2.driver:Acuvim2",
-    "emlite": "devices.emlite.driver:EmliteMeter",
-    "heat_mbus": "devices.heat_mbus.driver:HeatMbusMeter",
-    "heat_modbus": "devices.heat_modbus.driver:HeatModbusMeter",
-}
+# kind -> reading field -> MQTT measurement id.
+MEASUREMENT_IDS: dict[str, Mapping[str, str]] = {k.name: k.measurements for k in KINDS}
 
 
-def create_device(config: DeviceConfig, clock: Clock, shared: dict[str, Any] | None = None) -> Device:
-    """The driver for one site-file device entry. `shared` is `runtime.services` (per-link limiters, gateways)."""
-    ref = DRIVERS.get(config.type)
-    if ref is None:
+def create_device(config: DeviceConfigBase, clock: Clock, links: DeviceLinks) -> Device:
+    """The driver for one site-file device entry; `links` holds what drivers share (the caller keeps it)."""
+    kind = BY_NAME.get(config.type)
+    if kind is None:
         raise ValueError(f"no driver for device kind {config.type!r}")
-    module, _, attr = ref.partition(":")
-    cls = getattr(importlib.import_module(module), attr)
-    if "shared" in inspect.signature(cls).parameters:
-        device: Device = cls(config, clock, shared=shared if shared is not None else {})
-    else:
-        device = cls(config, clock)
-    return device
+    return kind.create(config, clock, links)

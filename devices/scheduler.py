@@ -7,9 +7,9 @@ readings late and, running in its own task, never delays another device. Every p
 state store; one reading per telemetry slot (the poll at the slot's start, or the mean of the
 slot's polls) is published on the bus for the outbox.
 
-The provider registers one component per device (`poll:<name>`, keyed by the device's config), so a
-reload that changes one device restarts only that device's poller. Devices are created while the
-provider runs, so the control loop finds the battery in `runtime.services["devices"]` at start.
+`components` returns one component per device (`poll:<name>`, keyed by the device's config), so a
+reload that changes one device restarts only that device's poller. Drivers are created while it
+runs, into the caller's dict of live devices, so the control loop finds the battery there at start.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from controller.core.bus import Bus
 from controller.core.clock import Clock, align_down, align_up
@@ -30,11 +30,9 @@ from controller.core.reading import FieldValue, Reading
 from controller.core.state import StateStore
 from controller.core.supervisor import Backoff
 from devices.base import Device, DeviceError, HealthState
-from devices.catalog import DRIVERS, create_device
-
-if TYPE_CHECKING:
-    from controller.config import SiteConfig
-    from controller.runtime import Runtime
+from devices.catalog import create_device
+from devices.config import DeviceConfigBase
+from devices.links import DeviceLinks
 
 log = get_logger("devices.scheduler")
 
@@ -200,25 +198,27 @@ class DevicePoller:
         self._was_down = down
 
 
-def components(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
-    """One poller per device with a driver; devices are (re)created here, synchronously."""
-    devices: dict[str, Any] = runtime.services.devices
-    wanted = {d.name for d in config.devices if d.type in DRIVERS}
-    for name in [n for n in devices if n not in wanted]:
-        del devices[name]
-        runtime.health.pop(name, None)
+def components(configs: Sequence[DeviceConfigBase], *, clock: Clock, state: StateStore, bus: Bus, alert: Alert,
+               health: MutableMapping[str, Any], links: DeviceLinks,
+               live: MutableMapping[str, Device]) -> list[ComponentSpec]:
+    """One poller per device; drivers are (re)created here, synchronously, into `live` (the caller's, by name).
+
+    A device whose config is unchanged keeps its driver; one that is gone leaves `live` and `health`.
+    `health` (shared with other components) gets each device's `DeviceHealth` under its name.
+    """
+    wanted = {d.name for d in configs}
+    for name in [n for n in live if n not in wanted]:
+        del live[name]
+        health.pop(name, None)
     specs: list[ComponentSpec] = []
-    for dc in config.devices:
-        if dc.type not in DRIVERS:
-            log.warning("no_driver_for_device", device=dc.name, kind=dc.type)
-            continue
-        device = devices.get(dc.name)
+    for dc in configs:
+        device = live.get(dc.name)
         if device is None or device.config != dc:
             # The old poller (its key changed) is stopped by the daemon and closes the old device.
-            device = create_device(dc, runtime.clock, runtime.services.links)
-            devices[dc.name] = device
-        runtime.health[dc.name] = device.health
-        poller = DevicePoller(device, runtime.clock, runtime.state, runtime.bus, runtime.alert)
+            device = create_device(dc, clock, links)
+            live[dc.name] = device
+        health[dc.name] = device.health
+        poller = DevicePoller(device, clock, state, bus, alert)
         specs.append(ComponentSpec(
             name=f"poll:{dc.name}", key=dc, factory=poller.run, critical=False, stop_order=STOP_POLLERS,
             backoff=Backoff(initial_s=dc.backoff_initial_s, max_s=dc.backoff_max_s)))

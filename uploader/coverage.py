@@ -2,8 +2,10 @@
 
 (b) For each device, the cloud is asked which slots it holds over the window; rows this sink has
     already delivered (so the cloud once had them) but the cloud no longer holds are sent again.
-(c) Emlite meters keep half-hourly profile logs: half-hour slots missing both here and in the cloud
-    are read back from the meter and go into the outbox like any reading.
+(c) Devices that keep half-hourly profile logs (Emlite meters): half-hour slots missing both here and
+    in the cloud are read back from the device and go into the outbox like any reading.
+
+In the daemon the check runs every `coverage_check_interval_s`; `check_now` runs it once (backfill).
 """
 
 from __future__ import annotations
@@ -12,15 +14,18 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from controller.config import SiteConfig
-from controller.core.clock import align_down, align_up
+from controller.core.clock import Clock, align_down, align_up
 from controller.core.logs import get_logger
-from devices.base import Device, HasProfileLog
+from uploader.delivery import SinkCounters
+from uploader.factory import make_sink
 from uploader.outbox import Outbox
-from uploader.sink import Sink
-from uploader.tables import DECISIONS, map_reading, table_for_kind
+from uploader.sink import Sink, SinkError
+from uploader.site import ProfileLog, UploaderSite, reopen_outbox
+from uploader.tables import DECISIONS, CloudRow, map_reading, reading_table
+from uploader.writer import OutboxService
 
 log = get_logger("coverage")
 
@@ -54,14 +59,14 @@ class CoverageReport:
         return sum(sum(v.values()) for v in self.resent.values()) + sum(self.read_back.values())
 
 
-def streams(config: SiteConfig) -> list[Stream]:
+def streams(site: UploaderSite) -> list[Stream]:
     out: list[Stream] = []
-    for d in config.devices:
-        table = table_for_kind(d.type)
+    for d in site.devices:
+        table = reading_table(d.kind, site.routing)
         if table is not None:
             out.append(Stream(d.name, table.name, str(d.id)))
-    if config.controller is not None:
-        out.append(Stream("decisions", DECISIONS.name, str(config.device(config.controller.battery).id)))
+    if site.battery_id is not None:
+        out.append(Stream("decisions", DECISIONS.name, str(site.battery_id)))
     return out
 
 
@@ -69,12 +74,12 @@ async def _to_thread(fn: Callable[[], Any]) -> Any:
     return await asyncio.to_thread(fn)
 
 
-async def resend_missing(sink: Sink, outbox: Outbox, config: SiteConfig, start: datetime, end: datetime, *,
+async def resend_missing(sink: Sink, outbox: Outbox, site: UploaderSite, start: datetime, end: datetime, *,
                          batch_size: int = 1000, run: Run = _to_thread) -> dict[str, int]:
     """(b): resend rows `sink` delivered before but the cloud no longer holds. Returns rows per stream."""
     delivered_upto: int = await run(lambda: outbox.cursor(sink.name))
     out: dict[str, int] = {}
-    for s in streams(config):
+    for s in streams(site):
         local = await run(lambda s=s: outbox.rows_between(s.table, s.key, start, end))  # type: ignore[misc]
         local = [r for r in local if r.seq <= delivered_upto]
         if not local:
@@ -100,18 +105,20 @@ def _ranges(slots: Sequence[datetime], step: timedelta) -> list[tuple[datetime, 
     return out
 
 
-async def read_back_profiles(sinks: Sequence[Sink], outbox: Outbox, config: SiteConfig,
-                             devices: Mapping[str, Device], *, start: datetime, end: datetime, now: datetime,
+async def read_back_profiles(sinks: Sequence[Sink], outbox: Outbox, site: UploaderSite,
+                             devices: Mapping[str, object], *, start: datetime, end: datetime, now: datetime,
                              run: Run = _to_thread) -> dict[str, int]:
-    """(c): half-hour slots of Emlite meters missing here and in every sink's cloud, read from the meters."""
+    """(c): half-hour slots of profile-log devices missing here and in every sink's cloud, read from them.
+
+    `devices`: the live drivers by name; one that is not there (or cannot read its log) is skipped."""
     out: dict[str, int] = {}
     step = timedelta(seconds=PROFILE_SLOT_S)
     first = align_up(start, PROFILE_SLOT_S)
     last = min(align_down(end, PROFILE_SLOT_S), align_down(now - timedelta(seconds=SETTLE_S), PROFILE_SLOT_S))
-    for d in config.devices:
-        table = table_for_kind(d.type)
+    for d in site.devices:
+        table = reading_table(d.kind, site.routing)
         device = devices.get(d.name)
-        if d.type != "emlite" or table is None or not isinstance(device, HasProfileLog) or first >= last:
+        if not d.profile_log or table is None or not isinstance(device, ProfileLog) or first >= last:
             continue
         key = str(d.id)
         local = await run(lambda: outbox.rows_between(table.name, key, first, last))  # noqa: B023
@@ -130,14 +137,57 @@ async def read_back_profiles(sinks: Sequence[Sink], outbox: Outbox, config: Site
         if not wanted:
             continue
         wanted_set = set(wanted)
-        rows = []
+        rows: list[CloudRow] = []
         for r0, r1 in _ranges(wanted, step):
             for reading in await device.read_profile(r0, r1):
-                row = map_reading(reading)
+                row = map_reading(reading, site.routing)
                 if row is not None and reading.time in wanted_set:
                     rows.append(row)
         if rows:
-            result = await run(lambda rows=rows: outbox.add(rows))
+            result = await run(partial(outbox.add, rows))
             out[d.name] = int(result.inserted)
             log.warning("profile_read_back", device=d.name, rows=result.inserted, slots_missing=len(wanted))
     return out
+
+
+async def run_coverage(site: UploaderSite, service: OutboxService, *, clock: Clock,
+                       devices: Callable[[], Mapping[str, object]], counters: dict[str, SinkCounters]) -> None:
+    """Every `coverage_check_interval_s`: resend what the cloud lost, read back what nobody has.
+
+    `devices` returns the live drivers by name at the time of each check (they change on reloads)."""
+    while True:
+        await clock.sleep(site.uploader.coverage_check_interval_s)
+        await service.ready.wait()
+        await check_now(site, clock, devices(), counters)
+
+
+async def check_now(site: UploaderSite, clock: Clock, devices: Mapping[str, object],
+                    all_counters: dict[str, SinkCounters], *, since: datetime | None = None) -> dict[str, Any]:
+    """Gap recovery now: (b) for every sink, then (c). Returns what was recovered (and what failed)."""
+    now = clock.now()
+    start = since if since is not None else now - timedelta(days=site.uploader.coverage_window_days)
+    outbox = await asyncio.to_thread(partial(reopen_outbox, site))
+    sinks: list[Sink] = [make_sink(s) for s in site.uploader.sinks]
+    report: dict[str, Any] = {"resent": {}, "read_back": {}, "errors": []}
+    try:
+        for sink, sc in zip(sinks, site.uploader.sinks, strict=True):
+            try:
+                resent = await resend_missing(sink, outbox, site, start, now, batch_size=sc.batch_size)
+            except SinkError as exc:
+                report["errors"].append(f"{sink.name}: {exc.detail}")
+                continue
+            report["resent"][sink.name] = resent
+            all_counters.setdefault(sink.name, SinkCounters()).rows_recovered += sum(resent.values())
+        try:
+            read_back = await read_back_profiles(sinks, outbox, site, devices, start=start, end=now, now=now)
+            report["read_back"] = read_back
+            for sink in sinks:
+                all_counters.setdefault(sink.name, SinkCounters()).rows_recovered += sum(read_back.values())
+        except SinkError as exc:
+            report["errors"].append(f"profile read-back: {exc.detail}")
+    finally:
+        outbox.close()
+        for sink in sinks:
+            await sink.close()
+    log.info("coverage_checked", report=report)
+    return report

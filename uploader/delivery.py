@@ -28,7 +28,7 @@ Run = Callable[[Callable[[], Any]], Awaitable[Any]]  # runs blocking outbox call
 
 @dataclass
 class SinkCounters:
-    """Per-sink figures for the metrics exporter (`runtime.services["sinks"][name]`)."""
+    """Per-sink figures for the metrics exporter (`runtime.services.sinks[name]`)."""
 
     successes: int = 0  # batches accepted
     failures: int = 0  # attempts that failed (any kind)

@@ -1,9 +1,10 @@
-"""Where each kind of row lives in the cloud: device kind -> table, reading field -> column.
+"""The cloud's tables, and how readings, decisions and events become rows of them.
 
 The battery and Acuvim tables are the field's existing ones (names and units fixed by the
 dashboards that read them); everything else goes into flux-edge's own tables in the same schema.
-Rows are mapped once, when they enter the outbox, so the outbox holds cloud-ready rows and every
-sink uploads the same thing.
+Which table a device kind's readings go to, and which reading field fills which column, each kind
+declares itself: the uploader receives it as `Routing` data. Rows are mapped once, when they enter
+the outbox, so the outbox holds cloud-ready rows and every sink uploads the same thing.
 """
 
 from __future__ import annotations
@@ -70,14 +71,8 @@ EVENTS = CloudTable("mg_controller_events", (
 TABLES: dict[str, CloudTable] = {t.name: t for t in (BESS, METER, EMLITE, HEAT, DECISIONS, EVENTS)}
 READING_TABLES = (BESS, METER, EMLITE, HEAT)
 
-# device kind -> (table, reading field -> column)
-KIND_TABLES: dict[str, tuple[CloudTable, Mapping[str, str]]] = {
-    "powerpack": (BESS, {"soe_kwh": "soe", "target_power_kw": "target_power"}),
-    "acuvim2": (METER, {c: c for c in METER.column_names}),
-    "emlite": (EMLITE, {c: c for c in EMLITE.column_names}),
-    "heat_mbus": (HEAT, {c: c for c in HEAT.column_names}),
-    "heat_modbus": (HEAT, {c: c for c in HEAT.column_names}),
-}
+# device kind -> (name of one of READING_TABLES, reading field -> column)
+Routing = Mapping[str, tuple[str, Mapping[str, str]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +88,10 @@ class CloudRow:
         return json.dumps(self.values, separators=(",", ":"), allow_nan=False)
 
 
-def table_for_kind(kind: str) -> CloudTable | None:
-    entry = KIND_TABLES.get(kind)
-    return entry[0] if entry else None
+def reading_table(kind: str, routing: Routing) -> CloudTable | None:
+    """The table readings of `kind` go to, or None for a kind that has no cloud table."""
+    entry = routing.get(kind)
+    return TABLES[entry[0]] if entry else None
 
 
 def _coerce(value: Any, kind: ColumnType) -> Any:
@@ -145,12 +141,13 @@ def _row(table: CloudTable, key: str, device_id: str, time: datetime, values: Ma
     return CloudRow(table.name, key, utc(time), out)
 
 
-def map_reading(reading: Reading) -> CloudRow | None:
+def map_reading(reading: Reading, routing: Routing) -> CloudRow | None:
     """The cloud row of a reading, or None for a device kind that has no cloud table."""
-    entry = KIND_TABLES.get(reading.kind)
+    entry = routing.get(reading.kind)
     if entry is None:
         return None
-    table, fields = entry
+    table_name, fields = entry
+    table = TABLES[table_name]
     values = {column: reading.fields.get(field) for field, column in fields.items()}
     device_id = str(reading.device_id)
     return _row(table, device_id, device_id, reading.time, values)

@@ -1,8 +1,8 @@
 """`flux-edge backfill --site FILE --since ISO8601`: run gap recovery now and print what it recovered.
 
 (b) rows the cloud lost are resent from the outbox's retention; (c) half-hour slots nobody holds are
-read back from the Emlite meters' profile logs into the outbox (the daemon, or the next backfill,
-uploads them; a running daemon picks them up at its next delivery).
+read back from the profile logs of the devices that keep one (Emlite meters) into the outbox (the
+daemon, or the next backfill, uploads them; a running daemon picks them up at its next delivery).
 """
 
 from __future__ import annotations
@@ -15,11 +15,15 @@ from typing import Any
 
 from controller.commands.common import load_site_or_report
 from controller.config import SiteConfig
+from controller.config.views import uploader_site
 from controller.core.clock import RealClock, utc
 from controller.core.logs import configure_logging
 from devices.base import Device
+from devices.catalog import BY_NAME, create_device
+from devices.links import DeviceLinks
+from uploader.coverage import check_now
 from uploader.delivery import SinkCounters
-from uploader.service import check_now, deliver_all
+from uploader.upload import deliver_all
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,27 +32,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-meters", action="store_true", help="skip reading back Emlite profile logs")
 
 
-def _devices(config: SiteConfig, clock: RealClock, shared: dict[str, Any]) -> dict[str, Device]:
-    from devices import catalog
-
-    create = getattr(catalog, "create_device", None)
-    if create is None:
-        return {}
-    out: dict[str, Device] = {}
-    for d in config.devices:
-        if d.type == "emlite":
-            out[d.name] = create(d, clock, shared)
-    return out
+def _profile_devices(config: SiteConfig, clock: RealClock) -> dict[str, Device]:
+    links = DeviceLinks()
+    return {d.name: create_device(d, clock, links) for d in config.devices if BY_NAME[d.type].profile_log}
 
 
 async def _main(config: SiteConfig, since: datetime, meters: bool) -> dict[str, Any]:
     clock = RealClock()
-    shared: dict[str, Any] = {}
-    devices = _devices(config, clock, shared) if meters else {}
+    devices = _profile_devices(config, clock) if meters else {}
     counters: dict[str, SinkCounters] = {}
+    site = uploader_site(config)
     try:
-        report = await check_now(config, clock, devices, counters, since=since)
-        report["delivered"] = await deliver_all(config, clock, counters)
+        report = await check_now(site, clock, devices, counters, since=since)
+        report["delivered"] = await deliver_all(site, clock, counters)
     finally:
         for d in devices.values():
             await d.close()

@@ -1,8 +1,9 @@
 """Flexmeter JSON messages: measurements, alerts and acknowledgements as the MQTT side expects them.
 
-Measurement identifiers are dotted names by quantity; the tables map our reading fields to them per
-device kind. Signed quantities keep our sign conventions (site power + import, battery + discharge).
-A numeric field without an entry is still sent, as `flux.<kind>.<field>`, rather than dropped.
+Measurement identifiers are dotted names by quantity; each device kind maps its reading fields to
+them (`devices/<kind>/kind.py`, collected in the catalog). Signed quantities keep our sign
+conventions (site power + import, battery + discharge). A numeric field without an entry is still
+sent, as `flux.<kind>.<field>`, rather than dropped.
 """
 
 from __future__ import annotations
@@ -15,65 +16,7 @@ from typing import Any
 from controller.core.bus import Event
 from controller.core.clock import utc
 from controller.core.reading import Reading
-
-_PHASES = {"a": "l1", "b": "l2", "c": "l3"}
-
-ACUVIM2: dict[str, str] = {
-    "frequency": "electricity.frequency",
-    "voltage_line_average": "electricity.voltage.average",
-    "current_phase_average": "electricity.current.average",
-    "power_total_active": "electricity.power.active.consumed.total",
-    "power_total_reactive": "electricity.power.reactive.consumed.total",
-    "power_total_apparent": "electricity.power.apparent.total",
-    "power_factor_total": "electricity.powerfactor.total",
-    "energy_imported_active": "electricity.energy.active.consumed.total",
-    "energy_exported_active": "electricity.energy.active.produced.total",
-    "energy_imported_reactive": "electricity.energy.reactive.consumed.total",
-    "energy_exported_reactive": "electricity.energy.reactive.produced.total",
-    "energy_imported_apparent": "electricity.energy.apparent.consumed.total",
-    "energy_exported_apparent": "electricity.energy.apparent.produced.total",
-    **{f"current_phase_{p}": f"electricity.current.{line}" for p, line in _PHASES.items()},
-    **{f"power_phase_{p}_active": f"electricity.power.active.consumed.{line}" for p, line in _PHASES.items()},
-    **{f"energy_imported_phase_{p}_active": f"electricity.energy.active.consumed.{ln}" for p, ln in _PHASES.items()},
-    **{f"energy_exported_phase_{p}_active": f"electricity.energy.active.produced.{ln}" for p, ln in _PHASES.items()},
-}
-
-EMLITE: dict[str, str] = {
-    "power_kw": "electricity.power.active.consumed.total",
-    "voltage_v": "electricity.voltage.average",
-    "balance_gbp": "prepayment.balance",
-    "signal_csq": "modem.signal.csq",
-    "clock_drift_s": "device.clock.drift",
-    **{f"import_{e}_kwh": f"electricity.energy.active.consumed.{e}" for e in ("a", "b")},
-    **{f"export_{e}_kwh": f"electricity.energy.active.produced.{e}" for e in ("a", "b")},
-    **{f"reactive_import_{e}_kvarh": f"electricity.energy.reactive.consumed.{e}" for e in ("a", "b")},
-    **{f"reactive_export_{e}_kvarh": f"electricity.energy.reactive.produced.{e}" for e in ("a", "b")},
-}
-
-HEAT: dict[str, str] = {
-    "energy_kwh": "heating.energy",
-    "volume_m3": "heating.volume",
-    "power_kw": "heating.power",
-    "flow_m3h": "heating.flow",
-    "flow_temperature_c": "heating.temperature.flow",
-    "return_temperature_c": "heating.temperature.return",
-    "temperature_difference_k": "heating.temperature.difference",
-    "error_flags": "heating.errors",
-}
-
-POWERPACK: dict[str, str] = {
-    "soe_kwh": "battery.energy.stored",
-    "target_power_kw": "battery.power.active.setpoint",
-    "available_blocks": "battery.blocks.available",
-}
-
-MEASUREMENT_IDS: dict[str, dict[str, str]] = {
-    "acuvim2": ACUVIM2,
-    "emlite": EMLITE,
-    "heat_mbus": HEAT,
-    "heat_modbus": HEAT,
-    "powerpack": POWERPACK,
-}
+from devices.catalog import MEASUREMENT_IDS
 
 ALERT_LEVELS = ("Info", "Warning", "Error", "Critical")
 

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from controller.config.views import uploader_site
 from controller.core.logs import get_logger
-from uploader.service import check_now
+from uploader.coverage import check_now
 
 if TYPE_CHECKING:
     from controller.runtime import Runtime
@@ -201,8 +202,8 @@ class CommandHandler:
             return None
 
         async def recover(since: datetime | None = None) -> Any:
-            return await check_now(runtime.config, runtime.clock, runtime.services.devices, runtime.services.sinks,
-                                   since=since)
+            return await check_now(uploader_site(runtime.config), runtime.clock, runtime.services.devices,
+                                   runtime.services.sinks, since=since)
 
         return recover
 

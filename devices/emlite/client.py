@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import MutableMapping
 from datetime import datetime
-from typing import Any
 
 from controller.core.clock import Clock
 from controller.core.logs import get_logger
@@ -38,8 +36,6 @@ from devices.emlite.codec import (
 
 log = get_logger("devices.emlite")
 
-LINKS_KEY = "emop_links"  # key in the shared services dict: link name -> asyncio.Semaphore
-
 # NAKs that another attempt cannot fix: the meter understood us and said no.
 FINAL_NAKS = frozenset({NakCode.UNKNOWN_OBJECT, NakCode.SECURITY_NOT_GRANTED, NakCode.FORMAT_ERROR,
                         NakCode.MAX_PAYLOAD_EXCEEDED})
@@ -51,14 +47,6 @@ class BusyError(EmopError):
 
 class UnreachableError(EmopError):
     """Connect or read timed out, or the socket failed: nothing to be learnt from the meter this time."""
-
-
-def link_limiter(shared: MutableMapping[str, Any], link: str, max_connections: int) -> asyncio.Semaphore:
-    """The one semaphore of `link` in `shared`; the first meter on a link sets its size."""
-    links: dict[str, asyncio.Semaphore] = shared.setdefault(LINKS_KEY, {})
-    if link not in links:
-        links[link] = asyncio.Semaphore(max_connections)
-    return links[link]
 
 
 class EmopClient:

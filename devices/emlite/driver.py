@@ -15,15 +15,14 @@ from __future__ import annotations
 import asyncio
 import random
 import zlib
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
 
 from controller.core.clock import Clock, align_up
 from controller.core.logs import get_logger
 from controller.core.reading import FieldValue, Reading
 from devices.base import DeviceError, DeviceHealth
-from devices.emlite.client import BusyError, EmopClient, UnreachableError, link_limiter
+from devices.emlite.client import BusyError, EmopClient, UnreachableError
 from devices.emlite.codec import (
     STATUS_VALID,
     ElementRegisters,
@@ -35,10 +34,8 @@ from devices.emlite.codec import (
     ProfileRecord,
     SignalQuality,
 )
-
-if TYPE_CHECKING:
-    # Annotations only: the config modules import the whole site tree, which imports the catalog.
-    from devices.emlite.config import EmliteConfig
+from devices.emlite.config import EmliteConfig
+from devices.links import DeviceLinks
 
 log = get_logger("devices.emlite")
 
@@ -59,14 +56,14 @@ def _register_fields(element: str, regs: ElementRegisters) -> dict[str, FieldVal
 class EmliteMeter:
     kind = KIND
 
-    def __init__(self, config: EmliteConfig, clock: Clock, shared: MutableMapping[str, Any]) -> None:
+    def __init__(self, config: EmliteConfig, clock: Clock, links: DeviceLinks) -> None:
         self.config = config
         self.clock = clock
         self.health = DeviceHealth()
         self._rng = random.Random(zlib.crc32(config.name.encode()))
         self.client = EmopClient(
             config.host, config.port, clock=clock,
-            link=link_limiter(shared, config.link or config.host, config.link_max_connections),
+            link=links.emop_link(config.link or config.host, config.link_max_connections),
             meter=config.name, timeout_s=config.timeout_s, min_gap_s=config.min_connection_gap_s,
             busy_backoff_s=config.busy_backoff_s, client_address=config.client_address,
             counters=self.health.extra, rng=self._rng,
@@ -287,7 +284,3 @@ class EmliteMeter:
 
     async def close(self) -> None:
         """Nothing held between polls: every EMOP exchange opens and closes its own connection."""
-
-
-def create(config: EmliteConfig, clock: Clock, shared: MutableMapping[str, Any]) -> EmliteMeter:
-    return EmliteMeter(config, clock, shared)

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
 
 from controller.core.clock import Clock
 from controller.core.logs import get_logger
 from controller.core.reading import FieldValue, Reading
 from devices.base import DeviceError, DeviceHealth
-from devices.heat_mbus.gateway import gateway_for
+from devices.heat_mbus.config import HeatMbusConfig
 from devices.heat_mbus.records import MbusDecodeError, decode_rsp_ud
-
-if TYPE_CHECKING:
-    # Annotations only: the config modules import the whole site tree, which imports the catalog.
-    from devices.heat_mbus.config import HeatMbusConfig
+from devices.links import DeviceLinks
 
 log = get_logger("devices.heat_mbus")
 
@@ -25,11 +20,11 @@ KIND = "heat_mbus"
 class HeatMbusMeter:
     kind = KIND
 
-    def __init__(self, config: HeatMbusConfig, clock: Clock, shared: MutableMapping[str, Any]) -> None:
+    def __init__(self, config: HeatMbusConfig, clock: Clock, links: DeviceLinks) -> None:
         self.config = config
         self.clock = clock
         self.health = DeviceHealth()
-        self.gateway = gateway_for(shared, config.host, config.port)
+        self.gateway = links.mbus_gateway(config.host, config.port)
         self._failures = 0
         self._resume_at: datetime | None = None
 

@@ -12,16 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import MutableMapping
-from typing import Any
 
 from controller.core.logs import get_logger
 from devices.base import DeviceError
 from devices.heat_mbus.records import ACK, FCB, LONG_START, REQ_UD2, SND_NKE, STOP, long_frame_size, short_frame
 
 log = get_logger("devices.heat_mbus")
-
-GATEWAYS_KEY = "mbus_gateways"  # key in the shared services dict: (host, port) -> MbusGateway
 
 
 class MbusTimeout(DeviceError):
@@ -166,10 +162,3 @@ class MbusGateway:
             except TimeoutError:
                 continue
 
-
-def gateway_for(shared: MutableMapping[str, Any], host: str, port: int) -> MbusGateway:
-    gateways: dict[tuple[str, int], MbusGateway] = shared.setdefault(GATEWAYS_KEY, {})
-    key = (host, port)
-    if key not in gateways:
-        gateways[key] = MbusGateway(host, port)
-    return gateways[key]

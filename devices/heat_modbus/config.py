@@ -7,11 +7,6 @@ from pydantic import Field
 from controller.core.config import ConfigModel
 from devices.config import ModbusDeviceConfig
 
-HEAT_FIELDS = (
-    "energy_kwh", "volume_m3", "power_kw", "flow_m3h",
-    "flow_temperature_c", "return_temperature_c", "temperature_difference_k", "error_flags",
-)
-
 
 class RegisterSpec(ConfigModel):
     address: int = Field(ge=0, le=65535)

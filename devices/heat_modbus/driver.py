@@ -6,17 +6,13 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from controller.core.clock import Clock
 from controller.core.logs import get_logger
 from controller.core.reading import FieldValue, Reading
 from devices.base import DeviceError, DeviceHealth
+from devices.heat_modbus.config import HeatModbusConfig, RegisterSpec
 from devices.modbus import ModbusConnection, decode, register_count
-
-if TYPE_CHECKING:
-    # Annotations only: the config modules import the whole site tree, which imports the catalog.
-    from devices.heat_modbus.config import HeatModbusConfig, RegisterSpec
 
 log = get_logger("devices.heat_modbus")
 

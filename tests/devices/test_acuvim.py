@@ -14,6 +14,7 @@ from controller.core.clock import ManualClock
 from devices.acuvim2 import registers as r
 from devices.acuvim2.driver import Acuvim2
 from devices.catalog import create_device
+from devices.links import DeviceLinks
 from devices.modbus import encode
 from simulator.config import FaultConfig
 from simulator.modbus_devices import ModbusSite
@@ -31,7 +32,7 @@ def _site(devices: list[dict[str, Any]], **simulator: Any) -> SiteConfig:
 
 
 def _meter(site: SiteConfig, clock: ManualClock, index: int = 0) -> Acuvim2:
-    device = create_device(site.devices[index], clock, {})
+    device = create_device(site.devices[index], clock, DeviceLinks())
     assert isinstance(device, Acuvim2)
     return device
 

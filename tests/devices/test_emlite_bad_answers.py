@@ -11,7 +11,7 @@ import pytest
 from controller.config import SiteConfig
 from controller.core.clock import align_down
 from devices.base import DeviceError
-from devices.emlite.client import EmopClient, link_limiter
+from devices.emlite.client import EmopClient
 from devices.emlite.codec import (
     Frame,
     FrameError,
@@ -24,6 +24,7 @@ from devices.emlite.codec import (
 )
 from devices.emlite.config import EmliteConfig
 from devices.emlite.driver import EmliteMeter
+from devices.links import DeviceLinks
 from tests.devices.sim_sites import emlite_device, scaled_clock, site
 
 Answer = Callable[[Frame], bytes]
@@ -66,7 +67,7 @@ async def serve() -> AsyncIterator[Callable[[Answer], asyncio.Future[tuple[RawMe
         server = await asyncio.start_server(meter.handle, "127.0.0.1", 0)
         servers.append(server)
         port = server.sockets[0].getsockname()[1]
-        client = EmopClient("127.0.0.1", port, clock=clock, link=link_limiter({}, "x", 4), meter="raw",
+        client = EmopClient("127.0.0.1", port, clock=clock, link=DeviceLinks().emop_link("x", 4), meter="raw",
                             timeout_s=2.0)
         return meter, client
 
@@ -139,7 +140,7 @@ async def test_driver_turns_garbage_into_a_device_error_never_a_crash() -> None:
         site_config: SiteConfig = site([emlite_device("m", port=port)])
         config = site_config.device("m")
         assert isinstance(config, EmliteConfig)
-        driver = EmliteMeter(config, clock, {})
+        driver = EmliteMeter(config, clock, DeviceLinks())
         slot = align_down(clock.now(), 60)
         for i in range(2):
             with pytest.raises(DeviceError):

@@ -13,7 +13,7 @@ import pytest
 from controller.config import SiteConfig
 from controller.core.clock import ScaledClock, align_down
 from devices.base import DeviceError, HasProfileLog
-from devices.emlite.client import BusyError, EmopClient, UnreachableError, link_limiter
+from devices.emlite.client import BusyError, EmopClient, UnreachableError
 from devices.emlite.codec import (
     ElementRegisters,
     FrameError,
@@ -24,6 +24,7 @@ from devices.emlite.codec import (
 )
 from devices.emlite.config import EmliteConfig
 from devices.emlite.driver import EmliteMeter
+from devices.links import DeviceLinks
 from simulator.context import SimContext
 from simulator.emlite import EmliteSimulator, SimulatedMeter
 from tests.devices.sim_sites import emlite_device, scaled_clock, site
@@ -41,18 +42,18 @@ class Rig:
     site: SiteConfig
     sim: EmliteSimulator
     configs: dict[str, EmliteConfig]
-    shared: dict[str, Any]
+    links: DeviceLinks
 
     def meter(self, name: str) -> SimulatedMeter:
         return self.sim.servers[name].meter
 
     def driver(self, name: str, **changes: Any) -> EmliteMeter:
         config = self.configs[name].model_copy(update=changes)
-        return EmliteMeter(config, self.clock, self.shared)
+        return EmliteMeter(config, self.clock, self.links)
 
     def client(self, name: str, timeout_s: float = 10.0) -> EmopClient:
         c = self.configs[name]
-        return EmopClient(c.host, c.port, clock=self.clock, link=link_limiter(self.shared, c.host, 4), meter=name,
+        return EmopClient(c.host, c.port, clock=self.clock, link=self.links.emop_link(c.host, 4), meter=name,
                           timeout_s=timeout_s, client_address=c.client_address)
 
 
@@ -65,7 +66,7 @@ async def make_rig(devices: list[dict[str, Any]], faults: dict[str, dict[str, An
     sim = EmliteSimulator.from_site(SimContext(sim_site, clock))
     await sim.start({d.name: (d.host, d.port) for d in sim_site.devices})
     configs = {d.name: d for d in driver_site.devices if isinstance(d, EmliteConfig)}
-    return Rig(clock, driver_site, sim, configs, {})
+    return Rig(clock, driver_site, sim, configs, DeviceLinks())
 
 
 @pytest.fixture

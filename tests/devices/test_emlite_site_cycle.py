@@ -22,6 +22,7 @@ from controller.core.reading import Reading
 from controller.core.state import StateStore
 from devices.base import Device, HealthState
 from devices.catalog import create_device
+from devices.links import DeviceLinks
 from devices.scheduler import DevicePoller
 from simulator.context import SimContext
 from simulator.emlite import EmliteSimulator
@@ -77,8 +78,8 @@ async def run_site(s: SiteConfig, slots: int) -> SiteRun:
     modbus = build_servers(ctx)
     for server in modbus.values():
         await server.start()
-    bus, state, shared = Bus(), StateStore(), {}
-    run = SiteRun([create_device(d, clock, shared) for d in s.devices], emlite=emlite)
+    bus, state, links = Bus(), StateStore(), DeviceLinks()
+    run = SiteRun([create_device(d, clock, links) for d in s.devices], emlite=emlite)
     bus.readings.on(run.recorded.append)
     pollers = [asyncio.ensure_future(DevicePoller(d, clock, state, bus).run()) for d in run.devices]
     try:

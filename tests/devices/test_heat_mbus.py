@@ -18,8 +18,9 @@ from controller.core.clock import ScaledClock, align_down
 from devices.base import DeviceError
 from devices.heat_mbus.config import HeatMbusConfig
 from devices.heat_mbus.driver import HeatMbusMeter
-from devices.heat_mbus.gateway import MbusTimeout, gateway_for
+from devices.heat_mbus.gateway import MbusTimeout
 from devices.heat_mbus.records import MbusDecodeError, decode_rsp_ud, short_frame
+from devices.links import DeviceLinks
 from simulator.context import SimContext
 from simulator.mbus_gateway import MbusGatewaySimulator
 from tests.devices.sim_sites import scaled_clock, site
@@ -92,12 +93,12 @@ class Rig:
     clock: ScaledClock
     site: SiteConfig
     sim: MbusGatewaySimulator
-    shared: dict[str, Any]
+    links: DeviceLinks
 
     def meter(self, name: str, **changes: Any) -> HeatMbusMeter:
         config = self.site.device(name)
         assert isinstance(config, HeatMbusConfig)
-        return HeatMbusMeter(config.model_copy(update=changes), self.clock, self.shared)
+        return HeatMbusMeter(config.model_copy(update=changes), self.clock, self.links)
 
 
 async def make_rig(faults: dict[str, dict[str, Any]] | None = None, speed: float = 100.0) -> Rig:
@@ -106,7 +107,7 @@ async def make_rig(faults: dict[str, dict[str, Any]] | None = None, speed: float
     clock = scaled_clock(speed)
     sim = MbusGatewaySimulator.from_site(SimContext(s, clock))
     await sim.start()
-    return Rig(clock, s, sim, {})
+    return Rig(clock, s, sim, DeviceLinks())
 
 
 @pytest.fixture
@@ -130,7 +131,7 @@ async def test_meters_share_one_gateway_connection(rig: Rig) -> None:
                                  "return_temperature_c", "temperature_difference_k", "error_flags"}
         flow, ret = float(r.fields["flow_temperature_c"]), float(r.fields["return_temperature_c"])  # type: ignore[arg-type]
         assert abs(flow - ret - float(r.fields["temperature_difference_k"])) < 0.02  # type: ignore[arg-type]
-    assert meters[0].gateway is meters[1].gateway is gateway_for(rig.shared, "127.0.0.1", meters[0].config.port)
+    assert meters[0].gateway is meters[1].gateway is rig.links.mbus_gateway("127.0.0.1", meters[0].config.port)
 
 
 async def test_registers_advance_between_polls() -> None:
@@ -192,7 +193,7 @@ async def test_absent_address_times_out_after_one_wake_up(rig: Rig) -> None:
 
 async def test_gateway_down_is_a_device_error() -> None:
     s = site([heat_device("h", free_port(), 1)])
-    m = HeatMbusMeter(s.device("h"), scaled_clock(), {})  # type: ignore[arg-type]
+    m = HeatMbusMeter(s.device("h"), scaled_clock(), DeviceLinks())  # type: ignore[arg-type]
     with pytest.raises(DeviceError, match="connect failed"):
         await m.poll(align_down(scaled_clock().now(), 60))
     await m.close()

@@ -14,6 +14,7 @@ from devices.base import DeviceError
 from devices.catalog import create_device
 from devices.heat_modbus.config import HeatModbusConfig, RegisterSpec
 from devices.heat_modbus.driver import HeatModbusMeter, plan_reads
+from devices.links import DeviceLinks
 from simulator.context import SimContext
 from simulator.heat_modbus import HeatModbusBank, build_servers
 from simulator.modbus_server import ModbusSimServer
@@ -84,7 +85,7 @@ async def rig() -> AsyncIterator[Rig]:
 
 
 async def test_demo_register_map_reads_the_simulated_meter(rig: Rig) -> None:
-    meter = create_device(rig.site.device("plant"), rig.clock, {})
+    meter = create_device(rig.site.device("plant"), rig.clock, DeviceLinks())
     assert isinstance(meter, HeatModbusMeter)
     try:
         reading = await meter.poll(align_down(rig.clock.now(), 60))
@@ -101,7 +102,7 @@ async def test_demo_register_map_reads_the_simulated_meter(rig: Rig) -> None:
 
 
 async def test_float_map_with_low_word_first(rig: Rig) -> None:
-    meter = create_device(rig.site.device("block"), rig.clock, {})
+    meter = create_device(rig.site.device("block"), rig.clock, DeviceLinks())
     try:
         reading = await meter.poll(align_down(rig.clock.now(), 60))
         expected = rig.bank("block").values(rig.clock.now())
@@ -113,7 +114,7 @@ async def test_float_map_with_low_word_first(rig: Rig) -> None:
 
 
 async def test_registers_refresh_once_a_minute(rig: Rig) -> None:
-    meter = create_device(rig.site.device("block"), rig.clock, {})
+    meter = create_device(rig.site.device("block"), rig.clock, DeviceLinks())
     try:
         first = await meter.poll(align_down(rig.clock.now(), 60))
         second = await meter.poll(align_down(rig.clock.now(), 60))

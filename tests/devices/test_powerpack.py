@@ -11,6 +11,7 @@ from controller.config import SiteConfig
 from controller.core.clock import ManualClock
 from devices.base import DeviceError
 from devices.catalog import create_device
+from devices.links import DeviceLinks
 from devices.powerpack import registers as r
 from devices.powerpack.driver import PowerPack
 from simulator.config import FaultConfig
@@ -33,7 +34,7 @@ def _site(port: int, **battery: Any) -> SiteConfig:
 
 
 def _driver(site: SiteConfig, clock: ManualClock) -> PowerPack:
-    device = create_device(site.devices[0], clock, {})
+    device = create_device(site.devices[0], clock, DeviceLinks())
     assert isinstance(device, PowerPack)
     return device
 

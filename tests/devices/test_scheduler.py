@@ -14,11 +14,13 @@ from controller.core.component import STOP_POLLERS
 from controller.core.reading import Reading
 from controller.core.state import StateStore
 from controller.runtime import Runtime
+from controller.wiring import devices as devices_components
 from devices.acuvim2 import registers as r
 from devices.base import Device, HealthState
 from devices.catalog import create_device
+from devices.links import DeviceLinks
 from devices.modbus import encode
-from devices.scheduler import DevicePoller, components
+from devices.scheduler import DevicePoller
 from simulator.config import FaultConfig
 from simulator.modbus_server import Faults, ModbusSimServer, RegisterBank, SimUnit
 from tests.helpers import eventually, free_port
@@ -69,8 +71,8 @@ async def test_aligned_slots_and_first_poll_of_each_telemetry_slot_recorded() ->
     recorded: dict[str, list[Reading]] = {"every": [], "first": []}
     bus.readings.on(lambda x: recorded[x.device].append(x))
     async with ModbusSimServer("127.0.0.1", port, clock, {1: unit, 2: unit}):
-        every = create_device(site.devices[0], clock, {})
-        first = create_device(site.devices[1], clock, {})
+        every = create_device(site.devices[0], clock, DeviceLinks())
+        first = create_device(site.devices[1], clock, DeviceLinks())
         tasks = [asyncio.create_task(DevicePoller(d, clock, state, bus).run()) for d in (every, first)]
         await clock.settle()
         for k in range(1, 12):
@@ -99,7 +101,7 @@ async def test_mean_telemetry_is_the_mean_of_the_slot_stamped_at_its_start() -> 
     bus, state = Bus(), StateStore()
     recorded = bus.readings.subscribe()
     async with ModbusSimServer("127.0.0.1", port, clock, {1: unit}):
-        device = create_device(site.devices[0], clock, {})
+        device = create_device(site.devices[0], clock, DeviceLinks())
         task = asyncio.create_task(DevicePoller(device, clock, state, bus).run())
         await clock.settle()
         for k in range(1, 10):  # polls 11:59:52 .. 12:00:08
@@ -131,8 +133,8 @@ async def test_a_stalled_device_misses_its_slots_and_never_delays_another() -> N
     bus.readings.on(recorded.append)
     async with (ModbusSimServer("127.0.0.1", port_a, clock, {1: stalled_unit}),
                 ModbusSimServer("127.0.0.1", port_b, clock, {1: healthy_unit})):
-        stalled = create_device(site.devices[0], clock, {})
-        healthy = create_device(site.devices[1], clock, {})
+        stalled = create_device(site.devices[0], clock, DeviceLinks())
+        healthy = create_device(site.devices[1], clock, DeviceLinks())
         tasks = [asyncio.create_task(DevicePoller(d, clock, state, bus, lambda kind, *a, **k: alerts.append(kind))
                                      .run()) for d in (stalled, healthy)]
         await clock.settle()
@@ -162,7 +164,7 @@ async def test_poller_that_wakes_after_its_slot_counts_the_lost_slots() -> None:
     clock = ManualClock(START)
     site = _site(_meter("m", port, "7b0d0c6e-5d2a-4c43-9a57-000000000002"))
     async with ModbusSimServer("127.0.0.1", port, clock, {1: _unit("m")}):
-        device = create_device(site.devices[0], clock, {})
+        device = create_device(site.devices[0], clock, DeviceLinks())
         poller = DevicePoller(device, clock, StateStore(), Bus())
         task = asyncio.create_task(poller.run())
         await clock.settle()
@@ -182,7 +184,7 @@ async def test_poller_rides_out_a_simulator_restart() -> None:
     unit = _unit("m")
     server = ModbusSimServer("127.0.0.1", port, clock, {1: unit})
     await server.start()
-    device = create_device(site.devices[0], clock, {})
+    device = create_device(site.devices[0], clock, DeviceLinks())
     alerts: list[str] = []
     task = asyncio.create_task(
         DevicePoller(device, clock, StateStore(), Bus(), lambda kind, *a, **k: alerts.append(kind)).run())
@@ -216,7 +218,7 @@ def test_provider_creates_devices_synchronously_and_keys_each_poller_by_its_conf
     clock = ManualClock(START)
     site = _site(bess, meter)
     runtime = _runtime(site, clock)
-    specs = {s.name: s for s in components(site, runtime)}
+    specs = {s.name: s for s in devices_components(site, runtime)}
     assert set(specs) == {"poll:bess", "poll:m"}
     assert all(s.stop_order == STOP_POLLERS and not s.critical for s in specs.values())
     devices = runtime.services.devices
@@ -224,10 +226,10 @@ def test_provider_creates_devices_synchronously_and_keys_each_poller_by_its_conf
     assert runtime.health["bess"] is devices["bess"].health
     first_meter = devices["m"]
     changed = _site({**bess, "ramp_up_kw_per_s": 50}, meter)
-    specs2 = {s.name: s for s in components(changed, runtime)}
+    specs2 = {s.name: s for s in devices_components(changed, runtime)}
     assert specs2["poll:m"].key == specs["poll:m"].key  # unchanged: not restarted on reload
     assert specs2["poll:bess"].key != specs["poll:bess"].key
     assert runtime.services.devices["m"] is first_meter
-    components(_site(bess), runtime)
+    devices_components(_site(bess), runtime)
     assert set(runtime.services.devices) == {"bess"} and "m" not in runtime.health
 

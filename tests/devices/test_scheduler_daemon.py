@@ -9,7 +9,7 @@ from controller.config import load_site
 from controller.core.clock import RealClock
 from controller.core.reading import Reading
 from controller.daemon import Daemon
-from devices.scheduler import components
+from controller.wiring import devices as devices_components
 from simulator.modbus_devices import ModbusSite
 from tests.helpers import eventually, free_port
 
@@ -29,7 +29,7 @@ async def test_daemon_polls_every_device_and_a_reload_restarts_only_the_changed_
     path = tmp_path / "site.yaml"
     path.write_text(SITE.format(ct1=800, **ports))
     clock = RealClock()
-    daemon = Daemon(str(path), clock, builders=[components])
+    daemon = Daemon(str(path), clock, builders=[devices_components])
     async with ModbusSite(load_site(str(path)).config, clock):
         task = asyncio.create_task(daemon.run())
         await eventually(lambda: daemon.runtime is not None and bool(daemon.runtime.services.devices))

@@ -20,6 +20,7 @@ from controller.core.reading import Reading
 from controller.runtime import Runtime
 from controller.wiring import control, control_loop
 from devices.catalog import create_device
+from devices.links import DeviceLinks
 from devices.modbus import decode
 from devices.powerpack import registers as reg
 from simulator.config import FaultConfig
@@ -102,7 +103,7 @@ async def rig(emulation: bool = False) -> AsyncIterator[Rig]:
     clock = ManualClock(T0)
     runtime = Runtime(site=LoadedSite(config, "<test>", "0"), clock=clock)
     async with ModbusSite(config, clock, names={"bess"}) as sim:
-        battery = create_device(config.device("bess"), clock, runtime.services)
+        battery = create_device(config.device("bess"), clock, DeviceLinks())
         runtime.services.devices = {"bess": battery}
         queue = runtime.bus.decisions.subscribe()
         r = Rig(clock, runtime, sim, queue, control_loop(config, runtime))

@@ -16,9 +16,9 @@ from controller.core.bus import DecisionRecord
 from controller.core.clock import ScaledClock
 from controller.daemon import Daemon
 from controller.wiring import control
+from controller.wiring import devices as pollers
 from devices.modbus import decode
 from devices.powerpack import registers as r
-from devices.scheduler import components as pollers
 from simulator.modbus_devices import ModbusSite, PowerPackBank
 from tests.helpers import eventually, free_port
 

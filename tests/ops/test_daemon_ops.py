@@ -25,13 +25,13 @@ from controller.core.logs import configure_logging
 from controller.daemon import Daemon
 from controller.ops.provider import ops_components
 from controller.wiring import control
-from devices.scheduler import components as pollers
+from controller.wiring import devices as pollers
+from controller.wiring import uploader as outbox
 from simulator.modbus_devices import ModbusSite
 from tests.helpers import eventually, free_port
 from tests.ops.clients import samples, subscriber
 from tests.ops.conftest import NotifySocket, site_dict
 from uploader.migrate import migrate
-from uploader.service import components as outbox
 
 MQTT_SECRET = "S3NTINEL-mqtt-a41c9e"
 DSN_SECRET = "S3NTINEL-dsn-77d02b"

@@ -7,9 +7,10 @@ from datetime import timedelta
 
 from controller.config import SiteConfig
 from controller.core.clock import align_down
-from devices.emlite.client import EmopClient, link_limiter
+from devices.emlite.client import EmopClient
 from devices.emlite.codec import ElementRegisters, ObjectId
 from devices.emlite.config import EmliteConfig
+from devices.links import DeviceLinks
 from simulator import emlite
 from simulator.run import SIM_PROVIDERS, serve
 from tests.devices.sim_sites import emlite_device, scaled_clock, site
@@ -50,10 +51,10 @@ async def test_serves_only_the_simulated_emlite_meters() -> None:
         update={"devices": ["a", "b"]})})
 
     async def body(clock: object) -> None:
-        shared: dict[str, object] = {}
+        links = DeviceLinks()
         for d in simulated.devices[:2]:
             assert isinstance(d, EmliteConfig)
-            client = EmopClient(d.host, d.port, clock=clock, link=link_limiter(shared, d.host, 4),  # type: ignore[arg-type]
+            client = EmopClient(d.host, d.port, clock=clock, link=links.emop_link(d.host, 4),  # type: ignore[arg-type]
                                 meter=d.name)
             regs = await client.read_value(ObjectId.ELEMENT_A_REGISTERS)
             assert isinstance(regs, ElementRegisters) and regs.import_wh > 1_000_000

@@ -9,6 +9,7 @@ from controller.config import SiteConfig
 from controller.core.clock import align_down
 from devices.catalog import create_device
 from devices.heat_mbus.records import decode_rsp_ud
+from devices.links import DeviceLinks
 from simulator import mbus_gateway
 from simulator.context import SimContext
 from simulator.mbus_gateway import SimulatedHeatMeter
@@ -45,8 +46,8 @@ async def test_serve_from_site_and_read_through_create_device() -> None:
     stop = asyncio.Event()
     task = asyncio.ensure_future(serve(s, clock, stop, providers=[mbus_gateway.serve]))
     try:
-        shared: dict[str, object] = {}
-        meters = [create_device(d, clock, shared) for d in s.devices]
+        links = DeviceLinks()
+        meters = [create_device(d, clock, links) for d in s.devices]
         for _ in range(500):
             try:
                 _, w = await asyncio.open_connection("127.0.0.1", port)

@@ -15,6 +15,7 @@ from controller.core.clock import ManualClock
 from devices.acuvim2.driver import Acuvim2
 from devices.base import DeviceError
 from devices.catalog import create_device
+from devices.links import DeviceLinks
 from devices.powerpack.driver import PowerPack
 from simulator import modbus_devices
 from simulator.config import FaultConfig
@@ -55,8 +56,8 @@ async def test_provider_serves_the_site_and_logs_every_physics_step(tmp_path: Pa
 
     runner = asyncio.create_task(serve(site, clock, stop, providers=[provider]))
     await eventually(lambda: "ctx" in ready and ready["ctx"].ready("modbus").is_set())
-    bess = create_device(site.devices[0], clock, {})
-    meter = create_device(site.devices[1], clock, {})
+    bess = create_device(site.devices[0], clock, DeviceLinks())
+    meter = create_device(site.devices[1], clock, DeviceLinks())
     assert isinstance(bess, PowerPack) and isinstance(meter, Acuvim2)
     for _ in range(4):  # 8 s of commands, 2 s apart
         await bess.write_setpoint(80.0)
@@ -93,7 +94,7 @@ async def test_fault_knobs_fail_the_poll_and_never_crash(knob: dict[str, float],
     clock = ManualClock(T0)
     site = _site(free_port(), free_port(), faults={"site-meter": knob})
     async with ModbusSite(site, clock) as sim:
-        meter = create_device(site.devices[1], clock, {})
+        meter = create_device(site.devices[1], clock, DeviceLinks())
         with pytest.raises(DeviceError, match=error):
             await meter.poll(T0)
         sim.units["site-meter"].faults.config = FaultConfig()
@@ -109,8 +110,8 @@ async def test_same_seed_and_clock_give_the_same_registers() -> None:
         clock = ManualClock(T0)
         site = _site(free_port(), free_port())
         async with ModbusSite(site, clock) as sim:
-            bess = create_device(site.devices[0], clock, {})
-            meter = create_device(site.devices[1], clock, {})
+            bess = create_device(site.devices[0], clock, DeviceLinks())
+            meter = create_device(site.devices[1], clock, DeviceLinks())
             await bess.write_setpoint(-50.0)
             await clock.advance(3.0)
             await bess.write_setpoint(-50.0)

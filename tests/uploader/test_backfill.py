@@ -19,6 +19,7 @@ import yaml
 from controller.config.loader import parse_site
 from controller.core.clock import RealClock, align_down
 from controller.core.reading import Reading
+from devices.catalog import CLOUD_ROUTING
 from simulator.cloud import CloudStandIn
 from simulator.context import SimContext
 from simulator.emlite import EmliteSimulator
@@ -64,7 +65,7 @@ async def test_backfill_resends_lost_rows_and_reads_back_meter_profiles(tmp_path
         # Slots 0-3 were polled and delivered, but the cloud has since lost 1 and 2 (b).
         box = Outbox.open(tmp_path / "bf")
         box.register_sinks(["cloud"])
-        box.add([map_reading(Reading(device_id, "home-1", "emlite", t, {"import_a_kwh": 1.0 + i}))
+        box.add([map_reading(Reading(device_id, "home-1", "emlite", t, {"import_a_kwh": 1.0 + i}), CLOUD_ROUTING)
                  for i, t in enumerate(slots[:4])])
         box.ack("cloud", box.pending("cloud", 100)[-1].seq)
         with psycopg.connect(pg_dsn) as conn:

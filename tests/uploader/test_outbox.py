@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from devices.catalog import CLOUD_ROUTING
 from tests.uploader.fixtures import T0, bess, meter, minutes
 from uploader.outbox import Outbox, OutboxCorrupt, outbox_path
 from uploader.tables import map_reading
 
 
 def _rows(n: int, start=T0):  # type: ignore[no-untyped-def]
-    return [map_reading(bess(t, soe=float(i))) for i, t in enumerate(minutes(n, start))]
+    return [map_reading(bess(t, soe=float(i)), CLOUD_ROUTING) for i, t in enumerate(minutes(n, start))]
 
 
 def test_rows_wait_for_each_sink_separately(tmp_path: Path) -> None:
@@ -46,7 +47,7 @@ def test_duplicate_readings_are_stored_once(tmp_path: Path) -> None:
 
 def test_nan_becomes_null_in_the_stored_row(tmp_path: Path) -> None:
     box = Outbox.open(tmp_path)
-    box.add([map_reading(bess(T0, soe=float("nan")))])
+    box.add([map_reading(bess(T0, soe=float("nan")), CLOUD_ROUTING)])
     (row,) = box.pending("x", 1)
     assert '"soe":null' in row.body
 
@@ -129,11 +130,12 @@ def test_a_committed_batch_survives_the_process_being_killed(tmp_path: Path, mod
     script = textwrap.dedent(f"""
         import os, sys
         from pathlib import Path
+        from devices.catalog import CLOUD_ROUTING
         from uploader.outbox import Outbox
         from uploader.tables import map_reading
         from tests.uploader.fixtures import bess, minutes
         box = Outbox.open(Path({str(tmp_path)!r}), synchronous={mode!r})
-        box.add([map_reading(bess(t)) for t in minutes(500)])
+        box.add([map_reading(bess(t), CLOUD_ROUTING) for t in minutes(500)])
         sys.stdout.write("committed\\n"); sys.stdout.flush()
         os.kill(os.getpid(), {int(signal.SIGKILL)})
     """)
@@ -148,7 +150,7 @@ def test_a_committed_batch_survives_the_process_being_killed(tmp_path: Path, mod
 
 def test_meter_and_battery_rows_keep_their_own_keys(tmp_path: Path) -> None:
     box = Outbox.open(tmp_path)
-    box.add([map_reading(bess(T0)), map_reading(meter(T0))])
+    box.add([map_reading(bess(T0), CLOUD_ROUTING), map_reading(meter(T0), CLOUD_ROUTING)])
     assert {r.table for r in box.pending("a", 10)} == {"mg_bess_readings", "mg_meter_readings"}
 
 

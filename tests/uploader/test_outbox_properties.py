@@ -10,6 +10,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from devices.catalog import CLOUD_ROUTING
 from tests.uploader.fixtures import BESS_ID, T0, bess
 from uploader.outbox import Outbox
 from uploader.tables import map_reading
@@ -34,7 +35,7 @@ def test_rows_leave_only_by_delivery_or_retention(steps: list[tuple]) -> None:  
         for step in steps:
             if step[0] == "add":
                 new = set(step[1]) - held
-                box.add([map_reading(bess(T0 + timedelta(minutes=m))) for m in step[1]])
+                box.add([map_reading(bess(T0 + timedelta(minutes=m)), CLOUD_ROUTING) for m in step[1]])
                 held |= new
                 for s in SINKS:
                     pending[s] |= new

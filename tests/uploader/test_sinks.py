@@ -18,6 +18,7 @@ import pytest
 from controller.core.bus import Event
 from controller.core.clock import ManualClock
 from controller.core.reading import Reading
+from devices.catalog import CLOUD_ROUTING
 from simulator.cloud import CloudStandIn
 from tests.uploader.fixtures import BESS_ID, METER_ID, T0, bess, meter, minutes
 from uploader.config import PostgresSinkConfig, PostgrestSinkConfig
@@ -67,8 +68,8 @@ async def _now(fn: Any) -> Any:
 async def test_postgrest_every_batch_twice_leaves_one_row_per_slot(cloud: CloudStandIn, pg_dsn: str) -> None:
     sink = _postgrest(cloud)
     try:
-        for table, rows in (("mg_bess_readings", [map_reading(bess(t)) for t in minutes(50)]),
-                            ("mg_meter_readings", [map_reading(meter(t)) for t in minutes(50)])):
+        for table, rows in (("mg_bess_readings", [map_reading(bess(t), CLOUD_ROUTING) for t in minutes(50)]),
+                            ("mg_meter_readings", [map_reading(meter(t), CLOUD_ROUTING) for t in minutes(50)])):
             bodies = [r.body() for r in rows if r is not None]
             await sink.upload_bodies(table, bodies)
             await sink.upload_bodies(table, bodies)
@@ -83,7 +84,7 @@ async def test_postgres_every_batch_twice_leaves_one_row_per_slot(pg_dsn: str) -
     migrate(pg_dsn)
     sink = PostgresSink(PostgresSinkConfig(type="postgres", name="pg", dsn=pg_dsn))
     try:
-        rows = [map_reading(meter(t, power=float(i))) for i, t in enumerate(minutes(300))]
+        rows = [map_reading(meter(t, power=float(i)), CLOUD_ROUTING) for i, t in enumerate(minutes(300))]
         bodies = [r.body() for r in rows if r is not None]
         await sink.upload_bodies("mg_meter_readings", bodies)
         await sink.upload_bodies("mg_meter_readings", bodies)
@@ -101,7 +102,7 @@ async def test_postgres_every_batch_twice_leaves_one_row_per_slot(pg_dsn: str) -
 async def test_nan_fields_arrive_as_null(cloud: CloudStandIn, pg_dsn: str) -> None:
     sink = _postgrest(cloud)
     try:
-        row = map_reading(bess(T0, soe=float("nan"), target=float("inf")))
+        row = map_reading(bess(T0, soe=float("nan"), target=float("inf")), CLOUD_ROUTING)
         assert row is not None
         await sink.upload_bodies("mg_bess_readings", [row.body()])
     finally:
@@ -112,7 +113,7 @@ async def test_nan_fields_arrive_as_null(cloud: CloudStandIn, pg_dsn: str) -> No
 
 async def test_auth_failure_is_alerted_and_keeps_the_data(cloud: CloudStandIn, tmp_path: Path, pg_dsn: str) -> None:
     box = Outbox.open(tmp_path)
-    box.add([map_reading(bess(t)) for t in minutes(30)])
+    box.add([map_reading(bess(t), CLOUD_ROUTING) for t in minutes(30)])
     alerts = Alerts()
     sink = _postgrest(cloud)
     delivery = _delivery(sink, box, alerts)
@@ -145,7 +146,7 @@ async def test_a_wrong_key_is_an_auth_error(cloud: CloudStandIn) -> None:
 
 async def test_413_halves_the_batch_until_it_fits(cloud: CloudStandIn, tmp_path: Path, pg_dsn: str) -> None:
     box = Outbox.open(tmp_path)
-    box.add([map_reading(bess(t)) for t in minutes(200)])
+    box.add([map_reading(bess(t), CLOUD_ROUTING) for t in minutes(200)])
     cloud.faults.max_body_bytes = 4000  # about 35 rows
     sink = _postgrest(cloud)
     delivery = _delivery(sink, box, Alerts(), batch_size=200)
@@ -162,7 +163,7 @@ async def test_413_halves_the_batch_until_it_fits(cloud: CloudStandIn, tmp_path:
 async def test_server_errors_back_off_with_jitter_and_lose_nothing(cloud: CloudStandIn, tmp_path: Path,
                                                                    pg_dsn: str) -> None:
     box = Outbox.open(tmp_path)
-    box.add([map_reading(bess(t)) for t in minutes(20)])
+    box.add([map_reading(bess(t), CLOUD_ROUTING) for t in minutes(20)])
     cloud.faults.down = True
     sink = _postgrest(cloud)
     alerts = Alerts()
@@ -187,7 +188,7 @@ async def test_a_timeout_is_transient(cloud: CloudStandIn) -> None:
     sink = _postgrest(cloud, timeout_s=0.3)
     try:
         with pytest.raises(SinkError) as err:
-            await sink.upload("mg_bess_readings", [map_reading(bess(T0)).values])  # type: ignore[union-attr]
+            await sink.upload("mg_bess_readings", [map_reading(bess(T0), CLOUD_ROUTING).values])  # type: ignore[union-attr]
         assert err.value.kind is ErrorKind.TRANSIENT
     finally:
         await sink.close()
@@ -203,7 +204,7 @@ async def test_one_bad_row_is_bisected_out_and_quarantined(sink_type: str, cloud
     box = Outbox.open(tmp_path)
     times = minutes(40)
     # 2**40 does not fit the integer column: PostgreSQL refuses that one row (22003).
-    box.add([map_reading(_heat(t, 2**40 if i == 23 else 0)) for i, t in enumerate(times)])
+    box.add([map_reading(_heat(t, 2**40 if i == 23 else 0), CLOUD_ROUTING) for i, t in enumerate(times)])
     sink: Any = (_postgrest(cloud) if sink_type == "postgrest"
                  else PostgresSink(PostgresSinkConfig(type="postgres", name="cloud", dsn=pg_dsn)))
     alerts = Alerts()
@@ -224,7 +225,7 @@ async def test_conflict_handling_not_applied_is_a_configuration_error(cloud: Clo
     sink = _postgrest(cloud)
     try:
         with pytest.raises(SinkError) as err:
-            await sink.upload("mg_bess_readings", [map_reading(bess(T0)).values])  # type: ignore[union-attr]
+            await sink.upload("mg_bess_readings", [map_reading(bess(T0), CLOUD_ROUTING).values])  # type: ignore[union-attr]
         assert err.value.kind is ErrorKind.CONFIG
     finally:
         await sink.close()
@@ -246,7 +247,7 @@ async def test_postgres_overlapping_batches_and_text_rows(pg_dsn: str) -> None:
     migrate(pg_dsn)
     sink = PostgresSink(PostgresSinkConfig(type="postgres", name="pg", dsn=pg_dsn))
     try:
-        rows = [map_reading(bess(t, soe=float(i))) for i, t in enumerate(minutes(150))]
+        rows = [map_reading(bess(t, soe=float(i)), CLOUD_ROUTING) for i, t in enumerate(minutes(150))]
         bodies = [r.body() for r in rows if r is not None]
         await sink.upload_bodies("mg_bess_readings", bodies[:100])
         await sink.upload_bodies("mg_bess_readings", bodies[50:])
@@ -266,7 +267,7 @@ async def test_postgres_overlapping_batches_and_text_rows(pg_dsn: str) -> None:
 async def test_slots_are_read_in_pages_beyond_postgrests_row_limit(cloud: CloudStandIn) -> None:
     sink = _postgrest(cloud)
     try:
-        rows = [map_reading(bess(t)) for t in minutes(2500)]
+        rows = [map_reading(bess(t), CLOUD_ROUTING) for t in minutes(2500)]
         await sink.upload_bodies("mg_bess_readings", [r.body() for r in rows if r is not None])
         held = await sink.slots("mg_bess_readings", str(BESS_ID), T0, T0 + timedelta(days=2))
         assert PAGE_ROWS < 2500 and held == set(minutes(2500))

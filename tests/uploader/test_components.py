@@ -1,7 +1,7 @@
 """The uploader's daemon components end to end: bus -> outbox -> sink -> the cloud stand-in -> PostgreSQL.
 
-Runs the real Daemon with the uploader's provider and a producer component that publishes one
-battery and one meter reading per simulated minute, on an accelerated clock.
+Runs the real Daemon with the uploader's components (through the daemon's adapter) and a producer
+component that publishes one battery and one meter reading per simulated minute, on an accelerated clock.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from controller.core.clock import Clock, ScaledClock
 from controller.core.component import STOP_POLLERS, ComponentSpec
 from controller.daemon import Daemon
 from controller.runtime import Runtime
+from controller.wiring import uploader as uploader_components
 from simulator.cloud import CloudStandIn
 from tests.conftest import ROOT
 from tests.helpers import eventually
 from tests.uploader.fixtures import BESS_ID, METER_ID, T0, bess, meter
 from uploader.migrate import ensure_database, migrate
 from uploader.outbox import outbox_path
-from uploader.service import components
 
 KEY = "svc-key"
 
@@ -116,7 +116,7 @@ async def start(tmp_path: Path, cloud: CloudStandIn, pg_dsn: str, clock: Clock, 
     site_file = tmp_path / "site.yaml"
     site_file.write_text(site_yaml(tmp_path / "var", cloud.url, **site))
     producer = Producer(end)
-    daemon = Daemon(str(site_file), clock, builders=[components, producer.provider])
+    daemon = Daemon(str(site_file), clock, builders=[uploader_components, producer.provider])
     task = asyncio.create_task(daemon.run())
     return Harness(daemon, task, producer, cloud, pg_dsn, tmp_path / "var")
 
@@ -287,7 +287,7 @@ async def test_two_sinks_advance_independently(tmp_path: Path, cloud: CloudStand
     (tmp_path / "site.yaml").write_text(site)
     producer = Producer(T0 + timedelta(minutes=30))
     clock = ScaledClock(T0, speed=600)
-    daemon = Daemon(str(tmp_path / "site.yaml"), clock, builders=[components, producer.provider])
+    daemon = Daemon(str(tmp_path / "site.yaml"), clock, builders=[uploader_components, producer.provider])
     h = Harness(daemon, asyncio.create_task(daemon.run()), producer, cloud, pg_dsn, tmp_path / "var")
     warehouse = Harness(daemon, h.task, producer, cloud, second_dsn, tmp_path / "var")
     try:

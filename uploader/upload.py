@@ -1,0 +1,93 @@
+"""Uploads from the outbox to the sinks: one delivery loop per sink in the daemon, or everything at once.
+
+Each sink's loop has its own connection to the outbox and its own cursor in it: a sink that is down
+holds back only its own rows. The loop waits for the writer to have opened the store, reopens it
+when the writer replaced a corrupt file, and registers the site's devices once the sink answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from functools import partial
+from typing import Any
+
+from controller.core.clock import Clock
+from controller.core.logs import get_logger
+from uploader.config import PostgresSinkConfig, PostgrestSinkConfig
+from uploader.delivery import Alert, Delivery, SinkCounters
+from uploader.factory import make_sink
+from uploader.outbox import Outbox
+from uploader.sink import SinkError
+from uploader.site import UploaderSite, device_entries, reopen_outbox
+from uploader.writer import OutboxService, first_done
+
+log = get_logger("uploader")
+
+
+async def run_sink(site: UploaderSite, service: OutboxService, sink_config: PostgrestSinkConfig | PostgresSinkConfig,
+                   *, clock: Clock, alert: Alert, counters: SinkCounters) -> None:
+    """Deliver to one sink until cancelled; `counters` are the sink's, kept across restarts."""
+    sink = make_sink(sink_config)
+    wake = asyncio.Event()
+    service.wakers.add(wake)
+    outbox: Outbox | None = None
+    try:
+        registered = False
+        next_registration = clock.monotonic()
+        while True:
+            await service.ready.wait()
+            generation = service.generation
+            outbox = await asyncio.to_thread(partial(reopen_outbox, site))
+            delivery = Delivery(sink, outbox, clock, batch_size=sink_config.batch_size,
+                                backoff_max_s=sink_config.backoff_max_s, alert=alert, counters=counters,
+                                rng=random.Random())
+            while service.generation == generation and service.ready.is_set():
+                n, delay = await delivery.step()
+                if not registered and delay == 0 and clock.monotonic() >= next_registration:
+                    try:
+                        await sink.register_devices(device_entries(site))
+                        registered = True
+                    except SinkError as exc:
+                        # Readings do not wait for the registry; it is tried again now and then.
+                        next_registration = clock.monotonic() + sink_config.backoff_max_s
+                        log.warning("device_registration_failed", sink=sink.name, error=exc.detail)
+                if delay > 0:
+                    await clock.sleep(delay)
+                elif n == 0:
+                    wake.clear()
+                    await first_done(wake.wait(), clock.sleep(sink_config.interval_s))
+            outbox.close()
+            outbox = None
+    finally:
+        service.wakers.discard(wake)
+        if outbox is not None:
+            outbox.close()
+        await sink.close()
+
+
+async def deliver_all(site: UploaderSite, clock: Clock, all_counters: dict[str, SinkCounters]) -> dict[str, Any]:
+    """Deliver everything pending to every sink now (for `backfill`): rows per sink, or the error that stopped it."""
+    out: dict[str, Any] = {}
+    outbox = await asyncio.to_thread(partial(reopen_outbox, site))
+    try:
+        for sc in site.uploader.sinks:
+            sink = make_sink(sc)
+            delivery = Delivery(sink, outbox, clock, batch_size=sc.batch_size, backoff_max_s=sc.backoff_max_s,
+                                alert=_log_alert, counters=all_counters.setdefault(sc.name, SinkCounters()))
+            total = 0
+            try:
+                while n := await delivery.deliver_once():
+                    total += n
+                out[sc.name] = total
+            except SinkError as exc:
+                out[sc.name] = {"rows": total, "error": exc.detail}
+            finally:
+                await sink.close()
+    finally:
+        outbox.close()
+    return out
+
+
+def _log_alert(kind: str, level: str, message: str, **data: Any) -> None:
+    log.warning("alert", kind=kind, level=level, message=message, **data)
