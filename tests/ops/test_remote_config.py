@@ -22,7 +22,7 @@ from controller.core.clock import RealClock
 from controller.daemon import Daemon
 from controller.ops.mqtt_commands import CommandHandler, parse
 from controller.ops.provider import ops_components
-from controller.wiring import devices_components as pollers
+from controller.wiring import devices as pollers
 from simulator.modbus_devices import ModbusSite
 from tests.helpers import eventually, free_port
 from tests.ops.clients import subscriber
