@@ -38,6 +38,10 @@ class DeviceConfigBase(ConfigModel):
         if self.backoff_max_s < self.backoff_initial_s:
             yield ("backoff_max_s",), "must be at least backoff_initial_s"
 
+    def endpoint(self) -> tuple[str, int, int] | None:
+        """The address no other device may share (host, port, unit); None where devices share one by design."""
+        return (self.host, self.port, 0)
+
     def problems_among(self, earlier: Sequence[DeviceConfigBase]) -> ProblemList:
         """Checks against the devices listed before this one (a kind's shared resources); paths relative to it."""
         return iter(())
@@ -46,3 +50,6 @@ class DeviceConfigBase(ConfigModel):
 class ModbusDeviceConfig(DeviceConfigBase):
     port: int = Field(default=502, ge=1, le=65535)
     unit_id: int = Field(default=1, ge=0, le=255)
+
+    def endpoint(self) -> tuple[str, int, int] | None:
+        return (self.host, self.port, self.unit_id)

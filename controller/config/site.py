@@ -144,9 +144,10 @@ class SiteConfig(ConfigModel):
                         first[value] = i
         endpoints: dict[tuple[str, int, int], int] = {}
         for i, d in enumerate(self.devices):
-            unit = getattr(d, "unit_id", getattr(d, "mbus_address", 0))
-            key = (d.host, d.port, unit)
-            if key in endpoints and d.type not in ("emlite",):
+            key = d.endpoint()
+            if key is None:
+                continue
+            if key in endpoints:
                 yield ("devices", i, "port"), (
                     f"devices.{endpoints[key]} already uses {d.host}:{d.port} with the same unit/address")
             endpoints.setdefault(key, i)

@@ -43,6 +43,10 @@ class EmliteConfig(DeviceConfigBase):
         if not 0 <= low <= high:
             yield ("busy_backoff_s",), "must be [low, high] with 0 <= low <= high"
 
+    def endpoint(self) -> tuple[str, int, int] | None:
+        # A site's meters sit behind one 4G router: they share its address and are told apart by EMOP address.
+        return None
+
     def problems_among(self, earlier: Sequence[DeviceConfigBase]) -> ProblemList:
         # One router has one socket limit: meters sharing a link must agree on it.
         link = self.link or self.host

@@ -15,3 +15,6 @@ class HeatMbusConfig(DeviceConfigBase):
     down_poll_interval_s: float = Field(
         default=600.0, gt=0,
         description="a meter that keeps failing is polled at most this rarely (it holds the shared bus while it fails)")
+
+    def endpoint(self) -> tuple[str, int, int] | None:
+        return (self.host, self.port, self.mbus_address)
