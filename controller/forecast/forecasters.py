@@ -81,7 +81,8 @@ class Forecaster:
             return None
         notes: list[str] = []
         p = self.params
-        days = q.days(known) if last < p.lookback_days * 48 else p.lookback_days
+        window = q.sorted_ts[bisect.bisect_left(q.sorted_ts, known - p.lookback_days * 86400):last]
+        days = len({local_key(ts)[0] for ts in window})
         if days < p.lookback_days:
             notes.append(f"{quantity}: {days} of {p.lookback_days} days of history")
         recent = [q.by_ts[ts] for ts in q.sorted_ts[max(0, last - 48):last]]
@@ -91,7 +92,9 @@ class Forecaster:
             notes.append(f"{quantity}: under {MIN_CALIBRATION} recent errors to calibrate on; interval widened")
         anchor_ts = q.sorted_ts[last - 1]
         anchor = self._residual(history, q, anchor_ts, floor) if p.nowcast else None
-        if anchor is not None and known - (anchor_ts + SP_S) > p.nowcast_max_age_s:
+        age_s = known - (anchor_ts + SP_S)
+        if anchor is not None and age_s > p.nowcast_max_age_s:
+            notes.append(f"{quantity}: latest value {age_s / 3600:.1f} h old; no nowcast")
             anchor = None
         bands: list[Band] = []
         fallback = 0
@@ -254,6 +257,9 @@ def _level(recent: Sequence[float], floor: float) -> tuple[float, float, float]:
 
 
 def _band(value: float, lower: float, upper: float, non_negative: bool) -> Band:
+    # Rounding in the weighted means must not exclude an actual equal to every similar day's value.
+    eps = 1e-9 * max(1.0, abs(value))
+    lower, upper = min(lower, value - eps), max(upper, value + eps)
     if non_negative:
         value, lower, upper = max(value, 0.0), max(lower, 0.0), max(upper, 0.0)
     return Band(value, min(lower, value), max(upper, value))

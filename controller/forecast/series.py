@@ -56,10 +56,6 @@ class Quantity:
             else:
                 self.by_slot[key] = (ts, v)
 
-    def days(self, before: int) -> int:
-        """How many distinct local days have at least one value known before `before` (epoch s)."""
-        return len({local_key(ts)[0] for ts in self.sorted_ts if ts + SP_S <= before})
-
 
 @dataclass
 class History:
