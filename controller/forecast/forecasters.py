@@ -54,8 +54,9 @@ class Params:
     half_life_days: float = 10.0  # recency: a day this much older weighs half
     same_type_weight: float = 1.0  # same weekday (bank holidays as Sundays)
     same_class_weight: float = 0.6  # both weekdays or both weekend days
-    other_class_weight: float = 0.02  # only matters when nothing similar is known
+    other_class_weight: float = 0.02  # used only where no day of the same class is known
     lags: tuple[int, ...] | None = None  # only these day lags, the first one known wins (persistence)
+    class_tiers: bool = True  # False: every day in one pool, weighted by the weights above
     nowcast: bool = True
     nowcast_max_age_s: int = 3 * 3600  # the latest value must be this recent to nowcast from
     # Three weeks: tuned on the shipped set's 8 weeks *before* the benchmark's (bench/README.md).
@@ -141,17 +142,26 @@ class Forecaster:
     def _base_uncached(self, q: Quantity, ts: int, known: int) -> tuple[float, float, float] | None:
         d, minute = local_key(ts)
         sw = sw2 = swv = swvv = 0.0
-        for c, w in _candidates(d, self.params):
-            item = q.by_slot.get((c, minute))
-            if item is None or item[0] + SP_S > known:
-                continue
-            v = item[1]
-            if self.params.lags is not None:
-                return v, 1.0, 1.0  # persistence: the interval comes from its raw errors
-            sw += w
-            sw2 += w * w
-            swv += w * v
-            swvv += w * v * v
+        slot = q.by_minute.get(minute)
+        if slot is None:
+            return None
+        # Candidates start at least a local day (23 h on a clock-change day) before ts: known
+        # whenever `known` is within 22 h of ts, so the test can be skipped there.
+        check = ts - known > 22 * 3600
+        for tier in _candidates(d, self.params):
+            for c, w in tier:
+                item = slot.get(c)
+                if item is None or (check and item[0] + SP_S > known):
+                    continue
+                v = item[1]
+                if self.params.lags is not None:
+                    return v, 1.0, 1.0  # persistence: the interval comes from its raw errors
+                sw += w
+                sw2 += w * w
+                swv += w * v
+                swvv += w * v * v
+            if sw > 0:
+                break  # days of the other class only where none of the same class is known
         if sw <= 0:
             return None
         mean = swv / sw
@@ -196,25 +206,42 @@ class _Calibration:
 
     @classmethod
     def fit(cls, errors: Mapping[int, tuple[float, float]], leads: int) -> _Calibration:
-        betas, los, his = [0.0], [], []
         z0 = sorted(e / s for e, s in errors.values())
-        los.append(_quantile(z0, 0.1))
-        his.append(_quantile(z0, 0.9))
-        for h in range(1, leads + 1):
-            pairs = [(e0, errors[ts + h * SP_S]) for ts, (e0, _) in errors.items() if ts + h * SP_S in errors]
-            if len(pairs) < MIN_CALIBRATION // 2:
-                betas.append(0.0)
-                los.append(los[0])
-                his.append(his[0])
+        fitted: dict[int, tuple[float, float, float]] = {0: (0.0, _quantile(z0, 0.1), _quantile(z0, 0.9))}
+        # Fitted at a few leads, interpolated between: errors change slowly with lead, and fitting
+        # every lead is most of a forecast's time.
+        points = sorted({h for h in _FIT_LEADS if h < leads} | ({leads} if leads else set()))
+        for h in points:
+            off = h * SP_S
+            e0s, e1s, s1s = [], [], []
+            for ts, (e0, _) in errors.items():
+                later = errors.get(ts + off)
+                if later is not None:
+                    e0s.append(e0)
+                    e1s.append(later[0])
+                    s1s.append(later[1])
+            if len(e0s) < MIN_CALIBRATION // 2:
+                fitted[h] = fitted[0]
                 continue
-            sxx = sum(e0 * e0 for e0, _ in pairs)
-            sxy = sum(e0 * e1 for e0, (e1, _) in pairs)
+            sxx = sum(x * x for x in e0s)
+            sxy = sum(x * y for x, y in zip(e0s, e1s, strict=True))
             beta = min(max(sxy / sxx, 0.0), 1.0) if sxx > 0 else 0.0
-            z = sorted((e1 - beta * e0) / s1 for e0, (e1, s1) in pairs)
-            betas.append(beta)
-            los.append(_quantile(z, 0.1))
-            his.append(_quantile(z, 0.9))
+            z = sorted((y - beta * x) / s1 for x, y, s1 in zip(e0s, e1s, s1s, strict=True))
+            fitted[h] = (beta, _quantile(z, 0.1), _quantile(z, 0.9))
+        betas, los, his = [0.0], [fitted[0][1]], [fitted[0][2]]
+        known = sorted(fitted)
+        for h in range(1, leads + 1):
+            i = bisect.bisect_left(known, h)
+            a, b = known[max(i - 1, 0)], known[min(i, len(known) - 1)]
+            fa, fb = fitted[a], fitted[b]
+            f = 0.0 if b == a else (h - a) / (b - a)
+            betas.append(fa[0] + f * (fb[0] - fa[0]) if a else fb[0])
+            los.append(fa[1] + f * (fb[1] - fa[1]) if a else fb[1])
+            his.append(fa[2] + f * (fb[2] - fa[2]) if a else fb[2])
         return cls(tuple(betas), tuple(los), tuple(his))
+
+
+_FIT_LEADS = (1, 2, 4, 8, 16, 32, 48, 96, 192, 288)
 
 
 def _quantile(sorted_values: Sequence[float], p: float) -> float:
@@ -225,26 +252,28 @@ def _quantile(sorted_values: Sequence[float], p: float) -> float:
 
 
 @functools.lru_cache(maxsize=4096)
-def _candidates(day: date, params: Params) -> tuple[tuple[date, float], ...]:
-    """Earlier days and their weights for a target day (nearest first)."""
+def _candidates(day: date, params: Params) -> tuple[tuple[tuple[date, float], ...], ...]:
+    """Earlier days and their weights for a target day, nearest first: the same class (weekday or
+    weekend, bank holidays with the weekend), then the other class as a fallback tier."""
     target = day_type(day)
-    out = []
+    same: list[tuple[date, float]] = []
+    other: list[tuple[date, float]] = []
     lags = params.lags if params.lags is not None else range(1, params.lookback_days + 1)
     for k in lags:
         c = day - timedelta(days=k)
         t = day_type(c)
         if params.lags is not None:
-            w = 1.0
+            w, tier = 1.0, same
         elif t == target:
-            w = params.same_type_weight
+            w, tier = params.same_type_weight, same
         elif (t >= 5) == (target >= 5):
-            w = params.same_class_weight
+            w, tier = params.same_class_weight, same
         else:
-            w = params.other_class_weight
+            w, tier = params.other_class_weight, other if params.class_tiers else same
         w *= 0.5 ** (k / params.half_life_days) if math.isfinite(params.half_life_days) else 1.0
         if w > 0:
-            out.append((c, w))
-    return tuple(out)
+            tier.append((c, w))
+    return tuple(same), tuple(other)
 
 
 def _level(recent: Sequence[float], floor: float) -> tuple[float, float, float]:
@@ -266,9 +295,10 @@ def _band(value: float, lower: float, upper: float, non_negative: bool) -> Band:
 
 
 SIMILAR_DAY = Forecaster("similar_day", Params())
-PRICE_BLEND = Forecaster("price_blend", Params(other_class_weight=0.1))
+PRICE_BLEND = Forecaster("price_blend", Params())
 SAME_PERIOD_7D = Forecaster("same_period_7d", Params(lookback_days=7, half_life_days=math.inf,
-                                                     same_class_weight=1.0, other_class_weight=1.0, nowcast=False))
+                                                     same_class_weight=1.0, other_class_weight=1.0, class_tiers=False,
+                                                     nowcast=False))
 PERSISTENCE = Forecaster("persistence_week", Params(lookback_days=14, lags=(7, 14), nowcast=False))
 SOLAR_DAY = Forecaster("similar_day", Params(non_negative=True))
 

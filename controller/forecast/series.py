@@ -36,25 +36,26 @@ def local_key(ts: int) -> SlotKey:
 
 @dataclass
 class Quantity:
-    """One quantity's values: by period start (epoch s) and by local slot (the repeated hour of a
-    fall-back day averaged, its later start kept for the known-before test)."""
+    """One quantity's values: by period start (epoch s) and by local minute of day and local date
+    (the repeated hour of a fall-back day averaged, its later start kept for the known-before test)."""
 
     name: str
     by_ts: dict[int, float] = field(default_factory=dict)
-    by_slot: dict[SlotKey, tuple[int, float]] = field(default_factory=dict)
+    by_minute: dict[int, dict[date, tuple[int, float]]] = field(default_factory=dict)  # minute -> date -> ...
     sorted_ts: list[int] = field(default_factory=list)
 
     def index(self) -> None:
         self.sorted_ts = sorted(self.by_ts)
-        self.by_slot.clear()
+        self.by_minute.clear()
         for ts in self.sorted_ts:
-            key = local_key(ts)
+            day, minute = local_key(ts)
             v = self.by_ts[ts]
-            if key in self.by_slot:
-                prev_ts, prev = self.by_slot[key]
-                self.by_slot[key] = (max(ts, prev_ts), (prev + v) / 2)
+            slot = self.by_minute.setdefault(minute, {})
+            if day in slot:
+                prev_ts, prev = slot[day]
+                slot[day] = (max(ts, prev_ts), (prev + v) / 2)
             else:
-                self.by_slot[key] = (ts, v)
+                slot[day] = (ts, v)
 
 
 @dataclass
