@@ -14,11 +14,14 @@ from collections.abc import Callable
 from controller.config.site import SiteConfig
 from controller.control_loop import ControlLoop, LoopIO
 from controller.core.component import STOP_CONTROL, STOP_MARKET, ComponentSpec
+from controller.forecast.history import HistoryStore
+from controller.forecast.service import ForecastService, MeterIds
 from controller.market.axle import AxleClient, TelemetrySource
 from controller.market.modo import ModoClient
 from controller.ops.provider import ops_components
 from controller.runtime import Runtime
 from devices.scheduler import components as device_components
+from uploader.service import buffer_dir
 from uploader.service import components as uploader_components
 
 Builder = Callable[[SiteConfig, Runtime], list[ComponentSpec]]
@@ -98,11 +101,38 @@ def axle(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
     return [ComponentSpec("axle", (axle_config, tuple(sources)), run, stop_order=STOP_MARKET)]
 
 
+def forecast(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
+    """The local half-hour history and the forecasts refreshed from it at every settlement period,
+    published on `bus.forecasts` (needs a `controller:` block: its meters say what to record)."""
+    c = config.controller
+    if c is None:
+        return []
+    ids = MeterIds(config.device(c.site_meter).id, config.device(c.battery).id,
+                   config.device(c.battery_meter).id if c.battery_meter is not None else None)
+    directory = buffer_dir(config)
+    synchronous = config.buffer.synchronous
+
+    async def run() -> None:
+        store = HistoryStore.open(directory, synchronous=synchronous)
+        service = ForecastService(store, runtime.clock, runtime.bus, ids, publish=runtime.bus.forecasts.publish)
+        runtime.services.forecast = service
+        runtime.health["forecast"] = service.counts  # live counters
+        try:
+            await service.run()
+        finally:
+            if runtime.services.forecast is service:
+                runtime.services.forecast = None
+            store.close()
+
+    return [ComponentSpec("forecast", (ids, str(directory), synchronous), run, stop_order=STOP_MARKET)]
+
+
 COMPONENTS: tuple[Builder, ...] = (
     uploader_components,
     device_components,
     control,
     modo,
     axle,
+    forecast,
     ops_components,
 )
