@@ -13,7 +13,7 @@ from pathlib import Path
 
 from controller.commands.common import load_site_or_report
 from controller.core.logs import configure_logging
-from controller.forecast.history import HistoryStore
+from controller.forecast.history import HistoryStore, history_path
 from controller.forecast.rows import COLUMNS, HistoryFileError, PeriodRow, open_text, parse_lines
 from uploader.service import buffer_dir
 
@@ -40,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     if args.history_command == "stats":
+        if not history_path(buffer_dir(config)).exists():  # a question must not create the file
+            print(json.dumps({"periods": 0, "oldest": None, "newest": None, "dropped": 0, "bytes": 0}))
+            return 0
         store = HistoryStore.open(buffer_dir(config))
         try:
             print(json.dumps(store.stats()))

@@ -312,6 +312,11 @@ FORECASTERS: dict[str, tuple[Forecaster, ...]] = {
 }
 
 
+# The most any forecaster looks back: three weeks of calibration errors, each from four weeks of
+# similar days before it (the daemon reads no more of its history than this, and loses nothing).
+HISTORY_DAYS_USED = 8 * 7
+
+
 def period_starts(at: datetime, horizon: int) -> list[int]:
     """The settlement periods of the horizon: the one `at` falls in, then the next ones."""
     first = int(current_sp_start(at).timestamp())

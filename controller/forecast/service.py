@@ -23,7 +23,7 @@ from controller.core.forecast import Forecast
 from controller.core.logs import get_logger
 from controller.core.reading import Reading
 from controller.engine.settlement import SP, current_sp_start
-from controller.forecast.forecasters import forecast_site
+from controller.forecast.forecasters import HISTORY_DAYS_USED, forecast_site
 from controller.forecast.history import ControllerPeriod, HistoryStore, PeriodAccumulator
 from controller.forecast.rows import PeriodRow
 from controller.forecast.series import History
@@ -136,8 +136,7 @@ class ForecastService:
             self.store.put(rows)
             self.counts["periods_stored"] += len(rows)
         try:
-            # Five weeks: the similar days (4) and the intervals' calibration (3) need no more.
-            history = History.from_rows(self.store.rows(now - timedelta(days=35)))
+            history = History.from_rows(self.store.rows(now - timedelta(days=HISTORY_DAYS_USED)))
             return forecast_site(history, now, self.horizon), len(rows)
         except Exception as exc:  # a forecast is advice: never let it stop the recording
             self.counts["forecast_failures"] += 1
