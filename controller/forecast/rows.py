@@ -13,7 +13,7 @@ import gzip
 import io
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -54,9 +54,6 @@ class PeriodRow:
             return None
         imp, exp, chg, dis = (float(p) for p in parts)  # type: ignore[arg-type]
         return imp - exp - chg + dis
-
-    def values(self) -> dict[str, float | None]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "period_start"}
 
 
 class HistoryFileError(ValueError):
