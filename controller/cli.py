@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backtest": ("controller.commands.backtest", "run the site's modes over a recorded day against the simulated site"),
     "import-legacy": ("controller.commands.import_legacy", "convert a reference controller site file to ours"),
     "status": ("controller.commands.status", "what the running daemon is doing: mode, setpoint, SoE, devices, backlog"),
+    "forecast": ("controller.commands.forecast", "48-period forecasts (net load, solar, price); `forecast evaluate`"),
+    "history": ("controller.commands.history", "the local half-hour history: `history import` a CSV, `history stats`"),
     "config": ("controller.commands.config_cmd", "apply a new site file: validate, write, reload, verify or roll back"),
 }
 

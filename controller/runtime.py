@@ -22,6 +22,7 @@ from controller.core.bus import Bus, Event
 from controller.core.clock import Clock
 from controller.core.overrides import Overrides
 from controller.core.state import StateStore
+from controller.forecast.service import ForecastService
 from controller.market.axle import AxleClient
 from controller.market.modo import ModoClient
 from controller.ops.remote_config import ConfigApplier
@@ -64,6 +65,7 @@ class Services:
     tally: DecisionTally | None = None
     mqtt: MqttHandle | None = None
     applier: ConfigApplier | None = None
+    forecast: ForecastService | None = None  # the latest forecast: `.latest`
 
     def snapshot(self) -> Services:
         """A copy to restore after a failed rebuild (the registries copied, the objects shared)."""

@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from controller.config.site import SiteConfig
-from controller.config.views import uploader_site
+from controller.config.views import site_buffer_dir, uploader_site
 from controller.control_loop import ControlLoop, LoopIO
 from controller.core.component import STOP_CONTROL, STOP_MARKET, ComponentSpec
+from controller.forecast.history import HistoryStore
+from controller.forecast.service import ForecastService, MeterIds
 from controller.market.axle import AxleClient, TelemetrySource
 from controller.market.modo import ModoClient
 from controller.ops.provider import ops_components
@@ -118,11 +120,38 @@ def axle(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
     return [ComponentSpec("axle", (axle_config, tuple(sources)), run, stop_order=STOP_MARKET)]
 
 
+def forecast(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
+    """The local half-hour history and the forecasts refreshed from it at every settlement period,
+    published on `bus.forecasts` (needs a `controller:` block: its meters say what to record)."""
+    c = config.controller
+    if c is None:
+        return []
+    ids = MeterIds(config.device(c.site_meter).id, config.device(c.battery).id,
+                   config.device(c.battery_meter).id if c.battery_meter is not None else None)
+    directory = site_buffer_dir(config)
+    synchronous = config.buffer.synchronous
+
+    async def run() -> None:
+        store = HistoryStore.open(directory, synchronous=synchronous)
+        service = ForecastService(store, runtime.clock, runtime.bus, ids, publish=runtime.bus.forecasts.publish)
+        runtime.services.forecast = service
+        runtime.health["forecast"] = service.counts  # live counters
+        try:
+            await service.run()
+        finally:
+            if runtime.services.forecast is service:
+                runtime.services.forecast = None
+            store.close()
+
+    return [ComponentSpec("forecast", (ids, str(directory), synchronous), run, stop_order=STOP_MARKET)]
+
+
 COMPONENTS: tuple[Builder, ...] = (
     uploader,
     devices,
     control,
     modo,
     axle,
+    forecast,
     ops_components,
 )

@@ -2,9 +2,9 @@
 
 - the kernel (`controller.core`) imports nothing else of the project;
 - the engine (`controller.engine`) imports only the kernel;
-- a part (devices, modes, uploader, the market clients) imports the kernel, the engine and other
-  parts' modules, never the application (daemon, wiring, runtime, control loop, site model, CLI
-  commands, ops, backtest);
+- a part (devices, modes, uploader, the market clients, forecasts, the planner) imports the kernel,
+  the engine and other parts' modules, never the application (daemon, wiring, runtime, control
+  loop, site model, CLI commands, ops, backtest);
 - the simulator never reaches the daemon's application modules either;
 - no import cycle anywhere in the project.
 """
@@ -20,7 +20,7 @@ PACKAGES = ("controller", "modes", "devices", "uploader", "simulator")
 
 KERNEL = ("controller.core",)
 ENGINE = ("controller.engine",)
-PARTS = ("devices", "modes", "uploader", "controller.market")
+PARTS = ("devices", "modes", "uploader", "controller.market", "controller.forecast", "controller.planner")
 APPLICATION = ("controller.daemon", "controller.wiring", "controller.runtime", "controller.control_loop",
                "controller.config", "controller.commands", "controller.cli", "controller.ops",
                "controller.backtest", "controller.legacy", "controller.__main__")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from controller.config.site import SiteConfig
 from devices.catalog import BY_NAME, CLOUD_ROUTING
-from uploader.site import UploadedDevice, UploaderSite
+from uploader.site import UploadedDevice, UploaderSite, buffer_dir
 
 
 def uploader_site(config: SiteConfig) -> UploaderSite:
@@ -13,3 +15,8 @@ def uploader_site(config: SiteConfig) -> UploaderSite:
     battery_id = config.device(config.controller.battery).id if config.controller is not None else None
     return UploaderSite(site_id=config.site.id, buffer=config.buffer, uploader=config.uploader, devices=devices,
                         battery_id=battery_id, routing=CLOUD_ROUTING)
+
+
+def site_buffer_dir(config: SiteConfig) -> Path:
+    """Where the site keeps its durable files (outbox, local history): `buffer.path` with `{site}` filled in."""
+    return buffer_dir(uploader_site(config))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from controller.core.forecast import Forecast
 from controller.core.reading import Reading
 
 T = TypeVar("T")
@@ -67,3 +68,5 @@ class Bus:
         self.readings: Topic[Reading] = Topic()
         self.decisions: Topic[DecisionRecord] = Topic()
         self.events: Topic[Event] = Topic()
+        # Refreshed at every settlement period by the forecast component (the planner reads it).
+        self.forecasts: Topic[Forecast] = Topic()
