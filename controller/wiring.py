@@ -9,14 +9,16 @@ daemon calls them all again and restarts only the components whose config key ch
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from controller.config.site import SiteConfig
 from controller.config.views import site_buffer_dir, uploader_site
 from controller.control_loop import ControlLoop, LoopIO
 from controller.core.component import STOP_CONTROL, STOP_MARKET, ComponentSpec
-from controller.forecast.history import HistoryStore
+from controller.forecast.history import HistoryStore, history_path
 from controller.forecast.service import ForecastService, MeterIds
+from controller.history_rebuild import rebuild_from_outbox
 from controller.market.axle import AxleClient, TelemetrySource
 from controller.market.modo import ModoClient
 from controller.ops.provider import ops_components
@@ -132,7 +134,10 @@ def forecast(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
     synchronous = config.buffer.synchronous
 
     async def run() -> None:
+        missing = not history_path(directory).exists()
         store = HistoryStore.open(directory, synchronous=synchronous)
+        if missing:
+            await asyncio.to_thread(rebuild_from_outbox, store, directory, config, ids, runtime.clock.now())
         service = ForecastService(store, runtime.clock, runtime.bus, ids, publish=runtime.bus.forecasts.publish)
         runtime.services.forecast = service
         runtime.health["forecast"] = service.counts  # live counters

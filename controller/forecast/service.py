@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -189,3 +189,25 @@ class ForecastService:
                     await t
             self.bus.readings.unsubscribe(readings)
             self.bus.decisions.unsubscribe(decisions)
+
+
+def replay(store: HistoryStore, ids: MeterIds, records: Iterable[Reading | DecisionRecord], until: datetime) -> int:
+    """Rebuild the history from retained records (the outbox's, when the history file was lost).
+
+    `records` in time order; each settlement period is closed as the records pass its end, as the
+    running recorder would have closed it. Returns the number of periods stored.
+    """
+    recorder = Recorder(ids)
+    stored = 0
+    for item in records:
+        if isinstance(item, Reading):
+            recorder.reading(item)
+        else:
+            recorder.decision(item)
+        rows = recorder.roll(item.time)
+        if rows:
+            stored += store.put(rows, source="outbox")
+    rows = recorder.roll(until)
+    if rows:
+        stored += store.put(rows, source="outbox")
+    return stored
