@@ -4,10 +4,10 @@ from a solution. No solver here (`solver.py` has highspy), no clock (the inputs 
 Per settlement period t (length h hours) the columns are
 
     c  charge kW       [0, charge limit]        d  discharge kW   [0, discharge limit]
-    s  SoE at the end, kWh (free: the rows below bound it, with slacks)
+    s  SoE at the end, kWh, within [soe_min, soe_max], each bound relaxed only as far as the battery at full
+       power cannot get back inside it from the SoE now (a start below soe_min: charge flat out until inside)
     imp, exp  site import / export kW within the site limits (less the envelope's margin)
     sI, sE    import / export beyond the limits  (breach slacks)
-    u, v      kWh below soe_min / above soe_max  (breach slacks)
     bl, bh    kWh below / above the preferred band (priced, not breaches)
     ax        kW short of an Axle commitment     (breach slack)
 
@@ -15,17 +15,20 @@ and the rows
 
     energy    s_t - s_{t-1} - eta h c + h d = 0    (s_{-1} = the SoE now; discharge efficiency 1, as the modes)
     site      imp + sI - exp - sE - c + d = net load
-    soe       s + u >= soe_min,  s - v <= soe_max,  s + bl >= band low,  s - bh <= band high
+    band      s + bl >= band low,  s - bh <= band high  (only with a band)
     axle      charge_max: c - d + ax >= f x charge limit; discharge_max: d - c + ax >= f x discharge limit;
               avoid_import: imp + sI - ax <= (1 - f) x import limit; avoid_export likewise (f = the share of
               the period the window covers)
 
 minimising  sum_t h [ (price + import rate) imp - (price - export rate) exp + throughput d
-                      + M (sI + sE + u + v) + M_axle ax + band price (bl + bh) ]  -  terminal value x s_last.
+                      + M (sI + sE) + M_axle ax + band price (bl + bh) ]  -  terminal value x s_last.
 
-Every slack makes the LP feasible for any inputs (any start SoE, any limits); the penalties M dominate every
-price (prices are clipped to `PRICE_CLIP_P_PER_KWH`), so a slack is non-zero only where the limits cannot all
-be met, and each one becomes a named breach of the plan.
+The relaxed SoE bounds and the slacks make the LP feasible for any inputs (any start SoE, any limits); the
+penalties M dominate every price (prices are clipped to `PRICE_CLIP_P_PER_KWH`), so a slack is non-zero only
+where the limits cannot all be met, and each one becomes a named breach of the plan. The SoE bounds are
+bounds, not penalised rows, because the envelope gives them the last word over the site limits (a plan at
+soe_min with a load above the import limit breaks the import limit, as the site would) and because that
+keeps the LP small (the solve time is the bench's, bench/README.md).
 """
 
 from __future__ import annotations
@@ -40,12 +43,11 @@ from typing import Any
 
 from controller.core.clock import parse_utc
 
-# Breach penalties, p/kWh (per kW-hour for the power slacks). Site limits and SoE bounds weigh the same:
-# both are the envelope's hard limits. Axle is a commercial commitment: broken before a safety limit.
+# Breach penalties, p per kW-hour. Axle is a commercial commitment: broken before a site limit.
 M_SAFETY = 1e5
 M_AXLE = 1e4
-NV = 12  # columns per period
-C, D, S, IMP, EXP, SI, SE, U, V, BL, BH, AX = range(NV)
+NV = 10  # columns per period
+C, D, S, IMP, EXP, SI, SE, BL, BH, AX = range(NV)
 INF = math.inf
 TOL = 1e-6  # kW/kWh: a slack below this is solver noise, not a breach
 
@@ -180,71 +182,83 @@ class Lp:
 
 
 def build_lp(x: PlanInputs) -> Lp:
-    """The LP of `x` (module docstring). Rows: 6 per period, plus one per Axle commitment."""
+    """The LP of `x` (module docstring). Rows per period: energy, site, then band low/high (with a band),
+    then the Axle row (with a commitment). Written straight into column-wise arrays, in one pass: the
+    build is a third of the solve's time otherwise (bench/README.md)."""
     x.check()
     n, eta = x.n, x.charge_efficiency
+    band = x.band_low_kwh is not None or x.band_high_kwh is not None
     band_lo = x.soe_min_kwh if x.band_low_kwh is None else x.band_low_kwh
     band_hi = x.soe_max_kwh if x.band_high_kwh is None else x.band_high_kwh
-    band_price = x.band_p_per_kwh_h if x.band_low_kwh is not None or x.band_high_kwh is not None else 0.0
-    row_lo: list[float] = []
-    row_hi: list[float] = []
-    # Entries per column, gathered as (row, value) and flattened column by column at the end.
-    cols: list[list[tuple[int, float]]] = [[] for _ in range(n * NV)]
-    cost = [0.0] * (n * NV)
-    col_lo = [0.0] * (n * NV)
-    col_hi = [INF] * (n * NV)
-
-    def row(lo: float, hi: float, *entries: tuple[int, float]) -> None:
-        r = len(row_lo)
-        row_lo.append(lo)
-        row_hi.append(hi)
-        for col, val in entries:
-            cols[col].append((r, val))
-
+    band_price = x.band_p_per_kwh_h if band else 0.0
+    band_rows = band_price > 0
+    acts = [c if c is not None and c.action in AXLE_ACTIONS else None for c in (x.commitment(t) for t in range(n))]
+    first_row = [0] * (n + 1)
     for t in range(n):
-        b = t * NV
-        h = x.hours(t)
-        col_hi[b + C], col_hi[b + D] = x.charge_kw, x.discharge_kw
-        col_lo[b + S] = -INF
-        col_hi[b + IMP], col_hi[b + EXP] = x.import_kw, x.export_kw
-        price = x.price_p_per_kwh[t]
-        cost[b + IMP] = h * (price + x.import_rate_p_per_kwh[t])
-        cost[b + EXP] = -h * (price - x.export_rate_p_per_kwh[t])
-        # The slacks carry the energy's price too, so a breach is never also a bargain.
-        cost[b + SI] = cost[b + IMP] + h * M_SAFETY
-        cost[b + SE] = cost[b + EXP] + h * M_SAFETY
-        cost[b + D] = h * x.throughput_p_per_kwh
-        cost[b + U] = cost[b + V] = h * M_SAFETY
-        cost[b + BL] = cost[b + BH] = h * band_price
-        cost[b + AX] = h * M_AXLE
-        if t == 0:
-            row(x.soe_kwh, x.soe_kwh, (b + S, 1.0), (b + C, -eta * h), (b + D, h))
-        else:
-            row(0.0, 0.0, (b + S, 1.0), (b - NV + S, -1.0), (b + C, -eta * h), (b + D, h))
-        load = x.net_load_kw[t]
-        row(load, load, (b + IMP, 1.0), (b + SI, 1.0), (b + EXP, -1.0), (b + SE, -1.0), (b + C, -1.0), (b + D, 1.0))
-        row(x.soe_min_kwh, INF, (b + S, 1.0), (b + U, 1.0))
-        row(-INF, x.soe_max_kwh, (b + S, 1.0), (b + V, -1.0))
-        row(band_lo, INF, (b + S, 1.0), (b + BL, 1.0))
-        row(-INF, band_hi, (b + S, 1.0), (b + BH, -1.0))
-        c = x.commitment(t)
-        if c is None or c.action not in AXLE_ACTIONS:
-            col_hi[b + AX] = 0.0
-        elif c.action == "charge_max":
-            row(c.fraction * x.charge_kw, INF, (b + C, 1.0), (b + D, -1.0), (b + AX, 1.0))
-        elif c.action == "discharge_max":
-            row(c.fraction * x.discharge_kw, INF, (b + D, 1.0), (b + C, -1.0), (b + AX, 1.0))
-        elif c.action == "avoid_import":
-            row(-INF, (1 - c.fraction) * x.import_kw, (b + IMP, 1.0), (b + SI, 1.0), (b + AX, -1.0))
-        else:
-            row(-INF, (1 - c.fraction) * x.export_kw, (b + EXP, 1.0), (b + SE, 1.0), (b + AX, -1.0))
-    cost[(n - 1) * NV + S] -= x.terminal_p_per_kwh
-    start, index, value = [0], [], []
-    for entries in cols:
+        first_row[t + 1] = first_row[t] + 2 + 2 * band_rows + (acts[t] is not None)
+    row_lo = [0.0] * first_row[n]
+    row_hi = [0.0] * first_row[n]
+    cost: list[float] = []
+    col_lo: list[float] = []
+    col_hi: list[float] = []
+    start: list[int] = [0]
+    index: list[int] = []
+    value: list[float] = []
+
+    def col(c: float, lo: float, hi: float, *entries: tuple[int, float]) -> None:
+        cost.append(c)
+        col_lo.append(lo)
+        col_hi.append(hi)
         for r, v in entries:
             index.append(r)
             value.append(v)
         start.append(len(index))
+
+    highest = lowest = x.soe_kwh  # what full charge / full discharge from now reach by each period's end
+    for t in range(n):
+        h = x.hours(t)
+        e, g = first_row[t], first_row[t] + 1  # energy and site rows
+        bl, bh = g + 1, g + 2
+        a = first_row[t + 1] - 1  # the Axle row, if any
+        act = acts[t]
+        kind = act.action if act is not None else ""
+        row_lo[e] = row_hi[e] = x.soe_kwh if t == 0 else 0.0
+        row_lo[g] = row_hi[g] = x.net_load_kw[t]
+        if band_rows:
+            row_lo[bl], row_hi[bl] = band_lo, INF
+            row_lo[bh], row_hi[bh] = -INF, band_hi
+        if act is not None:
+            f = act.fraction
+            row_lo[a], row_hi[a] = {
+                "charge_max": (f * x.charge_kw, INF), "discharge_max": (f * x.discharge_kw, INF),
+                "avoid_import": (-INF, (1 - f) * x.import_kw), "avoid_export": (-INF, (1 - f) * x.export_kw)}[kind]
+        highest += eta * h * x.charge_kw
+        lowest -= h * x.discharge_kw
+        price = x.price_p_per_kwh[t]
+        imp_cost = h * (price + x.import_rate_p_per_kwh[t])
+        exp_cost = -h * (price - x.export_rate_p_per_kwh[t])
+        ax_c = {"charge_max": 1.0, "discharge_max": -1.0}.get(kind)
+        col(0.0, 0.0, x.charge_kw, (e, -eta * h), (g, -1.0), *(((a, ax_c),) if ax_c is not None else ()))
+        col(h * x.throughput_p_per_kwh, 0.0, x.discharge_kw, (e, h), (g, 1.0),
+            *(((a, -ax_c),) if ax_c is not None else ()))
+        s_entries = [(e, 1.0)] + ([(first_row[t + 1], -1.0)] if t + 1 < n else [])
+        if band_rows:
+            s_entries += [(bl, 1.0), (bh, 1.0)]
+        s_cost = -x.terminal_p_per_kwh if t == n - 1 else 0.0
+        col(s_cost, min(x.soe_min_kwh, highest), max(x.soe_max_kwh, lowest), *s_entries)
+        on_imp = ((a, 1.0),) if kind == "avoid_import" else ()
+        on_exp = ((a, 1.0),) if kind == "avoid_export" else ()
+        col(imp_cost, 0.0, x.import_kw, (g, 1.0), *on_imp)
+        col(exp_cost, 0.0, x.export_kw, (g, -1.0), *on_exp)
+        # The slacks carry the energy's price too, so a breach is never also a bargain.
+        col(imp_cost + h * M_SAFETY, 0.0, INF, (g, 1.0), *on_imp)
+        col(exp_cost + h * M_SAFETY, 0.0, INF, (g, -1.0), *on_exp)
+        col(h * band_price, 0.0, INF if band_rows else 0.0, *(((bl, 1.0),) if band_rows else ()))
+        col(h * band_price, 0.0, INF if band_rows else 0.0, *(((bh, -1.0),) if band_rows else ()))
+        if act is None:
+            col(h * M_AXLE, 0.0, 0.0)
+        else:
+            col(h * M_AXLE, 0.0, INF, (a, 1.0 if kind in ("charge_max", "discharge_max") else -1.0))
     return Lp(cost, col_lo, col_hi, row_lo, row_hi, start, index, value)
 
 
@@ -346,10 +360,12 @@ def read_plan(x: PlanInputs, col_value: Sequence[float], solve_ms: float = 0.0) 
         if min(c, d) > TOL:
             both += 1
         periods.append(PlanPeriod(x.starts[t], d - c, col_value[b + S], x.price_p_per_kwh[t], x.net_load_kw[t], c, d))
-        for kind, col in (("soe_below_min", U), ("soe_above_max", V), ("site_import_limit", SI),
-                          ("site_export_limit", SE), ("axle_window", AX)):
-            if col_value[b + col] > TOL:
-                breaches.append(Breach(kind, t, col_value[b + col]))
+        soe = col_value[b + S]
+        for kind, amount in (("soe_below_min", x.soe_min_kwh - soe), ("soe_above_max", soe - x.soe_max_kwh),
+                             ("site_import_limit", col_value[b + SI]), ("site_export_limit", col_value[b + SE]),
+                             ("axle_window", col_value[b + AX])):
+            if amount > TOL:
+                breaches.append(Breach(kind, t, amount))
         site = col_value[b + IMP] + col_value[b + SI] - col_value[b + EXP] - col_value[b + SE]
         value_p += (energy_cost_p(x, t, x.net_load_kw[t]) - energy_cost_p(x, t, site)
                     - x.hours(t) * d * x.throughput_p_per_kwh)
