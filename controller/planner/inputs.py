@@ -68,7 +68,7 @@ def build_inputs(config: PlannerConfig, limits: Limits, now: datetime, soe_kwh: 
     """The LP's inputs for a plan made at `now`. `prices` (a schedule file's) override the forecast's."""
     starts = horizon_starts(now, config.horizon_h)
     by_start = {p.start: p for p in forecast.periods}
-    assumed = list(notes)
+    assumed = [*notes, *forecast.notes]
     raw_prices: list[float | None] = []
     raw_loads: list[float | None] = []
     for s in starts:

@@ -27,16 +27,23 @@ def persistence_forecast(history: Sequence[HistoryRow], at: datetime, starts: Se
     latest_load = next((r.net_load_kw for r in reversed(known) if r.net_load_kw is not None), None)
     latest_price = next((r.price_p_per_kwh for r in reversed(known) if r.price_p_per_kwh is not None), None)
     periods = []
+    latest_used = {NET_LOAD: 0, PRICE: 0}
     for start in starts:
         values: dict[str, Band] = {}
-        load = _back(loads, start, (_WEEK, 2 * _WEEK, _DAY), latest_load)
-        price = _back(prices, start, (_DAY, _WEEK, 2 * _DAY), latest_price)
+        load = _back(loads, start, (_WEEK, 2 * _WEEK, _DAY), None)
+        price = _back(prices, start, (_DAY, _WEEK, 2 * _DAY), None)
+        if load is None and latest_load is not None:
+            load, latest_used[NET_LOAD] = latest_load, latest_used[NET_LOAD] + 1
+        if price is None and latest_price is not None:
+            price, latest_used[PRICE] = latest_price, latest_used[PRICE] + 1
         if load is not None:
             values[NET_LOAD] = Band.exact(load)
         if price is not None:
             values[PRICE] = Band.exact(price)
         periods.append(PeriodForecast(start, values))
-    return Forecast(at, tuple(periods), {NET_LOAD: NAME, PRICE: NAME})
+    notes = tuple(f"{q}: {k} of {len(starts)} periods have no same-time value in the history: the latest known "
+                  f"value assumed" for q, k in latest_used.items() if k)
+    return Forecast(at, tuple(periods), {NET_LOAD: NAME, PRICE: NAME}, notes)
 
 
 def _back(series: dict[datetime, float], start: datetime, lags: tuple[timedelta, ...],

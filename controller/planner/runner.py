@@ -70,6 +70,11 @@ class PlannerProcess:
                 return None
         return stream.readline()
 
+    def start(self) -> None:
+        """Start the child now (else the first plan does): its start-up then is not counted in a plan's limit."""
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
+
     def plan(self, inputs: PlanInputs, time_limit_s: float) -> Timed:
         """Plan `inputs` in the child; the whole exchange waits at most `time_limit_s` (plus the child's
         start-up the first time). Raises PlanFailure."""
