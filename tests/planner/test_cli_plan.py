@@ -78,8 +78,8 @@ def test_bad_input_is_one_line_on_stderr(args: list[str], message: str) -> None:
 
 def test_a_schedule_price_file_next_to_the_site_file(tmp_path: Path) -> None:
     site = tmp_path / "site.yaml"
-    site.write_text(DEMO.read_text() + "\nplanner:\n  price: {type: schedule, path: prices.json}\n"
-                    "  terminal_value_p_per_kwh: 0\n")
+    site.write_text(DEMO.read_text().replace("price: {type: imbalance}", "price: {type: schedule, path: prices.json}")
+                    .replace("horizon_h: 48", "horizon_h: 48\n  terminal_value_p_per_kwh: 0"))
     (tmp_path / "prices.json").write_text(json.dumps(
         [{"period_start": "2026-06-03T00:30:00Z", "price_p_per_kwh": 100.0}]))
     out = plan("--site", str(site), "--at", "2026-06-03T00:00:00Z", "--soe-kwh", "500", "--json")

@@ -79,22 +79,22 @@ period_start,site_import_kwh,site_export_kwh,battery_charge_kwh,battery_discharg
 """
 
 
-def test_persistence_takes_last_week_for_load_and_yesterday_for_price() -> None:
+def test_persistence_takes_last_week_for_load_and_the_median_of_the_week_for_price() -> None:
     rows = parse_history(HISTORY.splitlines(keepends=True))
     assert rows[0].net_load_kw == 2 * (60 + 10) and rows[1].net_load_kw == 2 * (60 - 20)
     starts = horizon_starts(NOW, 1)  # 12:00 and 12:30 UTC today
     f = persistence_forecast(rows, NOW, starts)
     first, second = f.periods
     assert first.get(NET_LOAD) == Band.exact(140.0)  # same time last week
-    assert first.get(PRICE) == Band.exact(11.0)  # same time yesterday
+    assert first.get(PRICE) == Band.exact((11.0 + 8.5) / 2)  # the median of the same half-hour this week
     assert second.get(NET_LOAD) == Band.exact(80.0)
-    assert second.get(PRICE) == Band.exact(9.0)  # neither yesterday nor last week: the latest known
+    assert second.get(PRICE) == Band.exact(9.0)  # no same half-hour with a price: the latest known
 
 
 def test_persistence_uses_only_what_has_ended_by_then() -> None:
     rows = parse_history(HISTORY.splitlines(keepends=True))
-    f = persistence_forecast(rows, datetime(2026, 6, 3, 11, 45, tzinfo=UTC), horizon_starts(NOW, 0.5))
-    assert f.periods[0].get(PRICE) == Band.exact(11.0)  # 11:30's price is not known at 11:45
+    f = persistence_forecast(rows, datetime(2026, 6, 3, 11, 45, tzinfo=UTC), [datetime(2026, 6, 3, 12, 30, tzinfo=UTC)])
+    assert f.periods[0].get(PRICE) == Band.exact(11.0)  # 11:30's 9.0 is not known at 11:45: 06-02 12:00's is
 
 
 def test_a_bad_history_row_is_named() -> None:
@@ -122,8 +122,12 @@ def test_garbage_price_files_are_named(text: str, message: str) -> None:
 
 
 def _site_with(tmp_path: Path, block: str) -> Path:
+    """The demo site with its planner block replaced by `block`."""
+    text = (ROOT / "config" / "sites" / "demo.yaml").read_text()
+    head, rest = text.split("\nplanner:\n", 1)
+    tail = rest[rest.index("\nmarket:"):]
     path = tmp_path / "site.yaml"
-    path.write_text((ROOT / "config" / "sites" / "demo.yaml").read_text() + block)
+    path.write_text(head + tail + block)
     return path
 
 
