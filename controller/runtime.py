@@ -26,6 +26,7 @@ from controller.market.axle import AxleClient
 from controller.market.modo import ModoClient
 from controller.ops.remote_config import ConfigApplier
 from controller.ops.tally import DecisionTally
+from controller.planner.service import PlannerService
 from devices.base import Device
 from uploader.delivery import SinkCounters
 from uploader.service import OutboxService
@@ -60,6 +61,7 @@ class Services:
     modo: ModoClient | None = None
     axle: AxleClient | None = None
     control: ControlLoop | None = None
+    planner: PlannerService | None = None
     tally: DecisionTally | None = None
     mqtt: MqttHandle | None = None
     applier: ConfigApplier | None = None

@@ -10,18 +10,24 @@ daemon calls them all again and restarts only the components whose config key ch
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from controller.config.site import SiteConfig
 from controller.control_loop import ControlLoop, LoopIO
 from controller.core.component import STOP_CONTROL, STOP_MARKET, ComponentSpec
+from controller.core.logs import get_logger
 from controller.market.axle import AxleClient, TelemetrySource
 from controller.market.modo import ModoClient
 from controller.ops.provider import ops_components
+from controller.planner.prices import PriceFileError, read_prices
+from controller.planner.runner import PlannerProcess
+from controller.planner.service import PlannerService, SiteView, solve_in_child
 from controller.runtime import Runtime
 from devices.scheduler import components as device_components
 from uploader.service import components as uploader_components
 
 Builder = Callable[[SiteConfig, Runtime], list[ComponentSpec]]
+log = get_logger("wiring")
 
 
 def control_loop(config: SiteConfig, runtime: Runtime) -> ControlLoop:
@@ -30,7 +36,8 @@ def control_loop(config: SiteConfig, runtime: Runtime) -> ControlLoop:
     battery = config.controller.battery
     services = runtime.services
     io = LoopIO(battery=lambda: services.devices.get(battery), prices=lambda: services.modo,
-                dispatch=lambda: services.axle)
+                dispatch=lambda: services.axle,
+                plan=lambda: None if services.planner is None else services.planner.current())
     return ControlLoop(config, clock=runtime.clock, state=runtime.state, bus=runtime.bus, overrides=runtime.overrides,
                        io=io, alert=runtime.alert, beat=runtime.beat, health=runtime.health)
 
@@ -98,11 +105,67 @@ def axle(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
     return [ComponentSpec("axle", (axle_config, tuple(sources)), run, stop_order=STOP_MARKET)]
 
 
+def planner_view(config: SiteConfig, runtime: Runtime) -> SiteView:
+    """What the planner reads of the running site: the SoE, the net load (site power + the setpoint in force),
+    the Modo price and Axle's schedule."""
+    c = config.controller
+    assert c is not None
+    state, services = runtime.state, runtime.services
+    site_id, battery_id = config.device(c.site_meter).id, config.device(c.battery).id
+
+    def soe() -> float | None:
+        s = state.get(battery_id, "soe_kwh")
+        return None if s is None else s.value
+
+    def net_load() -> float | None:
+        s = state.get(site_id, "power_total_active")
+        loop = services.control
+        setpoint = loop.commanded_kw if loop is not None and loop.commanded_kw is not None else 0.0
+        return None if s is None else s.value + setpoint
+
+    return SiteView(soe, net_load, price=lambda: None if services.modo is None else services.modo.price,
+                    axle=lambda: () if services.axle is None else tuple(services.axle.schedule))
+
+
+def planner(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
+    """The planner (site file `planner:` block): re-plans in its child process; the `plan` mode tracks it."""
+    c, p = config.controller, config.planner
+    if c is None or p is None:
+        return []
+    services = runtime.services
+
+    async def run() -> None:
+        prices = None
+        if p.price.type == "schedule":
+            path = Path(p.price.path)
+            try:
+                prices = read_prices(path if path.is_absolute() else Path(runtime.site.path).parent / path)
+            except PriceFileError as exc:  # no prices from the file: the planner says so in every plan
+                runtime.alert("price_file_failed", "warning", str(exc))
+                log.warning("price_file_failed", error=str(exc))
+        process = PlannerProcess()
+        service = PlannerService(p, c.limits(), clock=runtime.clock, view=planner_view(config, runtime),
+                                 solve=lambda x, limit: solve_in_child(process, x, limit),
+                                 import_rates=c.import_rates, export_rates=c.export_rates, prices=prices,
+                                 alert=runtime.alert)
+        services.planner = service
+        runtime.health["planner"] = service.health  # live
+        try:
+            await service.run()
+        finally:
+            if services.planner is service:
+                services.planner = None
+            process.close()
+
+    return [ComponentSpec("planner", (p, c), run, stop_order=STOP_MARKET)]
+
+
 COMPONENTS: tuple[Builder, ...] = (
     uploader_components,
     device_components,
     control,
     modo,
     axle,
+    planner,
     ops_components,
 )

@@ -1,0 +1,192 @@
+"""The daemon's planner: re-plan at every settlement period and within seconds of a new price or Axle schedule,
+solving in the child process, and hold the current plan for the `plan` mode.
+
+What it plans on: its own rolling record of the site (each period's mean net load, sampled as the control
+loop sees it, and the imbalance price of each period as the market client publishes it), turned into the
+persistence stand-in forecast; the SoE now; Axle's schedule; the site's limits and rates. A solve that fails
+or passes the time limit keeps the previous plan (and is counted and alerted); with none, the status says
+`fallback` and the rule-based modes decide. Nothing here raises out of `run`: a bad input is a failed plan.
+
+Synchronous parts (`observe`, `inputs`) are clock-free; `run` takes the daemon's clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from controller.core.clock import Clock
+from controller.core.config import TimedRate
+from controller.core.logs import get_logger
+from controller.engine.envelope import Limits
+from controller.engine.settlement import SP, current_sp_start
+from controller.engine.site_state import AxleStep, MarketValue, PlanTargets
+from controller.planner.config import PlannerConfig
+from controller.planner.history import HistoryRow
+from controller.planner.inputs import build_inputs, horizon_starts
+from controller.planner.model import Plan, PlanInputs
+from controller.planner.persistence import persistence_forecast
+from controller.planner.runner import PlanFailure, Timed
+
+log = get_logger("planner")
+
+SAMPLE_S = 30.0  # how often the site is sampled for the rolling record (and triggers are checked)
+KEEP = timedelta(days=15)  # the record: two weeks of persistence and a day to spare
+
+Solve = Callable[[PlanInputs, float], Awaitable[Timed]]
+Alert = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class SiteView:
+    """What the planner reads of the running site; each returns None (or ()) when unknown."""
+
+    soe_kwh: Callable[[], float | None]
+    net_load_kw: Callable[[], float | None]  # site power + the setpoint in force: the load net of solar
+    price: Callable[[], MarketValue | None] = lambda: None
+    axle: Callable[[], Sequence[AxleStep]] = lambda: ()
+
+
+class PlannerService:
+    def __init__(self, config: PlannerConfig, limits: Limits, *, clock: Clock, view: SiteView, solve: Solve,
+                 import_rates: Sequence[TimedRate] = (), export_rates: Sequence[TimedRate] = (),
+                 prices: Mapping[datetime, float] | None = None, alert: Alert | None = None) -> None:
+        self.config = config
+        self.limits = limits
+        self.clock = clock
+        self.view = view
+        self.solve = solve
+        self.import_rates = tuple(import_rates)
+        self.export_rates = tuple(export_rates)
+        self.prices = prices
+        self.alert = alert
+        self.plan: Plan | None = None
+        self.targets: PlanTargets | None = None
+        self.status = "fallback"  # no plan yet: the rule-based modes decide
+        self.last_error: str | None = None
+        self.counts = {"plans": 0, "failures": 0, "replans_on_change": 0}
+        self._loads: dict[datetime, list[float]] = {}
+        self._prices: dict[datetime, float] = {}
+        self._seen: tuple[Any, ...] | None = None
+        self.health: dict[str, Any] = self.stats()  # live: status and metrics read it
+
+    def _publish(self) -> None:
+        self.health.clear()
+        self.health.update(self.stats())
+
+    # --- the rolling record (synchronous, clock-free) --------------------------------------------------
+
+    def observe(self, now: datetime) -> None:
+        load = self.view.net_load_kw()
+        if load is not None and math.isfinite(load):
+            self._loads.setdefault(current_sp_start(now), []).append(load)
+        self._note_price()
+        cutoff = now - KEEP
+        for record in (self._loads, self._prices):
+            for t in [t for t in record if t < cutoff]:
+                del record[t]
+
+    def _note_price(self) -> None:
+        price = self.view.price()
+        if price is not None and math.isfinite(price.value):
+            self._prices[price.settlement_period] = price.value
+
+    def history(self) -> list[HistoryRow]:
+        starts = sorted(set(self._loads) | set(self._prices))
+        return [HistoryRow(t, (sum(v) / len(v)) if (v := self._loads.get(t)) else None, self._prices.get(t), None, None)
+                for t in starts]
+
+    def inputs(self, now: datetime) -> PlanInputs | None:
+        """The next plan's inputs, or None when there is nothing to plan on (no SoE, no price at all)."""
+        self._note_price()
+        soe = self.view.soe_kwh()
+        if soe is None or not math.isfinite(soe):
+            return None
+        if self.prices is None and not self._prices and self.config.default_price_p_per_kwh is None:
+            return None  # no price known or assumed: a plan would optimise noise
+        # A period counts as known once it has ended; the current one is still being sampled.
+        history = self.history()
+        forecast = persistence_forecast(history, now, horizon_starts(now, self.config.horizon_h))
+        return build_inputs(self.config, self.limits, now, soe, forecast, import_rates=self.import_rates,
+                            export_rates=self.export_rates, axle=self.view.axle(), prices=self.prices)
+
+    def _trigger(self, now: datetime) -> tuple[Any, ...]:
+        """What a re-plan depends on besides the clock: the period, the newest price's period, Axle's steps."""
+        price = self.view.price()
+        steps = tuple((s.start, s.end, s.action) for s in self.view.axle())
+        return (current_sp_start(now), None if price is None else price.settlement_period, steps)
+
+    # --- planning ------------------------------------------------------------------------------------
+
+    async def replan(self, now: datetime, reason: str) -> bool:
+        x = self.inputs(now)
+        if x is None:
+            return self._failed(now, "nothing to plan on (no SoE or no price)", reason)
+        try:
+            timed = await self.solve(x, self.config.solve_time_limit_s)
+        except PlanFailure as exc:
+            return self._failed(now, str(exc), reason)
+        plan = timed.plan
+        self.plan = plan
+        self.targets = PlanTargets(plan.plan_id, plan.created_at, plan.period_h * 3600.0,
+                                   tuple((p.start, p.soe_end_kwh) for p in plan.periods))
+        self.status = plan.status
+        self.last_error = None
+        self.counts["plans"] += 1
+        log.info("plan_made", plan_id=plan.plan_id, status=plan.status, reason=reason,
+                 value_gbp=round(plan.expected_value_gbp, 2), breaches=len(plan.breaches),
+                 wall_ms=round(timed.wall_ms, 1), notes=len(plan.notes))
+        self._publish()
+        return True
+
+    def _failed(self, now: datetime, error: str, reason: str) -> bool:
+        self.counts["failures"] += 1
+        self.last_error = error
+        stale = self.plan is None or (now - self.plan.created_at).total_seconds() > self.config.max_plan_age_s
+        if stale:
+            self.plan, self.targets, self.status = None, None, "fallback"
+        log.warning("plan_failed", error=error, reason=reason, kept_previous=not stale)
+        if self.alert is not None:
+            self.alert("plan_failed", "warning", f"no new plan: {error}",
+                       kept_previous=not stale, status=self.status)
+        self._publish()
+        return False
+
+    def current(self) -> PlanTargets | None:
+        return self.targets
+
+    def stats(self) -> dict[str, Any]:
+        p = self.plan
+        return {"status": self.status, "plan_id": None if p is None else p.plan_id,
+                "created_at": None if p is None else p.created_at.isoformat(),
+                "expected_value_gbp": None if p is None else round(p.expected_value_gbp, 2),
+                "breaches": [] if p is None else p.breach_lines(), "last_error": self.last_error, **self.counts}
+
+    async def run(self) -> None:
+        """Sample every SAMPLE_S; re-plan at each settlement period's start and when a trigger changes."""
+        while True:
+            now = self.clock.now()
+            try:
+                self.observe(now)
+                seen = self._trigger(now)
+                if seen != self._seen:
+                    reason = "period" if self._seen is None or seen[0] != self._seen[0] else "change"
+                    if reason == "change":
+                        self.counts["replans_on_change"] += 1
+                    self._seen = seen
+                    await self.replan(now, reason)
+            except (ArithmeticError, ValueError) as exc:  # bad data: no plan this time, never a crash
+                self._failed(now, repr(exc), "error")
+            next_sp = current_sp_start(now) + SP
+            wake = min(now + timedelta(seconds=SAMPLE_S), next_sp)
+            await self.clock.sleep_until(wake)
+
+
+async def solve_in_child(process: Any, inputs: PlanInputs, time_limit_s: float) -> Timed:
+    """Run `process.plan` (a PlannerProcess: blocking pipes) off the event loop."""
+    result: Timed = await asyncio.to_thread(process.plan, inputs, time_limit_s)
+    return result
