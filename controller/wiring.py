@@ -19,6 +19,7 @@ from controller.core.logs import get_logger
 from controller.market.axle import AxleClient, TelemetrySource
 from controller.market.modo import ModoClient
 from controller.ops.provider import ops_components
+from controller.planner.model import Plan
 from controller.planner.prices import PriceFileError, read_prices
 from controller.planner.runner import PlannerProcess
 from controller.planner.service import PlannerService, SiteView, solve_in_child
@@ -127,6 +128,16 @@ def planner_view(config: SiteConfig, runtime: Runtime) -> SiteView:
                     axle=lambda: () if services.axle is None else tuple(services.axle.schedule))
 
 
+def publish_plan(runtime: Runtime, plan: Plan) -> None:
+    """Every plan, as an event (to the outbox, the cloud's events and MQTT, as every event goes) carrying the
+    `plan --json` body; `uploader.tables.map_plan` files that body in the plans table (migration 0004)."""
+    body = plan.as_json()
+    body["periods"] = [{k: p[k] for k in ("start", "battery_kw", "soe_end_kwh", "price_p_per_kwh", "net_load_kw")}
+                       for p in body["periods"]]
+    runtime.alert("plan_made", "info", f"plan {plan.plan_id}: {plan.status}, "
+                  f"{plan.expected_value_gbp:.2f} GBP expected", plan=body)
+
+
 def planner(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
     """The planner (site file `planner:` block): re-plans in its child process; the `plan` mode tracks it."""
     c, p = config.controller, config.planner
@@ -147,7 +158,7 @@ def planner(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
         service = PlannerService(p, c.limits(), clock=runtime.clock, view=planner_view(config, runtime),
                                  solve=lambda x, limit: solve_in_child(process, x, limit),
                                  import_rates=c.import_rates, export_rates=c.export_rates, prices=prices,
-                                 alert=runtime.alert)
+                                 alert=runtime.alert, publish=lambda plan: publish_plan(runtime, plan))
         services.planner = service
         runtime.health["planner"] = service.health  # live
         try:

@@ -54,7 +54,8 @@ class SiteView:
 class PlannerService:
     def __init__(self, config: PlannerConfig, limits: Limits, *, clock: Clock, view: SiteView, solve: Solve,
                  import_rates: Sequence[TimedRate] = (), export_rates: Sequence[TimedRate] = (),
-                 prices: Mapping[datetime, float] | None = None, alert: Alert | None = None) -> None:
+                 prices: Mapping[datetime, float] | None = None, alert: Alert | None = None,
+                 publish: Callable[[Plan], None] | None = None) -> None:
         self.config = config
         self.limits = limits
         self.clock = clock
@@ -64,6 +65,7 @@ class PlannerService:
         self.export_rates = tuple(export_rates)
         self.prices = prices
         self.alert = alert
+        self.publish = publish
         self.plan: Plan | None = None
         self.targets: PlanTargets | None = None
         self.status = "fallback"  # no plan yet: the rule-based modes decide
@@ -141,6 +143,8 @@ class PlannerService:
                  value_gbp=round(plan.expected_value_gbp, 2), breaches=len(plan.breaches),
                  wall_ms=round(timed.wall_ms, 1), notes=len(plan.notes))
         self._publish()
+        if self.publish is not None:
+            self.publish(plan)
         return True
 
     def _failed(self, now: datetime, error: str, reason: str) -> bool:

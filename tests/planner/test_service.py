@@ -59,6 +59,8 @@ async def test_replans_every_period_and_on_a_new_price_or_axle_schedule() -> Non
     clock, site = ManualClock(T0 + timedelta(minutes=1)), Site()
     solve = Solve(clock)
     svc = service(clock, site, solve)
+    published: list[str] = []
+    svc.publish = lambda plan: published.append(plan.plan_id)
     task = asyncio.create_task(svc.run())
     await clock.advance(0)
     assert solve.calls == [T0 + timedelta(minutes=1)] and svc.status == "optimal"
@@ -73,6 +75,7 @@ async def test_replans_every_period_and_on_a_new_price_or_axle_schedule() -> Non
     site.axle = (AxleStep(T0 + timedelta(hours=1), T0 + timedelta(hours=2), "discharge_max"),)
     await clock.advance(30)
     assert len(solve.calls) == 4 and svc.counts["replans_on_change"] == 2
+    assert len(published) == 4 and published[-1] == svc.plan.plan_id  # type: ignore[union-attr]
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
