@@ -58,6 +58,10 @@ class PlannerConfig(ConfigModel):
                                   "(default: the mean price over the horizon)")
     horizon_h: float = Field(default=48.0, gt=0, le=168)
     solve_time_limit_s: float = Field(default=2.0, gt=0, le=60, description="wall-clock limit of one re-plan")
+    min_history_h: float = Field(
+        default=24.0, ge=0, le=336,
+        description="the daemon plans only once it has recorded this much imbalance-price history (a schedule "
+                    "price source needs none): before that, the rule-based modes decide")
     max_plan_age_s: float = Field(
         default=3600.0, gt=0, description="an older plan is stale: the plan mode goes inactive")
 

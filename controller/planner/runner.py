@@ -93,7 +93,10 @@ class PlannerProcess:
             self._fail()
             raise PlanFailure(f"no plan within {time_limit_s:g} s: the planner process was stopped")
         if not line:
-            code = proc.poll()
+            try:
+                code: int | None = proc.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                code = None
             self._fail()
             raise PlanFailure(f"the planner process exited (code {code})")
         try:

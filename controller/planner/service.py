@@ -102,14 +102,23 @@ class PlannerService:
         return [HistoryRow(t, (sum(v) / len(v)) if (v := self._loads.get(t)) else None, self._prices.get(t), None, None)
                 for t in starts]
 
-    def inputs(self, now: datetime) -> PlanInputs | None:
-        """The next plan's inputs, or None when there is nothing to plan on (no SoE, no price at all)."""
-        self._note_price()
+    def not_ready(self) -> str | None:
+        """Why there is nothing to plan on yet, or None."""
         soe = self.view.soe_kwh()
         if soe is None or not math.isfinite(soe):
+            return "nothing to plan on: no SoE"
+        needed = round(self.config.min_history_h * 2)
+        if self.prices is None and len(self._prices) < max(needed, 1):
+            # A forecast from a few prices is a flat line: the plan would idle the battery over the rules.
+            return f"nothing to plan on yet: {len(self._prices)} of {max(needed, 1)} periods of price history"
+        return None
+
+    def inputs(self, now: datetime) -> PlanInputs | None:
+        """The next plan's inputs, or None when there is nothing to plan on (`not_ready` says why)."""
+        self._note_price()
+        soe = self.view.soe_kwh()
+        if soe is None or not math.isfinite(soe) or self.not_ready() is not None:
             return None
-        if self.prices is None and not self._prices and self.config.default_price_p_per_kwh is None:
-            return None  # no price known or assumed: a plan would optimise noise
         # A period counts as known once it has ended; the current one is still being sampled.
         history = self.history()
         forecast = persistence_forecast(history, now, horizon_starts(now, self.config.horizon_h))
@@ -127,7 +136,13 @@ class PlannerService:
     async def replan(self, now: datetime, reason: str) -> bool:
         x = self.inputs(now)
         if x is None:
-            return self._failed(now, "nothing to plan on (no SoE or no price)", reason)
+            # Not a failure (no alert): the site is new, or the SoE is unknown; the modes decide meanwhile.
+            self.last_error = self.not_ready() or "nothing to plan on"
+            if self.plan is None:
+                self.status = "fallback"
+            log.info("plan_not_ready", why=self.last_error, reason=reason)
+            self._publish()
+            return False
         try:
             timed = await self.solve(x, self.config.solve_time_limit_s)
         except PlanFailure as exc:
@@ -183,7 +198,7 @@ class PlannerService:
                         self.counts["replans_on_change"] += 1
                     self._seen = seen
                     await self.replan(now, reason)
-            except (ArithmeticError, ValueError) as exc:  # bad data: no plan this time, never a crash
+            except (ArithmeticError, ValueError, KeyError) as exc:  # bad data: no plan this time, never a crash
                 self._failed(now, repr(exc), "error")
             next_sp = current_sp_start(now) + SP
             wake = min(now + timedelta(seconds=SAMPLE_S), next_sp)

@@ -31,7 +31,7 @@ def test_a_plan_through_the_child_process_is_the_in_process_plan() -> None:
 
 @pytest.mark.parametrize(("script", "message"), [
     (READY + "import time; sys.stdin.readline(); time.sleep(60)", "no plan within"),
-    (READY + "sys.stdin.readline(); sys.exit(3)", "exited"),
+    (READY + "sys.stdin.readline(); sys.exit(3)", r"exited \(code 3\)"),
     (READY + "sys.stdin.readline(); print('not json', flush=True); sys.stdin.readline()", "garbage"),
     (READY + "sys.stdin.readline(); print('{\"ok\": false, \"error\": \"boom\"}', flush=True); sys.stdin.readline()",
      "boom"),

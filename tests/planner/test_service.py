@@ -50,6 +50,7 @@ class Solve:
 
 def service(clock: ManualClock, site: Site, solve: Solve, alerts: list[str] | None = None,
             **config: float) -> PlannerService:
+    config.setdefault("min_history_h", 0)
     return PlannerService(PlannerConfig(horizon_h=4, **config), LIMITS, clock=clock, view=site.view(), solve=solve,
                           alert=(lambda kind, level, message, **data: alerts.append(kind)) if alerts is not None
                           else None)
@@ -112,6 +113,17 @@ async def test_nothing_to_plan_on_is_a_fallback_not_an_exception(what: str) -> N
     svc = service(clock, site, Solve(clock))
     assert not await svc.replan(clock.now(), "test")
     assert svc.status == "fallback" and "nothing to plan on" in (svc.last_error or "")
+
+
+async def test_no_plan_until_a_day_of_prices_is_recorded() -> None:
+    clock, site = ManualClock(T0), Site()
+    alerts: list[str] = []
+    svc = service(clock, site, Solve(clock), alerts, min_history_h=1)  # two periods
+    assert not await svc.replan(clock.now(), "test")
+    assert svc.last_error == "nothing to plan on yet: 1 of 2 periods of price history"
+    assert svc.status == "fallback" and alerts == [] and svc.counts["failures"] == 0  # waiting is no failure
+    site.price = MarketValue(12.0, T0)
+    assert await svc.replan(clock.now(), "test")
 
 
 def test_the_rolling_record_becomes_the_forecasts_history() -> None:
