@@ -27,7 +27,7 @@ class Modo:
 
 async def test_the_planner_component_plans_in_its_child_and_publishes_the_plan(tmp_path: Path) -> None:
     site_file = tmp_path / "site.yaml"  # the demo site, planning from the first price
-    site_file.write_text(DEMO.read_text().replace("  horizon_h: 48\n", "  horizon_h: 48\n  min_history_h: 0\n"))
+    site_file.write_text(DEMO.read_text().replace("min_history_h: 36", "min_history_h: 0"))
     site = load_site(site_file)
     runtime = Runtime(site=site, clock=ManualClock(NOW))
     c = site.config.controller
