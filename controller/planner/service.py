@@ -175,6 +175,17 @@ class PlannerService:
         self._publish()
         return False
 
+    def summary(self, now: datetime, hours: float = 4.0) -> dict[str, Any]:
+        """What `flux-edge status` shows: the plan's status and value, and its next `hours` of periods."""
+        out = self.stats()
+        p = self.plan
+        ahead = [] if p is None else [
+            {"start": q.start.isoformat(), "battery_kw": round(q.battery_kw, 1), "soe_end_kwh": round(q.soe_end_kwh, 1),
+             "price_p_per_kwh": round(q.price_p_per_kwh, 2)}
+            for q in p.periods if q.start + SP > now and q.start < now + timedelta(hours=hours)]
+        out["next"] = ahead
+        return out
+
     def current(self) -> PlanTargets | None:
         return self.targets
 
