@@ -9,8 +9,11 @@ daemon calls them all again and restarts only the components whose config key ch
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
+
+import httpx
 
 from controller.config.site import SiteConfig
 from controller.control_loop import ControlLoop, LoopIO
@@ -19,8 +22,9 @@ from controller.core.logs import get_logger
 from controller.market.axle import AxleClient, TelemetrySource
 from controller.market.modo import ModoClient
 from controller.ops.provider import ops_components
+from controller.planner.config import HttpPriceSource
 from controller.planner.model import Plan
-from controller.planner.prices import PriceFileError, read_prices
+from controller.planner.prices import PriceFileError, agile_answer, read_prices
 from controller.planner.runner import PlannerProcess
 from controller.planner.service import PlannerService, SiteView, solve_in_child
 from controller.runtime import Runtime
@@ -138,6 +142,22 @@ def publish_plan(runtime: Runtime, plan: Plan) -> None:
                   f"{plan.expected_value_gbp:.2f} GBP expected", plan=body)
 
 
+async def price_feed(source: HttpPriceSource, service: PlannerService, runtime: Runtime) -> None:
+    """Poll an Agile-style price feed; garbage or no answer keeps the prices already fetched (counted, alerted)."""
+    failures = 0
+    async with httpx.AsyncClient(timeout=source.timeout_s) as client:
+        while True:
+            try:
+                response = await client.get(source.url)
+                service.update_prices(agile_answer(response.status_code, response.text, source.url, source.value))
+            except (httpx.HTTPError, PriceFileError) as exc:
+                failures += 1
+                service.counts["price_feed_failures"] = failures
+                log.warning("price_feed_failed", error=str(exc), failures=failures)
+                runtime.alert("price_feed_failed", "warning", f"price feed: {exc}", failures=failures)
+            await runtime.clock.sleep(source.poll_interval_s)
+
+
 def planner(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
     """The planner (site file `planner:` block): re-plans in its child process; the `plan` mode tracks it."""
     c, p = config.controller, config.planner
@@ -154,6 +174,8 @@ def planner(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
             except PriceFileError as exc:  # no prices from the file: the planner says so in every plan
                 runtime.alert("price_file_failed", "warning", str(exc))
                 log.warning("price_file_failed", error=str(exc))
+        if p.price.type == "http":
+            prices = {}  # filled by the feed below
         process = PlannerProcess()
         service = PlannerService(p, c.limits(), clock=runtime.clock, view=planner_view(config, runtime),
                                  solve=lambda x, limit: solve_in_child(process, x, limit),
@@ -162,7 +184,10 @@ def planner(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
         services.planner = service
         runtime.health["planner"] = service.health  # live
         try:
-            await service.run()
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(service.run())
+                if isinstance(p.price, HttpPriceSource):
+                    tg.create_task(price_feed(p.price, service, runtime))
         finally:
             if services.planner is service:
                 services.planner = None

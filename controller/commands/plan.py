@@ -22,12 +22,12 @@ from controller.core.clock import parse_utc
 from controller.core.logs import configure_logging
 from controller.engine.schedule import zone
 from controller.engine.site_state import AxleStep
-from controller.planner.config import PlannerConfig, SchedulePriceSource
+from controller.planner.config import HttpPriceSource, PlannerConfig, SchedulePriceSource
 from controller.planner.history import HistoryError, HistoryRow, read_history
 from controller.planner.inputs import build_inputs, horizon_starts
 from controller.planner.model import Plan, PlanInputs
 from controller.planner.persistence import persistence_forecast
-from controller.planner.prices import PriceFileError, read_prices
+from controller.planner.prices import PriceFileError, fetch_agile, read_prices
 from controller.planner.runner import PlanFailure, PlannerProcess
 
 
@@ -52,6 +52,8 @@ def planner_of(site: SiteConfig) -> tuple[PlannerConfig, list[str]]:
 
 
 def schedule_prices(site_file: str, config: PlannerConfig) -> dict[datetime, float] | None:
+    if isinstance(config.price, HttpPriceSource):
+        return fetch_agile(config.price.url, config.price.value, config.price.timeout_s)
     if not isinstance(config.price, SchedulePriceSource):
         return None
     path = Path(config.price.path)

@@ -29,7 +29,19 @@ class SchedulePriceSource(ConfigModel):
     path: str = Field(min_length=1, description="CSV or JSON file; relative paths are from the working directory")
 
 
-PriceSource = Annotated[ImbalancePriceSource | SchedulePriceSource, Field(discriminator="type")]
+class HttpPriceSource(ConfigModel):
+    """A price feed answering like Octopus Agile's unit-rates endpoint:
+    `{"results": [{"valid_from": ISO, "valid_to": ISO, "value_exc_vat": p/kWh, "value_inc_vat": p/kWh}, ...]}`.
+    Polled every `poll_interval_s`; an answer that is garbage or none keeps the prices already fetched."""
+
+    type: Literal["http"]
+    url: str = Field(min_length=1, pattern=r"^https?://")
+    value: Literal["value_exc_vat", "value_inc_vat"] = "value_exc_vat"
+    poll_interval_s: float = Field(default=1800.0, ge=10)
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+PriceSource = Annotated[ImbalancePriceSource | SchedulePriceSource | HttpPriceSource, Field(discriminator="type")]
 
 
 class SoeBand(ConfigModel):

@@ -108,7 +108,7 @@ class PlannerService:
         if soe is None or not math.isfinite(soe):
             return "nothing to plan on: no SoE"
         needed = round(self.config.min_history_h * 2)
-        if self.prices is None and len(self._prices) < max(needed, 1):
+        if not self.prices and len(self._prices) < max(needed, 1):
             # A forecast from a few prices is a flat line: the plan would idle the battery over the rules.
             return f"nothing to plan on yet: {len(self._prices)} of {max(needed, 1)} periods of price history"
         return None
@@ -125,11 +125,20 @@ class PlannerService:
         return build_inputs(self.config, self.limits, now, soe, forecast, import_rates=self.import_rates,
                             export_rates=self.export_rates, axle=self.view.axle(), prices=self.prices)
 
+    def update_prices(self, prices: Mapping[datetime, float]) -> None:
+        """Merge a price feed's answer (the next check re-plans if it brought anything new)."""
+        merged = dict(self.prices or {})
+        merged.update(prices)
+        cutoff = self.clock.now() - KEEP
+        self.prices = {t: v for t, v in merged.items() if t >= cutoff}
+
     def _trigger(self, now: datetime) -> tuple[Any, ...]:
-        """What a re-plan depends on besides the clock: the period, the newest price's period, Axle's steps."""
+        """What a re-plan depends on besides the clock: the period, the newest price's period, Axle's steps,
+        and the price feed's prices."""
         price = self.view.price()
         steps = tuple((s.start, s.end, s.action) for s in self.view.axle())
-        return (current_sp_start(now), None if price is None else price.settlement_period, steps)
+        feed = None if self.prices is None else hash(tuple(sorted(self.prices.items())))
+        return (current_sp_start(now), None if price is None else price.settlement_period, steps, feed)
 
     # --- planning ------------------------------------------------------------------------------------
 

@@ -88,3 +88,38 @@ def test_a_schedule_price_file_next_to_the_site_file(tmp_path: Path) -> None:
     assert answer["periods"][1]["price_p_per_kwh"] == 100.0
     assert answer["periods"][1]["battery_kw"] == pytest.approx(250.0)  # sells flat out at 100 p
     assert any("price_p_per_kwh" in n for n in answer["notes"])  # the other periods' prices were assumed
+
+
+def test_an_agile_price_feed(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    body = json.dumps({"results": [{"valid_from": "2026-06-03T00:30:00Z", "valid_to": "2026-06-03T01:00:00Z",
+                                    "value_exc_vat": 100.0, "value_inc_vat": 105.0}]}).encode()
+
+    class Feed(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Feed)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        site = tmp_path / "site.yaml"
+        url = f"http://127.0.0.1:{server.server_port}/products/AGILE/unit-rates/"
+        site.write_text(DEMO.read_text().replace("price: {type: imbalance}", f"price: {{type: http, url: '{url}'}}")
+                        .replace("horizon_h: 48", "horizon_h: 48\n  terminal_value_p_per_kwh: 0"))
+        out = plan("--site", str(site), "--at", "2026-06-03T00:00:00Z", "--soe-kwh", "500", "--json")
+        assert out.returncode == 0, out.stderr
+        answer = json.loads(out.stdout)
+        assert answer["periods"][1]["price_p_per_kwh"] == 100.0
+        assert answer["periods"][1]["battery_kw"] == pytest.approx(250.0)
+    finally:
+        server.shutdown()
+    out = plan("--site", str(site), "--at", "2026-06-03T00:00:00Z", "--soe-kwh", "500", "--json")
+    assert out.returncode == 2 and "no answer" in out.stderr and out.stdout == ""  # the feed is gone

@@ -147,9 +147,38 @@ planner:
     ("planner:\n  band: {low_kwh: 10, high_kwh: 900, breach_p_per_kwh_h: 2}\n", "planner.band.low_kwh"),
     ("planner:\n  band: {low_kwh: 600, high_kwh: 500, breach_p_per_kwh_h: 2}\n", "planner.band.low_kwh"),
     ("planner:\n  price: {type: octopus}\n", "planner.price"),
+    ("planner:\n  price: {type: http, url: 'ftp://feed'}\n", "planner.price"),
     ("planner:\n  throughput_cost_gbp_per_mwh: -1\n", "planner.throughput_cost_gbp_per_mwh"),
 ])
 def test_bad_planner_blocks_are_named(tmp_path: Path, block: str, where: str) -> None:
     with pytest.raises(ConfigError) as err:
         load_site(_site_with(tmp_path, block))
     assert any(where in str(p) for p in err.value.problems), [str(p) for p in err.value.problems]
+
+
+AGILE = {"results": [
+    {"valid_from": "2026-06-03T12:30:00Z", "valid_to": "2026-06-03T13:00:00Z", "value_exc_vat": 20.0,
+     "value_inc_vat": 21.0},
+    {"valid_from": "2026-06-03T12:00:00Z", "valid_to": "2026-06-03T13:00:00Z", "value_exc_vat": 10.0,
+     "value_inc_vat": 10.5},  # an hour: both half-hours (the entry above is listed first and then overwritten)
+    {"valid_from": "2026-06-03T13:00:00Z", "valid_to": "2026-06-03T13:30:00Z", "value_exc_vat": None},
+]}
+
+
+def test_an_agile_answer_as_half_hour_prices() -> None:
+    from controller.planner.prices import parse_agile
+
+    h12, h1230 = datetime(2026, 6, 3, 12, 0, tzinfo=UTC), datetime(2026, 6, 3, 12, 30, tzinfo=UTC)
+    assert parse_agile(AGILE) == {h12: 10.0, h1230: 10.0}
+    assert parse_agile(AGILE, "value_inc_vat")[h12] == 10.5
+
+
+@pytest.mark.parametrize(("status", "text", "message"), [
+    (500, "", "HTTP 500"), (200, "<html>", "not JSON"), (200, '{"count": 3}', "results"),
+    (200, '{"results": [{"valid_from": "soon", "value_exc_vat": 1}]}', "results.0"),
+])
+def test_a_garbage_agile_answer_is_named(status: int, text: str, message: str) -> None:
+    from controller.planner.prices import agile_answer
+
+    with pytest.raises(PriceFileError, match=message):
+        agile_answer(status, text, "http://feed", "value_exc_vat")

@@ -137,3 +137,22 @@ def test_the_rolling_record_becomes_the_forecasts_history() -> None:
     assert rows[T0 - timedelta(minutes=30)].price_p_per_kwh == 10.0
     svc.observe(T0 + timedelta(days=16))
     assert T0 not in {r.start for r in svc.history()}  # older than two weeks and a day: forgotten
+
+
+async def test_a_price_feed_answer_with_news_replans() -> None:
+    clock, site = ManualClock(T0 + timedelta(minutes=1)), Site()
+    solve = Solve(clock)
+    svc = PlannerService(PlannerConfig(horizon_h=4), LIMITS, clock=clock, view=site.view(), solve=solve, prices={})
+    task = asyncio.create_task(svc.run())
+    await clock.advance(0)
+    assert solve.calls == [] and "price history" in (svc.last_error or "")  # no feed answer yet, no history
+    svc.update_prices({T0 + timedelta(minutes=30): 30.0})
+    await clock.advance(30)
+    assert len(solve.calls) == 1 and svc.plan is not None
+    assert svc.plan.periods[1].price_p_per_kwh == 30.0
+    svc.update_prices({T0 + timedelta(minutes=30): 30.0})  # nothing new
+    await clock.advance(30)
+    assert len(solve.calls) == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
