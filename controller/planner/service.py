@@ -34,7 +34,7 @@ from controller.planner.runner import PlanFailure, Timed
 
 log = get_logger("planner")
 
-SAMPLE_S = 30.0  # how often the site is sampled for the rolling record (and triggers are checked)
+SAMPLE_S = 5.0  # how often the site is sampled for the rolling record and the triggers are checked
 KEEP = timedelta(days=15)  # the record: two weeks of persistence and a day to spare
 
 Solve = Callable[[PlanInputs, float], Awaitable[Timed]]
@@ -71,7 +71,7 @@ class PlannerService:
         self.status = "fallback"  # no plan yet: the rule-based modes decide
         self.last_error: str | None = None
         self.counts = {"plans": 0, "failures": 0, "replans_on_change": 0}
-        self._loads: dict[datetime, list[float]] = {}
+        self._loads: dict[datetime, tuple[float, int]] = {}  # period start -> (sum of samples, count)
         self._prices: dict[datetime, float] = {}
         self._seen: tuple[Any, ...] | None = None
         self.health: dict[str, Any] = self.stats()  # live: status and metrics read it
@@ -85,7 +85,9 @@ class PlannerService:
     def observe(self, now: datetime) -> None:
         load = self.view.net_load_kw()
         if load is not None and math.isfinite(load):
-            self._loads.setdefault(current_sp_start(now), []).append(load)
+            # A running sum, not the samples: two weeks of 5 s samples would be megabytes of floats.
+            total, n = self._loads.get(sp := current_sp_start(now), (0.0, 0))
+            self._loads[sp] = (total + load, n + 1)
         self._note_price()
         cutoff = now - KEEP
         for record in (self._loads, self._prices):
@@ -99,8 +101,11 @@ class PlannerService:
 
     def history(self) -> list[HistoryRow]:
         starts = sorted(set(self._loads) | set(self._prices))
-        return [HistoryRow(t, (sum(v) / len(v)) if (v := self._loads.get(t)) else None, self._prices.get(t), None, None)
-                for t in starts]
+        rows = []
+        for t in starts:
+            total, n = self._loads.get(t, (0.0, 0))
+            rows.append(HistoryRow(t, total / n if n else None, self._prices.get(t), None, None))
+        return rows
 
     def not_ready(self) -> str | None:
         """Why there is nothing to plan on yet, or None."""

@@ -37,7 +37,8 @@ ROWS: list[tuple[str, dict[str, object], SiteState, datetime, P | None]] = [
     ("after the plan's last period: inactive", MODE, S(500), T0 + timedelta(minutes=60), None),
     ("a plan older than max_plan_age_s: inactive", {"type": "plan", "params": {"max_plan_age_s": 600}}, S(500),
      T0 + timedelta(minutes=11), None),
-    ("a plan from the future (clock jump): inactive", MODE, S(500), T0 - timedelta(minutes=5), None),
+    ("a plan made 4 min after now (a clock jump back): inactive", MODE,
+     S(500, PlanTargets("p2", T0 + timedelta(minutes=5), 1800.0, PLAN.targets)), T0 + timedelta(minutes=1), None),
 ]
 
 

@@ -66,15 +66,15 @@ async def test_replans_every_period_and_on_a_new_price_or_axle_schedule() -> Non
     await clock.advance(0)
     assert solve.calls == [T0 + timedelta(minutes=1)] and svc.status == "optimal"
     assert svc.current() is not None and svc.current().plan_id == svc.plan.plan_id  # type: ignore[union-attr]
-    await clock.advance(25 * 60)  # samples every 30 s, nothing new: no re-plan
+    await clock.advance(25 * 60)  # samples every 5 s, nothing new: no re-plan
     assert len(solve.calls) == 1
     await clock.advance(4 * 60)  # 12:30: a new period
     assert solve.calls[-1] == T0 + timedelta(minutes=30)
     site.price = MarketValue(14.0, T0)  # the 12:00 price is published
-    await clock.advance(30)
+    await clock.advance(5)
     assert len(solve.calls) == 3 and svc.counts["replans_on_change"] == 1
     site.axle = (AxleStep(T0 + timedelta(hours=1), T0 + timedelta(hours=2), "discharge_max"),)
-    await clock.advance(30)
+    await clock.advance(5)
     assert len(solve.calls) == 4 and svc.counts["replans_on_change"] == 2
     assert len(published) == 4 and published[-1] == svc.plan.plan_id  # type: ignore[union-attr]
     task.cancel()
@@ -147,11 +147,11 @@ async def test_a_price_feed_answer_with_news_replans() -> None:
     await clock.advance(0)
     assert solve.calls == [] and "price history" in (svc.last_error or "")  # no feed answer yet, no history
     svc.update_prices({T0 + timedelta(minutes=30): 30.0})
-    await clock.advance(30)
+    await clock.advance(5)
     assert len(solve.calls) == 1 and svc.plan is not None
     assert svc.plan.periods[1].price_p_per_kwh == 30.0
     svc.update_prices({T0 + timedelta(minutes=30): 30.0})  # nothing new
-    await clock.advance(30)
+    await clock.advance(5)
     assert len(solve.calls) == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
