@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from controller.config.loader import ConfigError, load_site
 from controller.core.forecast import NET_LOAD, PRICE, Band, Forecast, PeriodForecast
@@ -182,3 +184,42 @@ def test_a_garbage_agile_answer_is_named(status: int, text: str, message: str) -
 
     with pytest.raises(PriceFileError, match=message):
         agile_answer(status, text, "http://feed", "value_exc_vat")
+
+
+@st.composite
+def site_inputs(draw: st.DrawFn) -> tuple[Forecast, float, list[AxleStep]]:
+    starts = horizon_starts(NOW, 3)
+    periods = []
+    for s in starts:
+        values = {}
+        if draw(st.booleans()):
+            values[PRICE] = Band.exact(draw(st.floats(-1e6, 1e6)))
+        if draw(st.booleans()):
+            values[NET_LOAD] = Band.exact(draw(st.floats(-1000, 1000)))
+        periods.append(PeriodForecast(s, values))
+    steps = []
+    for _ in range(draw(st.integers(0, 3))):
+        a = NOW + timedelta(minutes=draw(st.integers(-60, 180)))
+        steps.append(AxleStep(a, a + timedelta(minutes=draw(st.integers(1, 120))),
+                              draw(st.sampled_from(["charge_max", "discharge_max", "avoid_import", "avoid_export",
+                                                    "dance"]))))
+    return Forecast(NOW, tuple(periods)), draw(st.floats(0, 1200)), steps
+
+
+@settings(max_examples=150, deadline=None)
+@given(site_inputs())
+def test_any_forecast_soe_and_axle_schedule_give_a_plan_within_limits_or_naming_its_breach(
+        case: tuple[Forecast, float, list[AxleStep]]) -> None:
+    from controller.planner.solver import Solver
+
+    forecast, soe, steps = case
+    x = build_inputs(PlannerConfig(horizon_h=3), LIMITS, NOW, soe, forecast, axle=steps)
+    plan = Solver().plan(x)
+    named = {(b.kind, b.period) for b in plan.breaches}
+    for t, p in enumerate(plan.periods):
+        assert -LIMITS.charge_kw - 1e-4 <= p.battery_kw <= LIMITS.discharge_kw + 1e-4
+        assert p.site_kw <= x.import_kw + 1e-4 or ("site_import_limit", t) in named
+        assert p.site_kw >= -x.export_kw - 1e-4 or ("site_export_limit", t) in named
+        assert LIMITS.soe_min_kwh - 1e-4 <= p.soe_end_kwh or ("soe_below_min", t) in named
+        assert p.soe_end_kwh <= LIMITS.soe_max_kwh + 1e-4 or ("soe_above_max", t) in named
+    assert all(-1000 <= p.price_p_per_kwh <= 1000 for p in plan.periods)  # clipped, and said so
