@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backfill": ("controller.commands.backfill", "gap recovery now: resend what the cloud lacks, read back meters"),
     "read": ("controller.commands.read", "poll one device once and print its reading as JSON"),
     "decide": ("controller.commands.decide", "run arbitration and the safety envelope once on a state file"),
+    "plan": ("controller.commands.plan", "the planner's 48 h battery schedule for a site, as a table or JSON"),
     "backtest": ("controller.commands.backtest", "run the site's modes over a recorded day against the simulated site"),
     "import-legacy": ("controller.commands.import_legacy", "convert a reference controller site file to ours"),
     "status": ("controller.commands.status", "what the running daemon is doing: mode, setpoint, SoE, devices, backlog"),

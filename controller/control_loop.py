@@ -25,7 +25,7 @@ from controller.core.overrides import Overrides
 from controller.core.state import Sample, StateStore
 from controller.engine.decision import Decision, record_body
 from controller.engine.envelope import STALE
-from controller.engine.site_state import AxleStep, MarketValue, SiteState
+from controller.engine.site_state import AxleStep, MarketValue, PlanTargets, SiteState
 from devices.base import Controllable
 
 log = get_logger("control")
@@ -66,6 +66,7 @@ class LoopIO:
     battery: Callable[[], object]  # the battery's driver; used only if it takes setpoints
     prices: Callable[[], Prices | None] = lambda: None
     dispatch: Callable[[], Dispatch | None] = lambda: None
+    plan: Callable[[], PlanTargets | None] = lambda: None  # the planner's current plan (the `plan` mode tracks it)
 
 
 class ControlLoop:
@@ -149,6 +150,7 @@ class ControlLoop:
             imbalance_price=price if isinstance(price, MarketValue) else None,
             imbalance_volume=volume if isinstance(volume, MarketValue) else None,
             axle_schedule=tuple(s for s in schedule if isinstance(s, AxleStep)),
+            plan=self.io.plan(),
         )
 
     # --- one tick ------------------------------------------------------------------------------------

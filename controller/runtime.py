@@ -27,6 +27,7 @@ from controller.market.axle import AxleClient
 from controller.market.modo import ModoClient
 from controller.ops.remote_config import ConfigApplier
 from controller.ops.tally import DecisionTally
+from controller.planner.service import PlannerService
 from devices.base import Device
 from devices.links import DeviceLinks
 from uploader.delivery import SinkCounters
@@ -62,6 +63,7 @@ class Services:
     modo: ModoClient | None = None
     axle: AxleClient | None = None
     control: ControlLoop | None = None
+    planner: PlannerService | None = None
     tally: DecisionTally | None = None
     mqtt: MqttHandle | None = None
     applier: ConfigApplier | None = None

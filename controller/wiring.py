@@ -11,23 +11,33 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
+
+import httpx
 
 from controller.config.site import SiteConfig
 from controller.config.views import site_buffer_dir, uploader_site
 from controller.control_loop import ControlLoop, LoopIO
 from controller.core.component import STOP_CONTROL, STOP_MARKET, ComponentSpec
+from controller.core.logs import get_logger
 from controller.forecast.history import HistoryStore, history_path
 from controller.forecast.service import ForecastService, MeterIds
 from controller.history_rebuild import rebuild_from_outbox
 from controller.market.axle import AxleClient, TelemetrySource
 from controller.market.modo import ModoClient
 from controller.ops.provider import ops_components
+from controller.planner.config import HttpPriceSource
+from controller.planner.model import Plan
+from controller.planner.prices import PriceFileError, agile_answer, read_prices
+from controller.planner.runner import PlannerProcess
+from controller.planner.service import PlannerService, SiteView, solve_in_child
 from controller.runtime import Runtime
 from devices.scheduler import components as poller_components
 from uploader.components import components as upload_components
 from uploader.writer import OutboxService
 
 Builder = Callable[[SiteConfig, Runtime], list[ComponentSpec]]
+log = get_logger("wiring")
 
 
 def devices(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
@@ -54,7 +64,8 @@ def control_loop(config: SiteConfig, runtime: Runtime) -> ControlLoop:
     battery = config.controller.battery
     services = runtime.services
     io = LoopIO(battery=lambda: services.devices.get(battery), prices=lambda: services.modo,
-                dispatch=lambda: services.axle)
+                dispatch=lambda: services.axle,
+                plan=lambda: None if services.planner is None else services.planner.current())
     return ControlLoop(config, clock=runtime.clock, state=runtime.state, bus=runtime.bus, overrides=runtime.overrides,
                        io=io, alert=runtime.alert, beat=runtime.beat, health=runtime.health)
 
@@ -149,6 +160,90 @@ def forecast(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
             store.close()
 
     return [ComponentSpec("forecast", (ids, str(directory), synchronous), run, stop_order=STOP_MARKET)]
+def planner_view(config: SiteConfig, runtime: Runtime) -> SiteView:
+    """What the planner reads of the running site: the SoE, the net load (site power + the setpoint in force),
+    the Modo price and Axle's schedule."""
+    c = config.controller
+    assert c is not None
+    state, services = runtime.state, runtime.services
+    site_id, battery_id = config.device(c.site_meter).id, config.device(c.battery).id
+
+    def soe() -> float | None:
+        s = state.get(battery_id, "soe_kwh")
+        return None if s is None else s.value
+
+    def net_load() -> float | None:
+        s = state.get(site_id, "power_total_active")
+        loop = services.control
+        setpoint = loop.commanded_kw if loop is not None and loop.commanded_kw is not None else 0.0
+        return None if s is None else s.value + setpoint
+
+    return SiteView(soe, net_load, price=lambda: None if services.modo is None else services.modo.price,
+                    axle=lambda: () if services.axle is None else tuple(services.axle.schedule))
+
+
+def publish_plan(runtime: Runtime, plan: Plan) -> None:
+    """Every plan, as an event (to the outbox, the cloud's events and MQTT, as every event goes) carrying the
+    `plan --json` body; `uploader.tables.map_plan` files that body in the plans table (migration 0004)."""
+    body = plan.as_json()
+    body["periods"] = [{k: p[k] for k in ("start", "battery_kw", "soe_end_kwh", "price_p_per_kwh", "net_load_kw")}
+                       for p in body["periods"]]
+    runtime.alert("plan_made", "info", f"plan {plan.plan_id}: {plan.status}, "
+                  f"{plan.expected_value_gbp:.2f} GBP expected", plan=body)
+
+
+async def price_feed(source: HttpPriceSource, service: PlannerService, runtime: Runtime) -> None:
+    """Poll an Agile-style price feed; garbage or no answer keeps the prices already fetched (counted, alerted)."""
+    failures = 0
+    async with httpx.AsyncClient(timeout=source.timeout_s) as client:
+        while True:
+            try:
+                response = await client.get(source.url)
+                service.update_prices(agile_answer(response.status_code, response.text, source.url, source.value))
+            except (httpx.HTTPError, PriceFileError) as exc:
+                failures += 1
+                service.counts["price_feed_failures"] = failures
+                log.warning("price_feed_failed", error=str(exc), failures=failures)
+                runtime.alert("price_feed_failed", "warning", f"price feed: {exc}", failures=failures)
+            await runtime.clock.sleep(source.poll_interval_s)
+
+
+def planner(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
+    """The planner (site file `planner:` block): re-plans in its child process; the `plan` mode tracks it."""
+    c, p = config.controller, config.planner
+    if c is None or p is None:
+        return []
+    services = runtime.services
+
+    async def run() -> None:
+        prices = None
+        if p.price.type == "schedule":
+            path = Path(p.price.path)
+            try:
+                prices = read_prices(path if path.is_absolute() else Path(runtime.site.path).parent / path)
+            except PriceFileError as exc:  # no prices from the file: the planner says so in every plan
+                runtime.alert("price_file_failed", "warning", str(exc))
+                log.warning("price_file_failed", error=str(exc))
+        if p.price.type == "http":
+            prices = {}  # filled by the feed below
+        process = PlannerProcess()
+        service = PlannerService(p, c.limits(), clock=runtime.clock, view=planner_view(config, runtime),
+                                 solve=lambda x, limit: solve_in_child(process, x, limit),
+                                 import_rates=c.import_rates, export_rates=c.export_rates, prices=prices,
+                                 alert=runtime.alert, publish=lambda plan: publish_plan(runtime, plan))
+        services.planner = service
+        runtime.health["planner"] = service.health  # live
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(service.run())
+                if isinstance(p.price, HttpPriceSource):
+                    tg.create_task(price_feed(p.price, service, runtime))
+        finally:
+            if services.planner is service:
+                services.planner = None
+            process.close()
+
+    return [ComponentSpec("planner", (p, c), run, stop_order=STOP_MARKET)]
 
 
 COMPONENTS: tuple[Builder, ...] = (
@@ -158,5 +253,6 @@ COMPONENTS: tuple[Builder, ...] = (
     modo,
     axle,
     forecast,
+    planner,
     ops_components,
 )

@@ -26,9 +26,11 @@ from modes.export_avoidance import ExportAvoidance
 from modes.import_avoidance import ImportAvoidance
 from modes.import_avoidance_when_short import ImportAvoidanceWhenShort
 from modes.niv_chase import NivChase
+from modes.plan import PlanMode
 
 MODES: tuple[type[Mode[Any]], ...] = (
     Axle,
+    PlanMode,  # under Axle's commitments, above the rule-based modes (modes/plan.py says why)
     DischargeToSoe,
     DynamicPeakDischarge,
     NivChase,

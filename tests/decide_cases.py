@@ -38,6 +38,35 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
 ]
 
 
+# The demo site's `plan` mode (ours; the reference example has none, so these rows are not shared with the
+# import-legacy test). The plan as `flux-edge plan --json` prints it: 12:00-12:30 BST ends at 450 kWh,
+# 12:30-13:00 at 600 kWh.
+DEMO_PLAN = {"plan_id": "demo-plan", "created_at": "2026-06-03T12:00:00+01:00", "period_h": 0.5,
+             "periods": [{"start": "2026-06-03T12:00:00+01:00", "soe_end_kwh": 450.0},
+                         {"start": "2026-06-03T12:30:00+01:00", "soe_end_kwh": 600.0}]}
+
+PLAN_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("plan: 50 kWh to lose in the 20 min left of the period: discharge 150 kW",
+     {"time": "2026-06-03T12:10:00+01:00", "site_power_kw": 20.0, "bess_soe_kwh": 500.0, "plan": DEMO_PLAN},
+     {"target_kw": 150.0, "active_modes": ["plan", "export_avoidance"], "effective_modes": ["plan"],
+      "constraints": []}),
+    ("plan: 100 kWh to gain in 15 min at 92 %: 434.8 kW pinned over the peak approach's 228, limited to 250",
+     {"time": "2026-06-03T12:45:00+01:00", "site_power_kw": 20.0, "bess_soe_kwh": 500.0, "plan": DEMO_PLAN},
+     {"target_kw": -250.0, "active_modes": ["plan", "dynamic_peak_approach", "export_avoidance"],
+      "effective_modes": ["plan"], "constraints": ["bess_power"]}),
+    ("plan: older than max_plan_age_s (1 h): inactive, the peak approach decides as without a plan",
+     {"time": "2026-06-03T13:05:00+01:00", "site_power_kw": -40.0, "bess_soe_kwh": 500.0, "plan": DEMO_PLAN},
+     {"target_kw": -250.0, "active_modes": ["dynamic_peak_approach", "export_avoidance"],
+      "effective_modes": ["dynamic_peak_approach"], "constraints": ["bess_power"]}),
+    ("plan under axle: Axle's charge_max wins over the plan's discharge",
+     {"time": "2026-06-03T12:10:00+01:00", "site_power_kw": 20.0, "bess_soe_kwh": 500.0, "plan": DEMO_PLAN,
+      "axle_schedule": [{"start": "2026-06-03T12:00:00+01:00", "end": "2026-06-03T12:30:00+01:00",
+                         "action": "charge_max"}]},
+     {"target_kw": -250.0, "active_modes": ["axle", "plan", "export_avoidance"], "effective_modes": ["axle"],
+      "constraints": ["bess_power"]}),
+]
+
+
 def matches(answer: dict[str, Any], expected: dict[str, Any]) -> bool:
     if set(answer) != {"target_kw", "active_modes", "effective_modes", "constraints", "reason"}:
         return False

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.decide_cases import CASES, matches
+from tests.decide_cases import CASES, PLAN_CASES, matches
 
 DEMO = Path(__file__).resolve().parent.parent / "config" / "sites" / "demo.yaml"
 
@@ -22,7 +22,7 @@ def decide(site: Path, state: Any, tmp_path: Path) -> subprocess.CompletedProces
                           capture_output=True, text=True, timeout=60, check=False)
 
 
-@pytest.mark.parametrize(("why", "state", "expected"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("why", "state", "expected"), CASES + PLAN_CASES, ids=[c[0] for c in CASES + PLAN_CASES])
 def test_decide_on_the_demo_site(why: str, state: dict[str, Any], expected: dict[str, Any], tmp_path: Path) -> None:
     out = decide(DEMO, state, tmp_path)
     assert out.returncode == 0, out.stderr

@@ -67,8 +67,12 @@ DECISIONS = CloudTable("mg_controller_decisions", (("target_kw", "real"), ("body
 EVENTS = CloudTable("mg_controller_events", (
     ("event_id", "text"), ("kind", "text"), ("level", "text"), ("message", "text"), ("data", "jsonb")),
     conflict=("event_id", "time"))
+# The planner's plans (migration 0004), filed under the site's id like events.
+PLANS = CloudTable("mg_controller_plans", (
+    ("plan_id", "text"), ("inputs_hash", "text"), ("status", "text"), ("expected_value_gbp", "real"),
+    ("periods", "jsonb")), conflict=("plan_id", "time"))
 
-TABLES: dict[str, CloudTable] = {t.name: t for t in (BESS, METER, EMLITE, HEAT, DECISIONS, EVENTS)}
+TABLES: dict[str, CloudTable] = {t.name: t for t in (BESS, METER, EMLITE, HEAT, DECISIONS, EVENTS, PLANS)}
 READING_TABLES = (BESS, METER, EMLITE, HEAT)
 
 # device kind -> (name of one of READING_TABLES, reading field -> column)
@@ -157,6 +161,14 @@ def map_decision(record: DecisionRecord, battery_id: UUID) -> CloudRow:
     body = _coerce(dict(record.body), "jsonb")
     values = {"target_kw": record.body.get("target_kw"), "body": body}
     return _row(DECISIONS, str(battery_id), str(battery_id), record.time, values)
+
+
+def map_plan(plan: Mapping[str, Any], site_id: str) -> CloudRow:
+    """The cloud row of a plan as `flux-edge plan --json` prints it (its id is its inputs' hash)."""
+    values = {"plan_id": plan["plan_id"], "inputs_hash": plan["plan_id"], "status": plan["status"],
+              "expected_value_gbp": plan.get("expected_value_gbp"), "periods": plan.get("periods", [])}
+    return _row(PLANS, str(plan["plan_id"]), str(site_device_id(site_id)),
+                datetime.fromisoformat(str(plan["created_at"])), values)
 
 
 def site_device_id(site_id: str) -> UUID:

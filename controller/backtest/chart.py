@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from controller.backtest.run import BacktestResult
 from controller.engine.schedule import zone
@@ -102,3 +103,34 @@ def draw_chart(result: BacktestResult, path: Path) -> None:
         fig.savefig(path, format="png", metadata={"Software": None})
     finally:
         plt.close(fig)
+
+
+def draw_days(answer: dict[str, Any], path: Path) -> None:
+    """The many-day backtest as one chart: each strategy's value per day (bars) and cumulated (lines)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    strategies = answer["strategies"]
+    fig, (bars, cumulative) = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True, dpi=DPI)
+    width = 0.8 / max(len(strategies), 1)
+    for i, (name, s) in enumerate(strategies.items()):
+        daily = s["daily_value_gbp"]
+        xs = list(range(len(daily)))
+        bars.bar([x + (i - (len(strategies) - 1) / 2) * width for x in xs], daily, width, label=name)
+        total, running = 0.0, []
+        for v in daily:
+            total += v
+            running.append(total)
+        cumulative.plot(xs, running, marker=".", label=f"{name}: {s['value_gbp']:.0f} GBP")
+    bars.set_ylabel("value per day (GBP)")
+    bars.axhline(0, color="grey", linewidth=0.6)
+    bars.legend(loc="upper left", fontsize=8)
+    cumulative.set_ylabel("cumulated value (GBP)")
+    cumulative.set_xlabel(f"day from {answer['from']} to {answer['to']}")
+    cumulative.legend(loc="upper left", fontsize=8)
+    fig.suptitle(f"backtest over {answer['days']} days: value after throughput cost, stored energy valued")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

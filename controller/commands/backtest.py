@@ -1,7 +1,9 @@
-"""`flux-edge backtest --site FILE --day DATE --market CSV [--load CSV --solar CSV --axle JSON] --out DIR`.
+"""`flux-edge backtest --site FILE --day DATE --market CSV [--load CSV --solar CSV --axle JSON] --out DIR`, and
+`flux-edge backtest --site FILE --history CSV --from DATE --to DATE [--strategy modes|plan|perfect] [--compare]
+[--json] [--out DIR]` over many days (controller/backtest/multiday.py; the spec's "Planning contract").
 
-Writes DIR/summary.json (energy, cycles, imbalance revenue estimate, peaks, limit violations, time per mode),
-DIR/chart.png and DIR/ticks.csv (one row per tick). Exit 0; 1 when the physics saw a limit violation
+The single day writes DIR/summary.json (energy, cycles, imbalance revenue estimate, peaks, limit violations,
+time per mode), DIR/chart.png and DIR/ticks.csv (one row per tick). Exit 0; 1 when the physics saw a limit violation
 (outputs still written); 2 with one line on stderr for a bad site file, CSV, day or output directory.
 """
 
@@ -32,13 +34,22 @@ TICKS_FILE = "ticks.csv"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--site", required=True, metavar="FILE")
-    p.add_argument("--day", required=True, metavar="DATE", help="local date in the site's timezone, YYYY-MM-DD")
-    p.add_argument("--market", required=True, metavar="CSV",
+    p.add_argument("--history", metavar="CSV", help="many days: the spec's history CSV (with --from, --to)")
+    p.add_argument("--from", dest="first", metavar="DATE", help="many days: first local date (YYYY-MM-DD)")
+    p.add_argument("--to", dest="last", metavar="DATE", help="many days: last local date, inclusive")
+    p.add_argument("--strategy", choices=("modes", "plan", "perfect"), default="plan",
+                   help="many days: the rule-based modes, the planner on forecasts, or on the actuals")
+    p.add_argument("--compare", action="store_true", help="many days: all three strategies on the same days")
+    p.add_argument("--json", action="store_true", help="many days: the spec's JSON instead of a table")
+    p.add_argument("--step-s", type=float, default=60.0, metavar="S", help="many days: simulation step")
+    p.add_argument("--day", metavar="DATE", help="one day: local date in the site's timezone, YYYY-MM-DD")
+    p.add_argument("--market", metavar="CSV",
                    help="settlement_period,system_price (GBP/MWh),niv (MWh) [,date], as simulator/data/modo_day.csv")
     p.add_argument("--load", metavar="CSV", help="time,kw site load replacing the simulator's profile")
     p.add_argument("--solar", metavar="CSV", help="time,kw solar generation replacing the simulator's profile")
     p.add_argument("--axle", metavar="JSON", help="Axle battery schedule, as Axle's API answers it")
-    p.add_argument("--out", required=True, metavar="DIR", help=f"writes {SUMMARY_FILE}, {CHART_FILE}, {TICKS_FILE}")
+    p.add_argument("--out", metavar="DIR", help=f"one day: writes {SUMMARY_FILE}, {CHART_FILE}, {TICKS_FILE}; "
+                   "many days: writes days.png")
     p.add_argument("--published-after-s", type=float, default=PUBLISHED_AT_SP_END_S, metavar="S",
                    help="an SP's price and NIV are known this long after it starts (default: at its end)")
     p.add_argument("--soe-kwh", type=float, metavar="KWH",
@@ -82,7 +93,67 @@ def _write_ticks(result: BacktestResult, path: Path) -> None:
                         " ".join(s.constraints)])
 
 
+def _date(value: str | None, flag: str) -> date:
+    if value is None:
+        raise InputError(f"{flag}: required with --history")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"{flag}: not a YYYY-MM-DD date: {value!r}") from None
+
+
+def _table(answer: dict[str, Any]) -> str:
+    lines = [f"backtest {answer['from']} .. {answer['to']} ({answer['days']} days)", "",
+             f"{'STRATEGY':<10} {'VALUE GBP':>10} {'CYCLES':>8} {'VIOLATIONS':>10} {'RATIO TO PERFECT':>17}"]
+    for name, s in answer["strategies"].items():
+        ratio = "-" if s["ratio_to_perfect"] is None else f"{s['ratio_to_perfect']:.3f}"
+        lines.append(f"{name:<10} {s['value_gbp']:>10.2f} {s['cycles']:>8.2f} {s['limit_violations']:>10} {ratio:>17}")
+    return "\n".join(lines)
+
+
+def run_many_days(args: argparse.Namespace) -> int:
+    from controller.backtest.multiday import BacktestInputError, compare
+    from controller.core.logs import configure_logging
+    from controller.planner.history import HistoryError, read_history
+
+    configure_logging("console", "error", stream=sys.stderr)
+    site = load_site_or_report(args.site)
+    if site is None:
+        return 2
+    try:
+        first, last = _date(args.first, "--from"), _date(args.last, "--to")
+        if last < first:
+            raise InputError("--to: before --from")
+        if not math.isfinite(args.step_s) or not 0 < args.step_s <= 1800 or 1800 % args.step_s:
+            raise InputError(f"--step-s: must divide 1800 s, got {args.step_s:g}")
+        history = read_history(Path(args.history))
+        strategies = ("modes", "plan", "perfect") if args.compare else (args.strategy,)
+        answer = compare(site, history, first, last, strategies, step_s=args.step_s)
+    except (InputError, HistoryError, BacktestInputError) as exc:
+        print(f"flux-edge backtest: {exc}", file=sys.stderr)
+        return 2
+    if args.out:
+        from controller.backtest.chart import draw_days
+
+        out = Path(args.out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            draw_days(answer, out / "days.png")
+        except OSError as exc:
+            print(f"flux-edge backtest: {out}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+    print(json.dumps(answer) if args.json else _table(answer))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.history is not None:
+        return run_many_days(args)
+    missing = [flag for flag, v in (("--day", args.day), ("--market", args.market), ("--out", args.out)) if v is None]
+    if missing:
+        print(f"flux-edge backtest: {', '.join(missing)} required (or --history, --from, --to for many days)",
+              file=sys.stderr)
+        return 2
     # Imported here: every command module loads with the CLI, and the daemon needs neither the
     # simulator's models nor matplotlib.
     from controller.backtest.chart import draw_chart

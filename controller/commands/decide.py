@@ -12,7 +12,7 @@ from typing import Any
 
 from controller.commands.common import load_site_or_report
 from controller.core.clock import parse_utc
-from controller.engine.site_state import AxleStep, MarketValue, SiteState
+from controller.engine.site_state import AxleStep, MarketValue, PlanTargets, SiteState
 
 
 class StateError(ValueError):
@@ -51,6 +51,30 @@ def _market(value: Any, where: str) -> MarketValue | None:
     return MarketValue(number, _time(value.get("settlement_period"), f"{where}.settlement_period"))
 
 
+def _plan(value: Any) -> PlanTargets | None:
+    """The optional `plan` key: a plan as `flux-edge plan --json` prints it (plan_id, created_at, periods
+    with start and soe_end_kwh; period_h, default 0.5)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("plan_id"), str):
+        raise StateError("plan: expected a plan as `flux-edge plan --json` prints it")
+    periods = value.get("periods")
+    if not isinstance(periods, list):
+        raise StateError("plan.periods: expected a list")
+    targets = []
+    for i, p in enumerate(periods):
+        if not isinstance(p, dict):
+            raise StateError(f"plan.periods.{i}: expected {{start, soe_end_kwh}}")
+        soe = _number(p.get("soe_end_kwh"), f"plan.periods.{i}.soe_end_kwh", required=True)
+        assert soe is not None
+        targets.append((_time(p.get("start"), f"plan.periods.{i}.start"), soe))
+    hours = _number(value.get("period_h"), "plan.period_h") or 0.5
+    if hours <= 0:
+        raise StateError("plan.period_h: must be positive")
+    return PlanTargets(value["plan_id"], _time(value.get("created_at"), "plan.created_at"), hours * 3600.0,
+                       tuple(targets))
+
+
 def parse_state(data: Any) -> tuple[datetime, SiteState]:
     """The spec's decide state as (now, SiteState). Raises StateError naming the bad field."""
     if not isinstance(data, dict):
@@ -75,6 +99,7 @@ def parse_state(data: Any) -> tuple[datetime, SiteState]:
         imbalance_price=_market(data.get("imbalance_price"), "imbalance_price"),
         imbalance_volume=_market(data.get("imbalance_volume"), "imbalance_volume"),
         axle_schedule=tuple(steps),
+        plan=_plan(data.get("plan")),
     )
     return now, state
 

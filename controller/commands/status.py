@@ -71,6 +71,16 @@ def render(v: dict[str, Any]) -> str:
         out.append(f"dropped     {', '.join(dropped)}")
     if v.get("constraints"):
         out.append(f"limits      {', '.join(v['constraints'])}")
+    plan = v.get("plan")
+    if plan:
+        value = "-" if plan.get("expected_value_gbp") is None else f"{plan['expected_value_gbp']:.2f} GBP expected"
+        why = f"   ({plan['last_error']})" if plan.get("last_error") else ""
+        out.append(f"plan        {plan['status']}   {plan.get('plan_id') or '-'}   {value}{why}")
+        tz = now.tzinfo
+        steps = [f"{datetime.fromisoformat(p['start']).astimezone(tz).strftime('%H:%M')} {p['battery_kw']:+.0f} kW"
+                 f" -> {p['soe_end_kwh']:.0f} kWh" for p in plan.get("next", [])]
+        if steps:
+            out.append("plan next   " + ", ".join(steps[:8]))
     ov = v.get("override")
     if ov:
         what = f"setpoint {ov['setpoint_kw']:g} kW" if ov.get("setpoint_kw") is not None else f"mode {ov.get('mode')}"

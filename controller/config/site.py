@@ -13,6 +13,7 @@ from controller.engine.decision import Decider
 from controller.engine.envelope import Limits
 from controller.market.config import MarketConfig
 from controller.ops.config import MetricsConfig, MqttConfig, OpsConfig
+from controller.planner.config import PlannerConfig
 from devices.catalog import BATTERY_KINDS, METER_KINDS, DeviceConfig
 from modes.base import ModeContext
 from modes.catalog import ModeConfig, build_modes, priority_key
@@ -98,6 +99,8 @@ class SiteConfig(ConfigModel):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     ops: OpsConfig = Field(default_factory=OpsConfig)
     simulator: SimulatorConfig | None = None
+    planner: PlannerConfig | None = Field(
+        default=None, description="the value model and limits of the planner (a 48 h schedule); off without it")
 
     def _controller_devices(self, c: ControllerConfig) -> ProblemList:
         """The controller's devices exist, are of the right kind, and its limits fit the battery's nameplate."""
@@ -119,6 +122,16 @@ class SiteConfig(ConfigModel):
             for key in ("battery_charge_limit_kw", "battery_discharge_limit_kw"):
                 if power is not None and getattr(c, key) > power:
                     yield (key,), f"exceeds the battery's nameplate power ({power:g} kW)"
+
+    def _planner_problems(self, p: PlannerConfig) -> ProblemList:
+        c = self.controller
+        if c is None:
+            yield ("planner",), "the planner needs a controller section (its limits are the plan's)"
+        elif p.band is not None:
+            if p.band.low_kwh < c.soe_min_kwh:
+                yield ("planner", "band", "low_kwh"), f"must be inside the hard bounds (soe_min_kwh {c.soe_min_kwh:g})"
+            if p.band.high_kwh > c.soe_max_kwh:
+                yield ("planner", "band", "high_kwh"), f"must be inside the hard bounds (soe_max_kwh {c.soe_max_kwh:g})"
 
     def device(self, name: str) -> DeviceConfig:
         for d in self.devices:
@@ -163,6 +176,8 @@ class SiteConfig(ConfigModel):
             for n in self.simulator.faults:
                 if n not in names:
                     yield ("simulator", "faults", n), f"no device named '{n}'" + did_you_mean(n, names)
+        if self.planner is not None:
+            yield from self._planner_problems(self.planner)
         for m in (self.mqtt,):
             if m is not None and re.search(r"[#+/\s]", m.topic_prefix.strip("/")):
                 yield ("mqtt", "topic_prefix"), "must not contain MQTT wildcards, spaces or inner slashes"

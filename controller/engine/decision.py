@@ -63,13 +63,23 @@ def _finite(x: float | None) -> float | None:
     return x if x is not None and math.isfinite(x) else None
 
 
-def inputs_of(state: SiteState) -> dict[str, Any]:
+def _plan(state: SiteState, now: datetime | None) -> dict[str, Any]:
+    """The plan a decision saw: its id and, at `now`, the period's target (what the `plan` mode aims at)."""
+    assert state.plan is not None
+    target = None if now is None else state.plan.target_at(now)
+    return {"plan_id": state.plan.plan_id, "created_at": state.plan.created_at.isoformat(),
+            "period_end": None if target is None else target[0].isoformat(),
+            "target_soe_kwh": None if target is None else target[1]}
+
+
+def inputs_of(state: SiteState, now: datetime | None = None) -> dict[str, Any]:
     return {
         "site_power_kw": _finite(state.site_power_kw), "site_power_age_s": _finite(state.site_power_age_s),
         "bess_soe_kwh": _finite(state.soe_kwh), "bess_soe_age_s": _finite(state.soe_age_s),
         "bess_last_target_kw": _finite(state.last_setpoint_kw),
         "imbalance_price": _market(state.imbalance_price), "imbalance_volume": _market(state.imbalance_volume),
         "axle_steps": len(state.axle_schedule),
+        **({} if state.plan is None else {"plan": _plan(state, now)}),
     }
 
 
@@ -78,7 +88,7 @@ def record_body(decision: Decision, state: SiteState, extra: Mapping[str, Any] |
     return {
         "time": decision.time.isoformat(), **decision.answer(),
         "requested_kw": json_number(decision.requested_kw),
-        "inputs": inputs_of(state),
+        "inputs": inputs_of(state, decision.time),
         "proposals": {name: (None if p is None else p.as_json()) for name, p in decision.proposals},
         **(extra or {}),
     }

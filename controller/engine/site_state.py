@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,24 @@ class AxleStep:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanTargets:
+    """What the `plan` mode tracks of the current plan: per period, the SoE planned for its end."""
+
+    plan_id: str
+    created_at: datetime
+    period_s: float
+    targets: tuple[tuple[datetime, float], ...]  # (period start UTC, planned SoE at its end, kWh), in order
+
+    def target_at(self, now: datetime) -> tuple[datetime, float] | None:
+        """(end of the planned period covering `now`, its planned end SoE), or None outside the plan."""
+        span = timedelta(seconds=self.period_s)
+        for start, soe in self.targets:
+            if start <= now < start + span:
+                return start + span, soe
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class SiteState:
     """Inputs of one decision. Powers in kW (site + import, battery + discharge), energy in kWh.
 
@@ -40,6 +58,7 @@ class SiteState:
     imbalance_price: MarketValue | None = None  # p/kWh
     imbalance_volume: MarketValue | None = None  # MWh, + = system short
     axle_schedule: tuple[AxleStep, ...] = ()
+    plan: PlanTargets | None = None  # the planner's current plan, if any (the `plan` mode tracks it)
 
     @property
     def residual_load_kw(self) -> float:

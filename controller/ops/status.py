@@ -81,6 +81,7 @@ class OpsView:
     mqtt_connected: bool | None = None  # None: MQTT not configured
     mqtt_dropped: int | None = None  # messages dropped from the in-memory queue while the broker was away
     heartbeat_age_s: dict[str, float] = field(default_factory=dict)  # real seconds since each liveness mark
+    plan: dict[str, Any] | None = None  # the planner's current plan and its next hours (None: no planner)
 
     @property
     def backlog(self) -> int | None:
@@ -290,6 +291,8 @@ async def take_view(runtime: Runtime, last_decision: Mapping[str, Any] | None = 
     daemon = runtime.daemon
     view.reloads_ok = daemon.reloads_ok if daemon is not None else 0
     view.reloads_failed = daemon.reloads_failed if daemon is not None else 0
+    if runtime.services.planner is not None:
+        view.plan = runtime.services.planner.summary(now)
     if config.mqtt is not None:
         mqtt = runtime.services.mqtt
         view.mqtt_connected = mqtt is not None and mqtt.connected

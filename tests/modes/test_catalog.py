@@ -19,8 +19,9 @@ from tests.modes.util import CONTROLLER
 ALWAYS = [{"start": "00:00", "end": "24:00"}]
 
 
-def test_default_order_is_the_spec_order() -> None:
-    assert DEFAULT_ORDER == ("axle", "discharge_to_soe", "dynamic_peak_discharge", "niv_chase", "charge_to_soe",
+def test_default_order_is_the_spec_order_with_plan_under_axle() -> None:
+    # `plan` is ours (modes/plan.py): under Axle's commitments, above every rule-based mode.
+    assert DEFAULT_ORDER == ("axle", "plan", "discharge_to_soe", "dynamic_peak_discharge", "niv_chase", "charge_to_soe",
                              "dynamic_peak_approach", "import_avoidance", "export_avoidance",
                              "import_avoidance_when_short")
 

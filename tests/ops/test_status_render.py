@@ -52,3 +52,25 @@ async def test_render_shows_modes_override_devices_and_sinks(tmp_path: Path) -> 
     assert meter_row.split()[1:6] == ["acuvim2", "degraded", "0", "1", "70"]
     assert meter_row.endswith("timeout after 0.5 s")
     assert any(line.split()[:2] == ["cloud", "-"] and line.endswith("never") for line in lines)
+
+
+async def test_render_shows_the_plan_and_its_next_hours(tmp_path: Path) -> None:
+    from controller.engine.site_state import MarketValue
+    from controller.planner.config import PlannerConfig
+    from controller.planner.service import PlannerService, SiteView
+    from tests.planner.test_service import LIMITS, Solve
+
+    site = write_site(tmp_path / "site.yaml")
+    clock = ManualClock(NOW)
+    runtime = Runtime(site=load_site(site), clock=clock)
+    view = SiteView(lambda: 500.0, lambda: 40.0, lambda: MarketValue(10.0, NOW - timedelta(minutes=30)))
+    service = PlannerService(PlannerConfig(horizon_h=4, min_history_h=0), LIMITS, clock=clock, view=view,
+                             solve=Solve(clock))
+    assert await service.replan(NOW, "test")
+    runtime.services.planner = service
+    text = render(json.loads(json.dumps((await take_view(runtime)).to_json())))
+    plan_line = next(line for line in text.splitlines() if line.startswith("plan        "))
+    assert plan_line.startswith(f"plan        optimal   {service.plan.plan_id}   ")  # type: ignore[union-attr]
+    assert plan_line.endswith(" GBP expected")
+    next_line = next(line for line in text.splitlines() if line.startswith("plan next   "))
+    assert next_line.count(" kWh") == 8  # four hours of half-hours

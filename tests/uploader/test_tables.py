@@ -55,3 +55,15 @@ def test_event_ids_are_stable_and_content_derived() -> None:
     c = map_event(Event(T0, "outbox_full_dropped", "Critical", "m", {"rows": 4}), "demo")
     assert a.key == b.key != c.key
     assert a.values["device_id"] == str(site_device_id("demo")) and a.values["event_id"] == a.key
+
+
+def test_plans_are_filed_under_the_site_and_keyed_by_plan_id() -> None:
+    from uploader.tables import PLANS, map_plan, site_device_id
+
+    plan = {"plan_id": "ab12", "created_at": "2026-06-03T12:00:00+00:00", "status": "optimal",
+            "expected_value_gbp": 12.5, "periods": [{"start": "2026-06-03T12:00:00+00:00", "battery_kw": float("nan")}]}
+    row = map_plan(plan, "demo")
+    assert row.table == PLANS.name and row.key == "ab12"
+    assert row.values["device_id"] == str(site_device_id("demo")) and row.values["inputs_hash"] == "ab12"
+    assert row.values["periods"] == [{"start": "2026-06-03T12:00:00+00:00", "battery_kw": None}]
+    assert PLANS.conflict == ("plan_id", "time")
