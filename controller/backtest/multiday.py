@@ -2,7 +2,7 @@
 
 - `modes`: the site's rule-based modes (no plan);
 - `plan`: the same modes with the `plan` mode tracking a plan re-made at every settlement period from what
-  was known before it (the planner's persistence forecast on the history's earlier rows);
+  was known before it (the site's forecasters, `controller.forecast`, on the history's earlier rows);
 - `perfect`: the same, the planner fed the actual prices and loads of the horizon.
 
 Every `step_s` of simulated time (60 s by default) the engine's own `Decider` decides on the state the site
@@ -32,11 +32,11 @@ from controller.engine.rates import rate_now
 from controller.engine.schedule import local_midnight, zone
 from controller.engine.settlement import SP, SP_S
 from controller.engine.site_state import MarketValue, PlanTargets, SiteState
+from controller.forecast.forecasters import HISTORY_DAYS_USED, forecast_site
 from controller.planner.config import PlannerConfig
-from controller.planner.history import HistoryRow
+from controller.planner.history import HistoryRow, forecast_history
 from controller.planner.inputs import build_inputs, horizon_starts
 from controller.planner.model import Plan
-from controller.planner.persistence import persistence_forecast
 from modes.base import Mode
 from modes.catalog import build_modes
 from modes.plan import PlanModeConfig
@@ -106,6 +106,13 @@ def _actual_forecast(rows: dict[datetime, HistoryRow], at: datetime, starts: Seq
     return Forecast(at, tuple(periods), {NET_LOAD: "actual", PRICE: "actual"})
 
 
+def _forecast(history: Sequence[HistoryRow], at: datetime, horizon: int) -> Forecast:
+    """What the daemon would forecast at `at`: the site's forecasters on the periods ended by then."""
+    since = at - timedelta(days=HISTORY_DAYS_USED)
+    known = [r for r in history if since <= r.start and r.start + SP <= at]
+    return forecast_site(forecast_history(known), at, horizon)
+
+
 def day_range(site: SiteConfig, first: date, last: date) -> tuple[datetime, datetime]:
     tz = zone(site.site.timezone)
     return local_midnight(first, tz), local_midnight(last + timedelta(days=1), tz)
@@ -160,7 +167,7 @@ def run_strategy(site: SiteConfig, history: list[HistoryRow], first: date, last:
         market_volume = None if prev is None or prev.volume_mwh is None else MarketValue(prev.volume_mwh, p - SP)
         if solver is not None:
             starts = horizon_starts(p, config.horizon_h)
-            forecast = (persistence_forecast(history, p, starts) if strategy == "plan"
+            forecast = (_forecast(history, p, len(starts)) if strategy == "plan"
                         else _actual_forecast(rows, p, starts))
             x = build_inputs(config, limits, p, soe, forecast, import_rates=c.import_rates,
                              export_rates=c.export_rates)

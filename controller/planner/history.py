@@ -1,20 +1,23 @@
-"""The spec's history CSV (one row per settlement period; `#` lines are comments; empty cell = unknown),
-read as what the planner needs: the net load with the battery removed, the imbalance price and the SoE."""
+"""The spec's history CSV read as what the planner needs: the net load with the battery removed, the imbalance
+price and volume and the SoE, per settlement period.
+
+One reader for the file (`controller.forecast.rows`: gzip, comments, `FILE:LINE: message` errors, the
+net-load formula); this module only narrows its rows to the planner's view and back.
+"""
 
 from __future__ import annotations
 
-import csv
-import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from controller.core.clock import parse_utc
+from controller.forecast.rows import HistoryFileError, PeriodRow, parse_lines, read_history_csv
+from controller.forecast.series import History
 
 
 class HistoryError(ValueError):
-    """A history file that cannot be read: the message names the file, line and column."""
+    """A history file that cannot be read: the message names the file and line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,43 +28,38 @@ class HistoryRow:
     volume_mwh: float | None
     soe_end_kwh: float | None
 
+    @classmethod
+    def of(cls, row: PeriodRow) -> HistoryRow:
+        net = row.net_load_kwh()
+        return cls(row.period_start, None if net is None else 2.0 * net, row.imbalance_price_p_per_kwh,
+                   row.imbalance_volume_mwh, row.soe_end_kwh)
 
-def _cell(row: dict[str, str | None], name: str, where: str) -> float | None:
-    text = (row.get(name) or "").strip()
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise HistoryError(f"{where}: {name}: not a number: {text!r}") from None
-    return value if math.isfinite(value) else None  # NaN / inf: unknown, like an empty cell
+    def period(self) -> PeriodRow:
+        """Back to a history row (the net load as import or export, no battery), for the forecasters."""
+        kwh = None if self.net_load_kw is None else self.net_load_kw / 2.0
+        return PeriodRow(self.start, None if kwh is None else max(kwh, 0.0), None if kwh is None else max(-kwh, 0.0),
+                         0.0, 0.0, self.soe_end_kwh, None, self.price_p_per_kwh, self.volume_mwh)
+
+
+def forecast_history(rows: Sequence[HistoryRow]) -> History:
+    return History.from_rows(r.period() for r in rows)
 
 
 def parse_history(lines: Iterable[str], name: str = "history") -> list[HistoryRow]:
-    content = [ln for ln in lines if not ln.lstrip().startswith("#")]
-    reader = csv.DictReader(content)
-    if reader.fieldnames is None or "period_start" not in reader.fieldnames:
-        raise HistoryError(f"{name}: the header row must name period_start")
     rows: list[HistoryRow] = []
-    for i, row in enumerate(reader, start=2):
-        where = f"{name}: data row {i - 1}"
-        try:
-            start = parse_utc((row.get("period_start") or "").strip())
-        except ValueError as exc:
-            raise HistoryError(f"{where}: period_start: {exc}") from None
-        imp, exp = _cell(row, "site_import_kwh", where), _cell(row, "site_export_kwh", where)
-        chg, dis = _cell(row, "battery_charge_kwh", where), _cell(row, "battery_discharge_kwh", where)
-        parts = (imp, exp, chg, dis)
-        net = None if any(p is None for p in parts) else 2.0 * ((imp or 0) - (exp or 0) + (chg or 0) - (dis or 0))
-        rows.append(HistoryRow(start, net, _cell(row, "imbalance_price_p_per_kwh", where),
-                               _cell(row, "imbalance_volume_mwh", where), _cell(row, "soe_end_kwh", where)))
+    try:
+        for _, item in parse_lines(lines, name):
+            if isinstance(item, HistoryFileError):
+                raise item
+            rows.append(HistoryRow.of(item))
+    except HistoryFileError as exc:
+        raise HistoryError(str(exc)) from None
     rows.sort(key=lambda r: r.start)
     return rows
 
 
 def read_history(path: Path) -> list[HistoryRow]:
     try:
-        with path.open(encoding="utf-8", newline="") as f:
-            return parse_history(f, str(path))
-    except OSError as exc:
-        raise HistoryError(f"{path}: {exc.strerror or exc}") from None
+        return [HistoryRow.of(r) for r in read_history_csv(path)]
+    except HistoryFileError as exc:
+        raise HistoryError(str(exc)) from None

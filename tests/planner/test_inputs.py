@@ -83,13 +83,14 @@ period_start,site_import_kwh,site_export_kwh,battery_charge_kwh,battery_discharg
 
 def test_persistence_takes_last_week_for_load_and_the_median_of_the_week_for_price() -> None:
     rows = parse_history(HISTORY.splitlines(keepends=True))
-    assert rows[0].net_load_kw == 2 * (60 + 10) and rows[1].net_load_kw == 2 * (60 - 20)
+    # Battery removed: charging came in through the site meter, discharging covered some of the load.
+    assert rows[0].net_load_kw == 2 * (60 - 10) and rows[1].net_load_kw == 2 * (60 + 20)
     starts = horizon_starts(NOW, 1)  # 12:00 and 12:30 UTC today
     f = persistence_forecast(rows, NOW, starts)
     first, second = f.periods
-    assert first.get(NET_LOAD) == Band.exact(140.0)  # same time last week
+    assert first.get(NET_LOAD) == Band.exact(100.0)  # same time last week
     assert first.get(PRICE) == Band.exact((11.0 + 8.5) / 2)  # the median of the same half-hour this week
-    assert second.get(NET_LOAD) == Band.exact(80.0)
+    assert second.get(NET_LOAD) == Band.exact(160.0)
     assert second.get(PRICE) == Band.exact(9.0)  # no same half-hour with a price: the latest known
 
 
@@ -100,8 +101,11 @@ def test_persistence_uses_only_what_has_ended_by_then() -> None:
 
 
 def test_a_bad_history_row_is_named() -> None:
-    with pytest.raises(HistoryError, match="data row 1: site_import_kwh: not a number"):
-        parse_history(["period_start,site_import_kwh\n", "2026-06-03T12:00:00Z,lots\n"])
+    header = HISTORY.splitlines(keepends=True)[1]
+    with pytest.raises(HistoryError, match=r"^h\.csv:2: .*site_import_kwh.*lots"):
+        parse_history([header, "2026-06-03T12:00:00Z,lots,0,0,0,1,2,3\n"], "h.csv")
+    with pytest.raises(HistoryError, match=r"^h\.csv:1: header lacks column"):
+        parse_history(["period_start,site_import_kwh\n"], "h.csv")
 
 
 @pytest.mark.parametrize(("text", "expected"), [
