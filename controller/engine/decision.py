@@ -46,6 +46,10 @@ class Decision:
     effective: tuple[str, ...]
     constraints: tuple[str, ...]
     reason: str
+    decided_by: str | None = None  # the mode whose target is the requested power
+    stale_inputs: tuple[str, ...] = ()  # with the stale_data constraint: which inputs were missing or too old
+    mode_types: tuple[tuple[str, str], ...] = ()  # (mode name, mode type) of every mode asked, in order
+    max_reading_age_s: float | None = None
 
     def answer(self) -> dict[str, Any]:
         """The `flux-edge decide` contract (spec README)."""
@@ -63,13 +67,21 @@ def _finite(x: float | None) -> float | None:
     return x if x is not None and math.isfinite(x) else None
 
 
-def inputs_of(state: SiteState) -> dict[str, Any]:
+def _axle_step(state: SiteState, now: datetime) -> dict[str, Any] | None:
+    step = next((s for s in state.axle_schedule if s.covers(now)), None)
+    if step is None:
+        return None
+    return {"action": step.action, "start": step.start.isoformat(), "end": step.end.isoformat()}
+
+
+def inputs_of(state: SiteState, now: datetime | None = None) -> dict[str, Any]:
     return {
         "site_power_kw": _finite(state.site_power_kw), "site_power_age_s": _finite(state.site_power_age_s),
         "bess_soe_kwh": _finite(state.soe_kwh), "bess_soe_age_s": _finite(state.soe_age_s),
         "bess_last_target_kw": _finite(state.last_setpoint_kw),
         "imbalance_price": _market(state.imbalance_price), "imbalance_volume": _market(state.imbalance_volume),
         "axle_steps": len(state.axle_schedule),
+        **({} if now is None else {"axle_step": _axle_step(state, now)}),
     }
 
 
@@ -78,8 +90,12 @@ def record_body(decision: Decision, state: SiteState, extra: Mapping[str, Any] |
     return {
         "time": decision.time.isoformat(), **decision.answer(),
         "requested_kw": json_number(decision.requested_kw),
-        "inputs": inputs_of(state),
+        "inputs": inputs_of(state, decision.time),
         "proposals": {name: (None if p is None else p.as_json()) for name, p in decision.proposals},
+        "decided_by": decision.decided_by,
+        "stale_inputs": list(decision.stale_inputs),
+        "mode_types": dict(decision.mode_types),
+        "max_reading_age_s": decision.max_reading_age_s,
         **(extra or {}),
     }
 
@@ -110,7 +126,9 @@ class Decider:
                only_mode: str | None = None) -> Decision:
         proposals = tuple(self._proposals(state, now, only_mode))
         arb = arbitrate(proposals)
+        decided_by = arb.decided_by
         if manual_setpoint_kw is not None:
+            decided_by = None
             requested: float | None = manual_setpoint_kw
             reason = "manual override"
         elif arb.power is None:
@@ -124,5 +142,6 @@ class Decider:
             reason = "stale_data: " + ", ".join(env.stale_inputs) + " missing or too old"
         elif env.constraints:
             reason += "; limited by " + ", ".join(env.constraints)
+        types = tuple((m.name, m.type) for m in self.modes if only_mode is None or only_mode in (m.name, m.type))
         return Decision(now, env.setpoint_kw, requested, proposals, arb.active, arb.effective, env.constraints,
-                        reason)
+                        reason, decided_by, env.stale_inputs, types, self.limits.max_reading_age_s)
