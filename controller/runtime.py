@@ -26,6 +26,7 @@ from controller.market.axle import AxleClient
 from controller.market.modo import ModoClient
 from controller.ops.remote_config import ConfigApplier
 from controller.ops.tally import DecisionTally
+from controller.ops.today import SiteDay
 from devices.base import Device
 from devices.links import DeviceLinks
 from uploader.delivery import SinkCounters
@@ -64,6 +65,7 @@ class Services:
     tally: DecisionTally | None = None
     mqtt: MqttHandle | None = None
     applier: ConfigApplier | None = None
+    today: SiteDay | None = None  # today's energy and value, the last alerts (controller.ops.today)
 
     def snapshot(self) -> Services:
         """A copy to restore after a failed rebuild (the registries copied, the objects shared)."""

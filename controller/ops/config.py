@@ -29,6 +29,8 @@ class MqttConfig(ConfigModel):
     reconnect_initial_s: float = Field(default=1.0, gt=0, description="first reconnect delay, doubled per failure")
     reconnect_max_s: float = Field(default=60.0, gt=0, description="reconnect delay cap")
     max_override_s: float = Field(default=4 * 3600.0, gt=0, description="longest manual override a command may set")
+    decision_interval_s: float = Field(
+        default=10.0, ge=0, description="at most one message on the `decision` topic this often (the newest)")
 
 
 class MetricsConfig(ConfigModel):

@@ -1,0 +1,22 @@
+"""`flux-edge demo --speed N --start HH:MM` (`make run-fast`): one fast clock for simulator and daemon."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from controller.commands.demo import PATH_HINT, fast_clock
+from controller.config import load_site
+from controller.core.clock import ScaledClock
+
+
+def test_fast_clock_starts_today_at_the_site_time() -> None:
+    site = load_site("config/sites/demo.yaml").config
+    now = datetime(2026, 6, 3, 9, 30, 12, tzinfo=UTC)  # 10:30 in London (BST)
+    spec = fast_clock(site, 20, "15:45", now)
+    assert spec == f"start=2026-06-03T14:45:00+00:00,speed=20,anchor={now.timestamp():.3f}"
+    clock = ScaledClock.parse(spec)
+    assert clock.speed == 20
+
+
+def test_the_demo_tells_how_to_get_flux_edge_on_path() -> None:
+    assert ".venv/bin/activate" in PATH_HINT and "flux-edge status" in PATH_HINT
