@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -48,6 +49,14 @@ def fast_clock(site: SiteConfig, speed: float, start: str | None, now: datetime 
         hh, mm = (int(x) for x in start.split(":", 1))
         begin = begin.replace(hour=hh, minute=mm, second=0, microsecond=0)
     return f"start={begin.astimezone(UTC).isoformat()},speed={speed:g},anchor={real.timestamp():.3f}"
+
+
+def daemon_site_file(site_path: str, state_dir: Path) -> Path:
+    """The daemon runs on a copy under the state directory, so `config apply` on the demo writes there and
+    never into the tracked site file. Each demo starts again from the tracked file."""
+    copy = state_dir / "site.yaml"
+    shutil.copyfile(site_path, copy)
+    return copy
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -143,8 +152,11 @@ def run(args: argparse.Namespace) -> int:
         cloud_up = cloud is not None and _port_open(cloud.host, cloud.port)
         cloud_note = "" if cloud is None or cloud_up else (
             "cloud stand-in not running (no PostgreSQL reachable): readings stay pending in the outbox")
-        daemon = _start(["run", "--site", args.site], daemon_log, env)
+        daemon_site = daemon_site_file(args.site, state_dir)
+        daemon = _start(["run", "--site", str(daemon_site)], daemon_log, env)
         print(f"simulator pid {simulator.pid}, daemon pid {daemon.pid}; logs in {state_dir}/ -- Ctrl-C stops both")
+        print(f"the daemon runs {daemon_site} (a copy of {args.site}): "
+              f"`flux-edge config apply --site {daemon_site} NEW.yaml` changes it")
         if env is not None:
             print(f"fast clock: {env['FLUX_CLOCK']}")
         print(PATH_HINT)

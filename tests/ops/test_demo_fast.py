@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from controller.commands.demo import PATH_HINT, fast_clock
 from controller.config import load_site
@@ -20,3 +21,15 @@ def test_fast_clock_starts_today_at_the_site_time() -> None:
 
 def test_the_demo_tells_how_to_get_flux_edge_on_path() -> None:
     assert ".venv/bin/activate" in PATH_HINT and "flux-edge status" in PATH_HINT
+
+
+def test_the_demo_daemon_runs_a_copy_under_var(tmp_path: Path) -> None:
+    from controller.commands.demo import daemon_site_file
+
+    tracked = Path("config/sites/demo.yaml")
+    before = tracked.read_bytes()
+    copy = daemon_site_file(str(tracked), tmp_path)
+    assert copy == tmp_path / "site.yaml" and copy.read_bytes() == before
+    copy.write_text("changed by config apply\n")  # what an apply does to the daemon's file
+    assert tracked.read_bytes() == before
+    assert daemon_site_file(str(tracked), tmp_path).read_bytes() == before  # each demo starts from the tracked one
