@@ -45,6 +45,7 @@ bench: $(STAMP) services
 docs: $(STAMP)
 	$(PY) scripts/gen_example_sites.py
 	$(PY) scripts/gen_config_reference.py
+	$(PY) scripts/gen_dashboards.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
