@@ -14,6 +14,7 @@ from controller.ops.metrics import MetricsServer
 from controller.ops.mqtt import run_bridge
 from controller.ops.today import SiteDay
 from controller.ops.watchdog import Watchdog, systemd_notifier
+from controller.ops.webpage import WebServer
 
 if TYPE_CHECKING:
     from controller.config import SiteConfig
@@ -64,6 +65,11 @@ def ops_components(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
     a = config.ops.admin
     if a.enabled:
         specs.append(ComponentSpec("ops-admin", a, lambda: AdminServer(runtime, tally, a.host, a.port).run(),
+                                   stop_order=STOP_OPS, backoff=Backoff(initial_s=2.0, max_s=60.0)))
+    w = config.ops.web
+    if w.host is not None:
+        token = w.token.get_secret_value() if w.token is not None else None
+        specs.append(ComponentSpec("ops-web", w, lambda: WebServer(runtime, tally, w.host or "", w.port, token).run(),
                                    stop_order=STOP_OPS, backoff=Backoff(initial_s=2.0, max_s=60.0)))
     mqtt = config.mqtt
     if mqtt is not None:

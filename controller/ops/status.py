@@ -73,6 +73,7 @@ class OpsView:
     sinks: list[SinkView]
     target_kw: float | None = None
     soe_kwh: float | None = None
+    soe_capacity_kwh: float | None = None  # the battery's nameplate energy
     site_power_kw: float | None = None
     active_modes: list[str] = field(default_factory=list)
     effective_modes: list[str] = field(default_factory=list)
@@ -350,6 +351,7 @@ async def take_view(runtime: Runtime, last_decision: Mapping[str, Any] | None = 
         soe = runtime.state.get(config.device(ctl.battery).id, "soe_kwh")
         site = runtime.state.get(config.device(ctl.site_meter).id, "power_total_active")
         view.soe_kwh = soe.value if soe is not None else None
+        view.soe_capacity_kwh = _number(getattr(config.device(ctl.battery), "nameplate_energy_kwh", None))
         view.site_power_kw = site.value if site is not None else None
         max_age = ctl.max_reading_age_s
         _fresh(view, "soe_kwh", soe.time if soe is not None else None, now, max_age)
