@@ -31,4 +31,8 @@ def describe(exc: BaseException) -> str:
             words = text[:1].lower() + text[1:] if text else type(exc).__name__
         return words
     text = str(exc).strip()
+    if type(exc).__name__.startswith("Modbus"):  # pymodbus: "Modbus Error: [Input/Output] No response ..."
+        if "no response" in text.lower():
+            return "no response from the device"
+        return text.replace("Modbus Error: ", "").strip("[] ") or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -221,7 +221,7 @@ class ModbusConnection:
                 raise
             except (TimeoutError, ModbusException, OSError) as exc:
                 self._request_failed(f"{what}: {describe(exc)}")
-                raise DeviceError(f"{what} at {address}: {type(exc).__name__}: {exc}") from exc
+                raise DeviceError(f"{what} at {address}: {describe(exc)}") from exc
             if response.isError():
                 # An exception response is a well-formed answer: the link is fine, keep it.
                 self.failures += 1

@@ -30,6 +30,7 @@ MODE_WORDS: dict[str, str] = {
 # Modes whose choice rests on the imbalance market: their line says what the market is.
 MARKET_MODES = frozenset({"niv_chase", "dynamic_peak_discharge", "dynamic_peak_approach",
                           "import_avoidance_when_short"})
+RESIDUAL_MODES = frozenset({"dynamic_peak_discharge"})
 CONSTRAINT_WORDS: dict[str, str] = {
     "bess_power": "capped at the battery's limit",
     "site_import": "moved to keep the site's import within its limit",
@@ -93,6 +94,14 @@ def _mode_words(name: str, kind: str, body: Mapping[str, Any], tz: tzinfo | None
     proposal = (body.get("proposals") or {}).get(name)
     if isinstance(proposal, Mapping) and proposal.get("target") in ("inf", "-inf"):
         words += " asking for full power"
+    elif kind in RESIDUAL_MODES and isinstance(proposal, Mapping):
+        # These modes may cover just the site's load (import avoidance inside them): say which it is.
+        inputs = body.get("inputs") or {}
+        target, site = _num(proposal.get("target")), _num(inputs.get("site_power_kw"))
+        if target is not None and site is not None:
+            residual = site + (_num(inputs.get("bess_last_target_kw")) or 0.0)
+            if abs(target - residual) < 0.5:
+                words += " covering the site load"
     return words
 
 

@@ -17,6 +17,9 @@ def test_words_for_common_failures() -> None:
     assert describe(ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 1)")) == "connection refused"
     assert describe(ConnectionResetError(104, "Connection reset by peer")) == "connection reset by the device"
     assert describe(ValueError("bad frame")) == "ValueError: bad frame"
+    from pymodbus.exceptions import ModbusIOException
+
+    assert describe(ModbusIOException("No response received after 0 retries")) == "no response from the device"
 
 
 def test_a_real_refused_connection() -> None:

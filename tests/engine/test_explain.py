@@ -40,6 +40,11 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
           proposal={"target": "inf", "min": "inf", "max": None}),
      "discharging 250 kW: system short, NIV +184 MWh for SP 16:00, price 45.2 p/kWh, "
      "peak discharge asking for full power, capped at the battery's limit"),
+    ("peak discharge covering only the site load (prioritise residual load)",
+     body(47.1, decided="dynamic_peak_discharge", inputs={**SHORT, "site_power_kw": 0.2, "bess_last_target_kw": 46.9},
+          proposal={"target": 47.1, "min": 47.1, "max": 47.1}),
+     "discharging 47.1 kW: system short, NIV +184 MWh for SP 16:00, price 45.2 p/kWh, "
+     "peak discharge covering the site load"),
     ("NIV chase, system long, charging",
      body(-120.5, decided="niv_chase", inputs={
          "imbalance_volume": {"value": -95.0, "settlement_period": SP},
