@@ -33,3 +33,13 @@ def test_the_demo_daemon_runs_a_copy_under_var(tmp_path: Path) -> None:
     copy.write_text("changed by config apply\n")  # what an apply does to the daemon's file
     assert tracked.read_bytes() == before
     assert daemon_site_file(str(tracked), tmp_path).read_bytes() == before  # each demo starts from the tracked one
+
+
+def test_readme_and_make_run_tell_how_to_get_flux_edge_and_where_the_admin_port_is() -> None:
+    from controller.ops.config import AdminConfig
+
+    readme = Path("README.md").read_text()
+    makefile = Path("Makefile").read_text()
+    assert ". .venv/bin/activate" in readme and ". $(VENV)/bin/activate" in makefile
+    assert "run-fast:" in makefile and "make run-fast" in readme
+    assert f"127.0.0.1:{AdminConfig().port} (`ops.admin.port`" in readme
