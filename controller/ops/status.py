@@ -362,7 +362,7 @@ async def take_view(runtime: Runtime, last_decision: Mapping[str, Any] | None = 
             _fresh(view, "battery_measured_kw", measured.time if measured is not None else None, now, max_age)
         control = runtime.services.control
         if control is not None:
-            view.battery_commanded_kw = _number(control.commanded_kw)
+            view.battery_commanded_kw = _number(getattr(control, "commanded_kw", None))
         if view.decided_at is not None:
             # A decision is due every period and at each site reading: three periods without one is stale.
             _fresh(view, "target_kw", view.decided_at, now, max(3 * ctl.period_s, max_age))
