@@ -4,11 +4,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
+import logging
+import os
 import sys
+import typing
 from collections.abc import Sequence
 
+import structlog
+
 from controller import __version__
+from controller.core.logs import configure_logging
 
 # name -> (module, one-line help). Only commands that work are listed.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -50,10 +58,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_module", None):
         parser.print_help()
         return 2
+    # Log lines go to stderr: a command's answer is its stdout and nothing else. `run` and `simulate`
+    # configure their own (stdout for journald, as documented), and a command may narrow the level.
+    # Called in-process (tests, other tools), main leaves the logging set-up as it found it.
+    saved, root = structlog.get_config(), logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    configure_logging("console", "warning", stream=typing.cast("typing.TextIO", _Stderr()))
+    try:
+        return _run(args)
+    finally:
+        structlog.configure(**saved)
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+
+
+class _Stderr(io.TextIOBase):
+    """sys.stderr as it is when a line is written (not when logging was configured)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         code: int = importlib.import_module(args._module).run(args)
+        sys.stdout.flush()
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `flux-edge schema | head`: the reader left. Say so in one line; Python must not try again at exit.
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):  # no descriptor (in-process)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(f"flux-edge {args.command}: output closed early (broken pipe)", file=sys.stderr)
+        return 141
+    except Exception as exc:  # house rule: one line, never a traceback
+        text = str(exc).strip()
+        print(f"flux-edge {args.command}: {type(exc).__name__}: {text.splitlines()[0] if text else ''}",
+              file=sys.stderr)
+        return 1
     return code
 
 

@@ -25,6 +25,8 @@ from controller.core.overrides import Overrides
 from controller.core.state import Sample, StateStore
 from controller.engine.decision import Decision, record_body
 from controller.engine.envelope import STALE
+from controller.engine.explain import explain
+from controller.engine.schedule import zone
 from controller.engine.site_state import AxleStep, MarketValue, PlanTargets, SiteState
 from devices.base import Controllable
 
@@ -74,6 +76,7 @@ class ControlLoop:
                  io: LoopIO, alert: Alert, beat: Callable[[str], None], health: dict[str, Any]) -> None:
         assert site.controller is not None
         self.config = site.controller
+        self.tz = zone(site.site.timezone)
         self.clock = clock
         self.state = state
         self.bus = bus
@@ -235,6 +238,7 @@ class ControlLoop:
             self.commands.append((self.state.updates, decision.setpoint_kw))
         body = record_body(decision, state, {"dry_run": dry_run, "written": written,
                                              "emulation": self.config.emulation, "override": override})
+        body["explanation"] = explain(body, self.tz)
         self.last_decision = body
         self.health["control"] = self.stats()
         self.bus.decisions.publish(DecisionRecord(now, body))

@@ -27,6 +27,7 @@ from controller.market.axle import AxleClient
 from controller.market.modo import ModoClient
 from controller.ops.remote_config import ConfigApplier
 from controller.ops.tally import DecisionTally
+from controller.ops.today import SiteDay
 from controller.planner.service import PlannerService
 from devices.base import Device
 from devices.links import DeviceLinks
@@ -68,6 +69,7 @@ class Services:
     mqtt: MqttHandle | None = None
     applier: ConfigApplier | None = None
     forecast: ForecastService | None = None  # the latest forecast: `.latest`
+    today: SiteDay | None = None  # today's energy and value, the last alerts (controller.ops.today)
 
     def snapshot(self) -> Services:
         """A copy to restore after a failed rebuild (the registries copied, the objects shared)."""

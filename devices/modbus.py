@@ -21,6 +21,7 @@ from pymodbus.pdu import ModbusPDU
 from controller.core.clock import Clock
 from controller.core.logs import get_logger
 from devices.base import DeviceError
+from devices.errors import describe
 
 if TYPE_CHECKING:
     from devices.config import ModbusDeviceConfig
@@ -163,12 +164,12 @@ class ModbusConnection:
             raise
         except (TimeoutError, OSError, ModbusException) as exc:
             client.close()
-            self._connect_failed(repr(exc))
-            raise DeviceError(f"connect to {self.host}:{self.port} failed: {exc!r}") from exc
+            self._connect_failed(describe(exc))
+            raise DeviceError(f"connect to {self.host}:{self.port} failed: {describe(exc)}") from exc
         if not ok or not client.connected:
             client.close()
             self._connect_failed("refused")
-            raise DeviceError(f"connect to {self.host}:{self.port} failed")
+            raise DeviceError(f"connect to {self.host}:{self.port} failed: no answer (refused or timed out)")
         self._client = client
         self._failed_connects = 0
         self._retry_at = None
@@ -219,8 +220,8 @@ class ModbusConnection:
                 self._drop_client()
                 raise
             except (TimeoutError, ModbusException, OSError) as exc:
-                self._request_failed(f"{what}: {exc!r}")
-                raise DeviceError(f"{what} at {address}: {type(exc).__name__}: {exc}") from exc
+                self._request_failed(f"{what}: {describe(exc)}")
+                raise DeviceError(f"{what} at {address}: {describe(exc)}") from exc
             if response.isError():
                 # An exception response is a well-formed answer: the link is fine, keep it.
                 self.failures += 1

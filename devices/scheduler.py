@@ -32,6 +32,7 @@ from controller.core.supervisor import Backoff
 from devices.base import Device, DeviceError, HealthState
 from devices.catalog import create_device
 from devices.config import DeviceConfigBase
+from devices.errors import describe
 from devices.links import DeviceLinks
 
 log = get_logger("devices.scheduler")
@@ -147,7 +148,7 @@ class DevicePoller:
             self._failed(str(exc))
         else:
             # A driver bug must not stop the polling of this device, let alone the others.
-            self._failed(repr(exc))
+            self._failed(f"internal error in the driver: {describe(exc)}")
             log.error("poll_crashed", device=self.name, error=repr(exc))
         self._after_poll(slot, reading)
         return reading

@@ -35,4 +35,10 @@ if ! command -v systemd-analyze >/dev/null; then
   echo "ensure-services: installing systemd (for systemd-analyze)"; apt_install systemd || true
   command -v systemd-analyze >/dev/null || echo "ensure-services: systemd-analyze NOT available" >&2
 fi
+# Chromium (Debian's package) for the web page's browser test (tests/ops/test_web_page.py), driven over
+# the DevTools protocol; the test skips, saying why, only when none can be installed.
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  echo "ensure-services: installing chromium (for the web page's browser test)"; apt_install chromium || true
+  command -v chromium >/dev/null || echo "ensure-services: chromium NOT available: the browser test will skip" >&2
+fi
 exit 0

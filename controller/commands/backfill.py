@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,14 +38,26 @@ def _profile_devices(config: SiteConfig, clock: RealClock) -> dict[str, Device]:
     return {d.name: create_device(d, clock, links) for d in config.devices if BY_NAME[d.type].profile_log}
 
 
+def progress(message: str) -> None:
+    """One progress line on stderr (stdout is the report)."""
+    print(f"backfill: {message}", file=sys.stderr, flush=True)
+
+
 async def _main(config: SiteConfig, since: datetime, meters: bool) -> dict[str, Any]:
     clock = RealClock()
     devices = _profile_devices(config, clock) if meters else {}
     counters: dict[str, SinkCounters] = {}
     site = uploader_site(config)
+    sinks = ", ".join(s.name for s in config.uploader.sinks) or "no sinks"
     try:
+        progress(f"1/2 checking what the cloud ({sinks}) lacks since {since.isoformat()}"
+                 + (f", reading back {len(devices)} meter profile log(s)" if devices else ""))
         report = await check_now(site, clock, devices, counters, since=since)
+        progress(f"    resent {report.get('resent')}, read back {report.get('read_back')}, "
+                 f"errors {len(report.get('errors') or [])}")
+        progress("2/2 uploading what is pending")
         report["delivered"] = await deliver_all(site, clock, counters)
+        progress(f"    delivered {report['delivered']}")
     finally:
         for d in devices.values():
             await d.close()
@@ -52,17 +65,17 @@ async def _main(config: SiteConfig, since: datetime, meters: bool) -> dict[str, 
 
 
 def run(args: argparse.Namespace) -> int:
-    configure_logging("console", "warning")
+    configure_logging("console", "info", stream=sys.stderr)
     config = load_site_or_report(args.site)
     if config is None:
         return 2
     try:
         since = utc(datetime.fromisoformat(args.since))
     except ValueError:
-        print(f"--since: not an ISO 8601 time: {args.since!r}")
+        print(f"--since: not an ISO 8601 time: {args.since!r}", file=sys.stderr)
         return 2
     if since >= datetime.now(UTC):
-        print("--since must be in the past")
+        print("--since must be in the past", file=sys.stderr)
         return 2
     report = asyncio.run(_main(config, since, not args.no_meters))
     print(json.dumps(report, default=str))

@@ -12,11 +12,31 @@ from typing import Any
 
 from controller.commands.common import load_site_or_report
 from controller.core.clock import parse_utc
+from controller.engine.decision import record_body
+from controller.engine.explain import explain
+from controller.engine.schedule import zone
 from controller.engine.site_state import AxleStep, MarketValue, PlanTargets, SiteState
 
 
 class StateError(ValueError):
     pass
+
+
+# The state's keys (README "The decide state"); any other key is reported on stderr and ignored.
+STATE_KEYS = frozenset({"time", "site_power_kw", "bess_soe_kwh", "bess_last_target_kw", "imbalance_price",
+                        "imbalance_volume", "axle_schedule", "data_age_s"})
+AGE_KEYS = frozenset({"site_power_kw", "bess_soe_kwh"})
+
+
+def unknown_keys(data: Any) -> list[str]:
+    """Dotted names of the keys a decide state has that the format does not know (typos, mostly)."""
+    if not isinstance(data, dict):
+        return []
+    out = sorted(str(k) for k in data if k not in STATE_KEYS)
+    ages = data.get("data_age_s")
+    if isinstance(ages, dict):
+        out += sorted(f"data_age_s.{k}" for k in ages if k not in AGE_KEYS)
+    return out
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -113,10 +133,16 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         text = sys.stdin.read() if args.state == "-" else Path(args.state).read_text(encoding="utf-8")
-        now, state = parse_state(json.loads(text))
+        data = json.loads(text)
+        now, state = parse_state(data)
     except (OSError, json.JSONDecodeError, StateError) as exc:
         print(f"{args.state}: {exc}", file=sys.stderr)
         return 2
+    for key in unknown_keys(data):
+        print(f"{args.state}: unknown key {key!r} ignored (see README, the decide state)", file=sys.stderr)
     decision = site.controller.decider().decide(state, now)
-    print(json.dumps(decision.answer()))
+    answer = decision.answer()
+    # The spec's `reason`, made richer: the same one-line reason status, MQTT and the web page show.
+    answer["reason"] = explain(record_body(decision, state), zone(site.site.timezone))
+    print(json.dumps(answer))
     return 0

@@ -8,19 +8,25 @@ stays a status view; `tail -f` them for detail.
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
 from controller.commands.common import load_site_or_report
 from controller.commands.status import render
 from controller.config import SiteConfig
+from controller.engine.schedule import zone
 from controller.ops.client import AdminUnavailable, admin_address, request
 
 CLEAR = "\x1b[H\x1b[2J"
+PATH_HINT = ("in another terminal: `. .venv/bin/activate` (or use `.venv/bin/flux-edge`), then "
+             "`flux-edge status --site config/sites/demo.yaml`")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,6 +34,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refresh-s", type=float, default=3.0, help="status view refresh period")
     p.add_argument("--duration-s", type=float, default=None,
                    help="stop by itself after this long (default: run until Ctrl-C)")
+    p.add_argument("--speed", type=float, default=None, metavar="N",
+                   help="run simulator and daemon on one clock N times faster than real time (`make run-fast`)")
+    p.add_argument("--start", default=None, metavar="HH:MM",
+                   help="with --speed: the site-local time of day today the fast clock starts at (default now)")
+
+
+def fast_clock(site: SiteConfig, speed: float, start: str | None, now: datetime | None = None) -> str:
+    """The FLUX_CLOCK value for a fast demo: today at `start` (site time), `speed` x, anchored now."""
+    tz = zone(site.site.timezone)
+    real = now or datetime.now(UTC)
+    begin = real.astimezone(tz)
+    if start:
+        hh, mm = (int(x) for x in start.split(":", 1))
+        begin = begin.replace(hour=hh, minute=mm, second=0, microsecond=0)
+    return f"start={begin.astimezone(UTC).isoformat()},speed={speed:g},anchor={real.timestamp():.3f}"
+
+
+def daemon_site_file(site_path: str, state_dir: Path) -> Path:
+    """The daemon runs on a copy under the state directory, so `config apply` on the demo writes there and
+    never into the tracked site file. Each demo starts again from the tracked file."""
+    copy = state_dir / "site.yaml"
+    shutil.copyfile(site_path, copy)
+    return copy
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -56,10 +85,10 @@ def _tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
-def _start(args: list[str], log: IO[str]) -> subprocess.Popen[str]:
+def _start(args: list[str], log: IO[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     # Own process group: the terminal's Ctrl-C reaches us only, and we stop the children in order.
     return subprocess.Popen([sys.executable, "-m", "controller", *args], stdout=log, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, env=env)
 
 
 def _stop(proc: subprocess.Popen[str], timeout_s: float) -> int:
@@ -81,7 +110,7 @@ def _view(site_path: str, cloud_note: str) -> str:
         return "waiting for the daemon's admin endpoint ..."
     if code != 200:
         return f"admin endpoint answered {code}"
-    return render(view) + ("\n\n" + cloud_note if cloud_note else "")
+    return render(view) + ("\n\n" + cloud_note if cloud_note else "") + "\n\n" + PATH_HINT
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -100,8 +129,18 @@ def run(args: argparse.Namespace) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     sim_log_path, daemon_log_path = state_dir / "simulator.log", state_dir / "daemon.log"
     interactive = sys.stdout.isatty()
+    env: dict[str, str] | None = None
+    if args.speed is not None:
+        if args.speed <= 0:
+            print("--speed must be above 0", file=sys.stderr)
+            return 2
+        try:
+            env = {**os.environ, "FLUX_CLOCK": fast_clock(site, args.speed, args.start)}
+        except ValueError:
+            print(f"--start {args.start!r}: expected HH:MM", file=sys.stderr)
+            return 2
     with open(sim_log_path, "a") as sim_log, open(daemon_log_path, "a") as daemon_log:
-        simulator = _start(["simulate", "--site", args.site], sim_log)
+        simulator = _start(["simulate", "--site", args.site], sim_log, env)
         deadline = time.monotonic() + 30
         while not all(_port_open(d.host, d.port) for d in site.devices if d.host in ("127.0.0.1", "localhost")):
             if simulator.poll() is not None or time.monotonic() > deadline:
@@ -113,8 +152,14 @@ def run(args: argparse.Namespace) -> int:
         cloud_up = cloud is not None and _port_open(cloud.host, cloud.port)
         cloud_note = "" if cloud is None or cloud_up else (
             "cloud stand-in not running (no PostgreSQL reachable): readings stay pending in the outbox")
-        daemon = _start(["run", "--site", args.site], daemon_log)
+        daemon_site = daemon_site_file(args.site, state_dir)
+        daemon = _start(["run", "--site", str(daemon_site)], daemon_log, env)
         print(f"simulator pid {simulator.pid}, daemon pid {daemon.pid}; logs in {state_dir}/ -- Ctrl-C stops both")
+        print(f"the daemon runs {daemon_site} (a copy of {args.site}): "
+              f"`flux-edge config apply --site {daemon_site} NEW.yaml` changes it")
+        if env is not None:
+            print(f"fast clock: {env['FLUX_CLOCK']}")
+        print(PATH_HINT)
         stop_at = None if args.duration_s is None else time.monotonic() + args.duration_s
         code = 0
         try:

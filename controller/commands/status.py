@@ -36,6 +36,72 @@ def _num(value: Any, unit: str) -> str:
     return "-" if value is None else f"{float(value):.1f} {unit}"
 
 
+def _mark(v: dict[str, Any], name: str) -> str:
+    """" (stale 95 s)" after a number older than its allowed age, "" otherwise."""
+    f = (v.get("freshness") or {}).get(name)
+    if not f or not f.get("stale"):
+        return ""
+    return " (stale: never read)" if f.get("age_s") is None else f" (stale {f['age_s']:.0f} s)"
+
+
+def _clock(iso: str | None) -> str:
+    return "-" if not iso else datetime.fromisoformat(iso).isoformat(timespec="minutes")
+
+
+def _why_lines(v: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    if v.get("reason"):
+        out.append(f"why         {v['reason']}{_mark(v, 'target_kw')}")
+    market = v.get("market") or {}
+    parts = []
+    price, volume = market.get("imbalance_price"), market.get("imbalance_volume")
+    if price:
+        parts.append(f"price {price['value']:.2f} p/kWh{_mark(v, 'imbalance_price')}")
+    if volume:
+        parts.append(f"NIV {volume['value']:+.0f} MWh{_mark(v, 'imbalance_volume')}")
+    sp = (price or volume or {}).get("settlement_period")
+    if sp:
+        parts.append(f"SP {_clock(sp)}")
+    if parts:
+        out.append("market      " + "   ".join(parts))
+    step, nxt = v.get("axle_step"), v.get("axle_next")
+    if step or nxt:
+        now = f"{step['action']} until {_clock(step['end'])}" if step else "no step now"
+        later = f"   next {nxt['action']} at {_clock(nxt['start'])}" if nxt else ""
+        out.append(f"axle        {now}{later}")
+    change = v.get("next_mode_change")
+    if change:
+        out.append(f"next        {change['mode']} {change['change']} at {_clock(change['time'])}")
+    return out
+
+
+def _battery_line(v: dict[str, Any]) -> str | None:
+    if v.get("battery_commanded_kw") is None and v.get("battery_measured_kw") is None:
+        return None
+    return (f"battery     commanded {_num(v.get('battery_commanded_kw'), 'kW')}   measured "
+            f"{_num(v.get('battery_measured_kw'), 'kW')}{_mark(v, 'battery_measured_kw')}")
+
+
+def _today_line(v: dict[str, Any]) -> str | None:
+    t = v.get("today")
+    if not t:
+        return None
+    since = "" if t.get("from_midnight") else f" (since {_clock(t.get('since'))})"
+    return (f"today{since}   charged {t['charged_kwh']:.1f} kWh, discharged {t['discharged_kwh']:.1f} kWh, "
+            f"imported {t['imported_kwh']:.1f} kWh, exported {t['exported_kwh']:.1f} kWh, "
+            f"battery value {_gbp(t['battery_value_gbp'])}")
+
+
+def _age(d: dict[str, Any]) -> str:
+    if d.get("reading_age_s") is None:
+        return "-"
+    return f"{d['reading_age_s']:.0f} s" + (" stale" if d.get("stale") else "")
+
+
+def _gbp(value: float) -> str:
+    return f"{'-' if value < 0 else ''}£{abs(value):.2f}"
+
+
 def _ago(iso: str | None, now: datetime) -> str:
     if not iso:
         return "never"
@@ -52,16 +118,21 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 def render(v: dict[str, Any]) -> str:
     now = datetime.fromisoformat(v["time"])
     effective = ", ".join(v.get("effective_modes") or []) or "idle"
+    ov = v.get("override")
+    if ov and ov.get("setpoint_kw") is not None:
+        effective = "manual setpoint"  # no mode acts under a manual setpoint: "idle" would mislead
     active = ", ".join(v.get("active_modes") or []) or "none"
     dry = {True: "on", False: "off", None: "-"}[v.get("dry_run")]
     mqtt = {True: "connected", False: "disconnected", None: "not configured"}[v.get("mqtt_connected")]
     out = [
         f"site        {v['site_id']}   config {v['config_sha256'][:12]}   at {now.isoformat(timespec='seconds')}",
         f"mode        {effective}   (active: {active})   dry run: {dry}",
-        f"setpoint    {_num(v.get('target_kw'), 'kW')}   SoE {_num(v.get('soe_kwh'), 'kWh')}"
-        f"   site power {_num(v.get('site_power_kw'), 'kW')}",
+        f"setpoint    {_num(v.get('target_kw'), 'kW')}{_mark(v, 'target_kw')}   SoE {_num(v.get('soe_kwh'), 'kWh')}"
+        f"{_mark(v, 'soe_kwh')}   site power {_num(v.get('site_power_kw'), 'kW')}{_mark(v, 'site_power_kw')}",
         f"reloads     ok {v.get('reloads_ok', 0)}, failed {v.get('reloads_failed', 0)}   mqtt {mqtt}",
     ]
+    out[3:3] = _why_lines(v)
+    out += [line for line in (_battery_line(v), _today_line(v)) if line]
     beats = v.get("heartbeat_age_s") or {}
     if beats:
         out.append("liveness    " + ", ".join(f"{name} {age:.1f} s ago" for name, age in beats.items()))
@@ -81,13 +152,17 @@ def render(v: dict[str, Any]) -> str:
                  f" -> {p['soe_end_kwh']:.0f} kWh" for p in plan.get("next", [])]
         if steps:
             out.append("plan next   " + ", ".join(steps[:8]))
-    ov = v.get("override")
     if ov:
         what = f"setpoint {ov['setpoint_kw']:g} kW" if ov.get("setpoint_kw") is not None else f"mode {ov.get('mode')}"
         out.append(f"override    {what} until {ov.get('until')} by {ov.get('source')}")
+    alerts = v.get("alerts") or []
+    if alerts:
+        out.append("")
+        out.append("LAST ALERTS")
+        out += [f"{_clock(a['time'])}  {a['level']:<8} {a['kind']}: {a['message']}" for a in alerts]
     out.append("")
     rows = [[d["name"], d["kind"], d["state"], str(d["polls_ok"]), str(d["polls_failed"]),
-             "-" if d.get("reading_age_s") is None else f"{d['reading_age_s']:.0f} s", d.get("last_error") or ""]
+             _age(d), d.get("last_error") or ""]
             for d in v.get("devices", [])]
     out += _table(["DEVICE", "KIND", "HEALTH", "POLLS OK", "FAILED", "AGE", "LAST ERROR"], rows)
     out.append("")

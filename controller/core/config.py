@@ -54,7 +54,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def _resolve_secret(value: Any, info: ValidationInfo) -> Any:
+def _resolve_env(value: Any, info: ValidationInfo) -> Any:
     if not isinstance(value, str):
         return value
     ref = ENV_REF.fullmatch(value.strip())
@@ -65,12 +65,23 @@ def _resolve_secret(value: Any, info: ValidationInfo) -> Any:
         if name not in env:
             raise PydanticCustomError("secret_unset", "environment variable {name} is not set", {"name": name})
         value = env[name]
-    register_secret(value)
+    return value
+
+
+def _resolve_secret(value: Any, info: ValidationInfo) -> Any:
+    value = _resolve_env(value, info)
+    if isinstance(value, str):
+        register_secret(value)
     return value
 
 
 Secret = Annotated[SecretStr, BeforeValidator(_resolve_secret)]
 """A secret field: `${ENV_NAME}` is resolved from the environment at load; the value never prints."""
+
+Credential = Annotated[SecretStr, BeforeValidator(_resolve_env)]
+"""An identifier that goes with a secret (a login name): `${ENV_NAME}` may supply it and it is kept out of
+reprs, but it is not redacted from log lines, where a short common value (`demo`, the site id) would
+mask every other occurrence of that word."""
 
 
 # --- timezones -------------------------------------------------------------------------------------

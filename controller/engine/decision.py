@@ -46,6 +46,10 @@ class Decision:
     effective: tuple[str, ...]
     constraints: tuple[str, ...]
     reason: str
+    decided_by: str | None = None  # the mode whose target is the requested power
+    stale_inputs: tuple[str, ...] = ()  # with the stale_data constraint: which inputs were missing or too old
+    mode_types: tuple[tuple[str, str], ...] = ()  # (mode name, mode type) of every mode asked, in order
+    max_reading_age_s: float | None = None
 
     def answer(self) -> dict[str, Any]:
         """The `flux-edge decide` contract (spec README)."""
@@ -70,6 +74,11 @@ def _plan(state: SiteState, now: datetime | None) -> dict[str, Any]:
     return {"plan_id": state.plan.plan_id, "created_at": state.plan.created_at.isoformat(),
             "period_end": None if target is None else target[0].isoformat(),
             "target_soe_kwh": None if target is None else target[1]}
+def _axle_step(state: SiteState, now: datetime) -> dict[str, Any] | None:
+    step = next((s for s in state.axle_schedule if s.covers(now)), None)
+    if step is None:
+        return None
+    return {"action": step.action, "start": step.start.isoformat(), "end": step.end.isoformat()}
 
 
 def inputs_of(state: SiteState, now: datetime | None = None) -> dict[str, Any]:
@@ -80,6 +89,7 @@ def inputs_of(state: SiteState, now: datetime | None = None) -> dict[str, Any]:
         "imbalance_price": _market(state.imbalance_price), "imbalance_volume": _market(state.imbalance_volume),
         "axle_steps": len(state.axle_schedule),
         **({} if state.plan is None else {"plan": _plan(state, now)}),
+        **({} if now is None else {"axle_step": _axle_step(state, now)}),
     }
 
 
@@ -90,6 +100,10 @@ def record_body(decision: Decision, state: SiteState, extra: Mapping[str, Any] |
         "requested_kw": json_number(decision.requested_kw),
         "inputs": inputs_of(state, decision.time),
         "proposals": {name: (None if p is None else p.as_json()) for name, p in decision.proposals},
+        "decided_by": decision.decided_by,
+        "stale_inputs": list(decision.stale_inputs),
+        "mode_types": dict(decision.mode_types),
+        "max_reading_age_s": decision.max_reading_age_s,
         **(extra or {}),
     }
 
@@ -120,7 +134,9 @@ class Decider:
                only_mode: str | None = None) -> Decision:
         proposals = tuple(self._proposals(state, now, only_mode))
         arb = arbitrate(proposals)
+        decided_by = arb.decided_by
         if manual_setpoint_kw is not None:
+            decided_by = None
             requested: float | None = manual_setpoint_kw
             reason = "manual override"
         elif arb.power is None:
@@ -134,5 +150,6 @@ class Decider:
             reason = "stale_data: " + ", ".join(env.stale_inputs) + " missing or too old"
         elif env.constraints:
             reason += "; limited by " + ", ".join(env.constraints)
+        types = tuple((m.name, m.type) for m in self.modes if only_mode is None or only_mode in (m.name, m.type))
         return Decision(now, env.setpoint_kw, requested, proposals, arb.active, arb.effective, env.constraints,
-                        reason)
+                        reason, decided_by, env.stale_inputs, types, self.limits.max_reading_age_s)

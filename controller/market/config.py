@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from controller.core.config import ConfigModel, Secret
+from controller.core.config import ConfigModel, Credential, Secret
 
 
 class ModoConfig(ConfigModel):
@@ -14,7 +14,7 @@ class ModoConfig(ConfigModel):
 class AxleConfig(ConfigModel):
     base_url: str = Field(min_length=1)
     asset_id: str = Field(min_length=1)
-    username: Secret
+    username: Credential
     password: Secret
     schedule_poll_interval_s: float = Field(default=10.0, gt=0)
     telemetry_upload_interval_s: float = Field(default=10.0, gt=0)

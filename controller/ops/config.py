@@ -4,7 +4,7 @@ import ipaddress
 
 from pydantic import Field, field_validator
 
-from controller.core.config import ConfigModel, Secret
+from controller.core.config import ConfigModel, ProblemList, Secret
 
 
 class TlsConfig(ConfigModel):
@@ -29,6 +29,8 @@ class MqttConfig(ConfigModel):
     reconnect_initial_s: float = Field(default=1.0, gt=0, description="first reconnect delay, doubled per failure")
     reconnect_max_s: float = Field(default=60.0, gt=0, description="reconnect delay cap")
     max_override_s: float = Field(default=4 * 3600.0, gt=0, description="longest manual override a command may set")
+    decision_interval_s: float = Field(
+        default=10.0, ge=0, description="at most one message on the `decision` topic this often (the newest)")
 
 
 class MetricsConfig(ConfigModel):
@@ -67,6 +69,24 @@ class AdminConfig(ConfigModel):
         return _loopback(v)
 
 
+class WebConfig(ConfigModel):
+    """The web page on another address than loopback (it is always on the admin endpoint's loopback one)."""
+
+    host: str | None = Field(
+        default=None, description="also serve the read-only page here, e.g. the site's VPN address; needs token")
+    port: int = Field(default=9110, ge=1, le=65535)
+    token: Secret | None = Field(default=None, description="bearer token for `/status` on `host` (`${ENV}`)")
+
+    def problems(self) -> ProblemList:
+        if self.host is not None and self.token is None:
+            try:
+                loopback = ipaddress.ip_address(self.host).is_loopback
+            except ValueError:
+                loopback = self.host == "localhost"
+            if not loopback:
+                yield ("token",), "a page bound to a non-loopback address needs a token"
+
+
 class RemoteConfigConfig(ConfigModel):
     verify_timeout_s: float = Field(
         default=60.0, gt=0, description="a new config must poll the site meter and battery this soon, else rollback")
@@ -77,3 +97,4 @@ class OpsConfig(ConfigModel):
     watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
     admin: AdminConfig = Field(default_factory=AdminConfig)
     remote_config: RemoteConfigConfig = Field(default_factory=RemoteConfigConfig)
+    web: WebConfig = Field(default_factory=WebConfig)

@@ -19,8 +19,8 @@ log = get_logger("ops.httpd")
 
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a site file is a few kB; refuse anything absurd
 READ_TIMEOUT_S = 10.0
-REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
-           413: "Payload Too Large", 422: "Unprocessable Entity", 500: "Internal Server Error",
+REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+           409: "Conflict", 413: "Payload Too Large", 422: "Unprocessable Entity", 500: "Internal Server Error",
            503: "Service Unavailable"}
 
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 log = get_logger("ops.metrics")
 
 PREFIX = "flux_edge"
-HEALTH_STATES = ("ok", "degraded", "down", "unknown")
+HEALTH_STATES = ("ok", "degraded", "down", "pending")  # pending: never polled yet
 
 
 def _histogram(name: str, doc: str, label: str, series: list[tuple[str, tuple[float, ...], list[int], float]]

@@ -1,7 +1,8 @@
 """MQTT: telemetry and alerts out, operator commands in, one acknowledgement per command.
 
 Topics under `<prefix>/<site>/`: `<device>/measurements`, `alerts`, `commands` (subscribed), `acks`,
-and `status` (retained online/offline, offline as the will). Publishing goes through a bounded
+`decision` (the newest decision with its one-line reason, at most one per `decision_interval_s`) and
+`status` (retained online/offline, offline as the will). Publishing goes through a bounded
 in-memory queue that only this component drains, so a broker outage never blocks polling or
 control; when the queue is full the oldest telemetry goes first (the outbox is the durable path),
 while acknowledgements and alerts wait in a queue of their own. Reconnects back off exponentially.
@@ -10,7 +11,9 @@ while acknowledgements and alerts wait in a queue of their own. Reconnects back 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import math
 import random
 import ssl
 from collections import deque
@@ -18,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 
+from controller.core.bus import DecisionRecord
 from controller.core.logs import get_logger
+from controller.engine.explain import explain
 from controller.ops import flexmeter
 from controller.ops.mqtt_commands import LONG_RUNNING, CommandHandler, Outcome, parse
 
@@ -70,6 +75,7 @@ class MqttBridge:
         self._attempted: bytes | None = None  # the message last sent (identity), and how often in a row
         self._attempts = 0
         self.commands = 0
+        self.decisions_published = 0
 
     @property
     def queued(self) -> int:
@@ -95,6 +101,34 @@ class MqttBridge:
     def publish_reading(self, reading: Reading) -> None:
         self._enqueue(f"{self.base}/{reading.device}/measurements", flexmeter.measurements(reading))
 
+    def publish_decision(self, record: DecisionRecord) -> None:
+        body = record.body
+        reason = body.get("explanation")
+        if not isinstance(reason, str):
+            reason = explain(body)
+        self.decisions_published += 1
+        self._enqueue(f"{self.base}/decision", {
+            "site": self.site_id, "time": body.get("time"), "target_kw": body.get("target_kw"), "reason": reason,
+            "effective_modes": body.get("effective_modes"), "constraints": body.get("constraints"),
+            "dry_run": body.get("dry_run"), "override": body.get("override")})
+
+    async def _decisions(self, queue: asyncio.Queue[DecisionRecord]) -> None:
+        """Rate-limited: the first decision at once, then at most one per interval, always the newest."""
+        loop = asyncio.get_running_loop()
+        interval = self._config.decision_interval_s
+        last = -math.inf
+        pending: DecisionRecord | None = None
+        while True:
+            wait = None if pending is None else max(0.0, last + interval - loop.time())
+            with contextlib.suppress(TimeoutError):
+                pending = await asyncio.wait_for(queue.get(), wait)
+            if pending is not None and loop.time() - last >= interval:
+                try:
+                    self.publish_decision(pending)
+                except Exception as exc:
+                    log.error("mqtt_encode_failed", error=repr(exc))
+                last, pending = loop.time(), None
+
     def publish_alert(self, event: Event) -> None:
         # Device events name the device (`device=`); the cloud registry knows it by its id.
         ids = {d.name: str(d.id) for d in self._runtime.config.devices}
@@ -111,14 +145,17 @@ class MqttBridge:
     async def run(self) -> None:
         readings = self._runtime.bus.readings.subscribe()
         events = self._runtime.bus.events.subscribe()
+        decisions = self._runtime.bus.decisions.subscribe()
         try:
             async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._decisions(decisions))
                 tg.create_task(self._pump(readings, self.publish_reading))
                 tg.create_task(self._pump(events, self.publish_alert))
                 tg.create_task(self._connection_loop())
         finally:
             self._runtime.bus.readings.unsubscribe(readings)
             self._runtime.bus.events.unsubscribe(events)
+            self._runtime.bus.decisions.unsubscribe(decisions)
             self.connected = False
 
     @staticmethod

@@ -18,6 +18,8 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, Va
 
 from controller.config.views import uploader_site
 from controller.core.logs import get_logger
+from controller.engine.schedule import window_at
+from controller.engine.upcoming import next_mode_change
 from uploader.coverage import check_now
 
 if TYPE_CHECKING:
@@ -179,7 +181,32 @@ class CommandHandler:
         ov.manual_setpoint_kw, ov.mode, ov.until, ov.source = None, cmd.mode, until, actor
         self._record("mode_override_set", f"mode {cmd.mode} until {until.isoformat()} by {actor}",
                      actor, mode=cmd.mode, until=until.isoformat())
-        return Outcome("accepted", f"mode {cmd.mode} until {until.isoformat()}", {"until": until.isoformat()})
+        note = self._mode_note(cmd.mode)
+        message = f"mode {cmd.mode} until {until.isoformat()}" + (f"; {note}" if note else "")
+        return Outcome("accepted", message, {"until": until.isoformat(), "acts_now": note is None})
+
+    def _mode_note(self, mode: str) -> str | None:
+        """Why an accepted mode override will not move the battery now, or None when it will."""
+        ctl = self._runtime.config.controller
+        if ctl is None:
+            return None
+        now = self._runtime.clock.now()
+        entries = [m for m in ctl.modes if mode in (m.name, m.type)]
+        periodic = [m for m in entries if m.type != "axle"]
+        if periodic and all(window_at(m.periods, now) is None for m in periodic):
+            change = next_mode_change([(mode, [p for m in periodic for p in m.periods])], now)
+            when = f"; its next period starts at {change.time.isoformat()}" if change is not None else ""
+            return f"it cannot act now: outside its periods{when}; the battery idles meanwhile"
+        control = self._runtime.services.control
+        if control is None:
+            return None
+        try:
+            decision = control.decider.decide(control.build_state(now), now, only_mode=mode)
+        except Exception:  # the note is advice; the override is set either way
+            return None
+        if decision.decided_by is None and not decision.effective:
+            return "it cannot act now: it proposes nothing in the present state; the battery idles meanwhile"
+        return None
 
     async def _reload(self, cmd: Reload, actor: str) -> Outcome:
         app = self._runtime.applier()

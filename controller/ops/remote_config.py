@@ -100,6 +100,8 @@ class ApplyResult:
 
 class Reloader(Protocol):
     site_path: str
+    reloads_ok: int
+    reloads_failed: int
 
     async def reload(self) -> bool: ...
 
@@ -131,6 +133,7 @@ class ConfigApplier:
         self.applied = 0
         self.rejected = 0
         self.rolled_back = 0
+        self._new_reloaded = False  # whether the daemon accepted the config being verified
         # The running file's bytes, taken when the daemon starts: a rollback target even if the file on
         # disk is edited by hand before the next apply.
         self._running_bytes: bytes | None = None
@@ -198,6 +201,7 @@ class ConfigApplier:
         previous = self._runtime.site.sha256
         if digest == previous:
             return ApplyResult("unchanged", digest, "this config is already running")
+        self._new_reloaded = False
         good = self._running_good_copy()
         suffix = self._runtime.config.ops.remote_config.last_good_suffix
         timeout_s = float(config.ops.remote_config.verify_timeout_s)
@@ -225,6 +229,13 @@ class ConfigApplier:
         write_atomically(self.site_path, good)
         daemon = self._runtime.daemon
         reloaded = bool(await daemon.reload()) if daemon is not None else False
+        if daemon is not None:
+            # The operator's reload failed, whatever the daemon's loader thought of the file: count it as
+            # failed (its accepted reload, if it got that far, and the restoring reload are not successes).
+            undo = (1 if self._new_reloaded else 0) + (1 if reloaded else 0)
+            daemon.reloads_ok = max(0, daemon.reloads_ok - undo)
+            if self._new_reloaded:
+                daemon.reloads_failed += 1
         log.error("config_rolled_back", actor=actor, sha256=digest[:12], restored_sha256=previous[:12],
                   reason=reason, reloaded=reloaded)
         self._event("config_rolled_back", "Error",
@@ -236,8 +247,10 @@ class ConfigApplier:
         daemon = self._runtime.daemon
         if daemon is None:
             return False, "no daemon to reload"
+        self._new_reloaded = False
         if not await daemon.reload():
-            return False, "the daemon rejected the new config on reload"
+            return False, "the daemon rejected the new config on reload"  # counted failed by the daemon
+        self._new_reloaded = True
         names = _must_poll(config)
         baseline = {n: (self._runtime.health.get(n), _polls_ok(self._runtime.health.get(n))) for n in names}
         clock = self._runtime.clock

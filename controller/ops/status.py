@@ -19,6 +19,10 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from controller.core.logs import get_logger
+from controller.engine.explain import explain
+from controller.engine.schedule import zone
+from controller.engine.site_state import AxleStep, MarketValue
+from controller.engine.upcoming import next_mode_change
 
 if TYPE_CHECKING:
     from controller.runtime import Runtime
@@ -31,13 +35,15 @@ class DeviceView:
     name: str
     kind: str
     device_id: str
-    state: str  # ok, degraded, down, or unknown (never polled yet)
+    state: str  # ok, degraded, down, or pending (never polled yet)
     polls_ok: int = 0
     polls_failed: int = 0
     consecutive_failures: int = 0
     last_success: datetime | None = None
     last_error: str | None = None
     reading_age_s: float | None = None
+    max_age_s: float | None = None  # older than this is stale: two poll intervals plus the request timeout
+    stale: bool = False
     latency_buckets: tuple[float, ...] = ()
     latency_counts: list[int] = field(default_factory=list)
     latency_sum_s: float = 0.0
@@ -67,6 +73,7 @@ class OpsView:
     sinks: list[SinkView]
     target_kw: float | None = None
     soe_kwh: float | None = None
+    soe_capacity_kwh: float | None = None  # the battery's nameplate energy
     site_power_kw: float | None = None
     active_modes: list[str] = field(default_factory=list)
     effective_modes: list[str] = field(default_factory=list)
@@ -82,11 +89,29 @@ class OpsView:
     mqtt_dropped: int | None = None  # messages dropped from the in-memory queue while the broker was away
     heartbeat_age_s: dict[str, float] = field(default_factory=dict)  # real seconds since each liveness mark
     plan: dict[str, Any] | None = None  # the planner's current plan and its next hours (None: no planner)
+    # Why: the one-line reason of the newest decision (controller.engine.explain) and when it was taken.
+    reason: str | None = None
+    decided_at: datetime | None = None
+    # The market data in use: {"imbalance_price"|"imbalance_volume": {value, settlement_period}}.
+    market: dict[str, Any] = field(default_factory=dict)
+    axle_step: dict[str, Any] | None = None  # the Axle step covering now
+    axle_next: dict[str, Any] | None = None  # the next Axle step after now
+    next_mode_change: dict[str, Any] | None = None  # {time, mode, change: starts|ends}
+    # Battery power: what the control loop commanded and what the battery meter measured (+ discharge).
+    battery_commanded_kw: float | None = None
+    battery_measured_kw: float | None = None
+    today: dict[str, Any] | None = None  # controller.ops.today.Totals.to_json()
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # the last few, oldest first
+    # Every top number's age against its allowed age: {name: {age_s, max_age_s, stale}}.
+    freshness: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def backlog(self) -> int | None:
         counts = [s.pending for s in self.sinks if s.pending is not None]
         return max(counts) if counts else None
+
+    def stale(self, name: str) -> bool:
+        return bool(self.freshness.get(name, {}).get("stale"))
 
     def status_line(self) -> str:
         """One line for systemd's STATUS=: mode, setpoint, SoE, backlog."""
@@ -227,16 +252,21 @@ def _devices(runtime: Runtime, now: datetime) -> list[DeviceView]:
         h = runtime.health.get(d.name)
         seen = newest.get(d.id)
         age = max(0.0, (now - seen).total_seconds()) if seen is not None else None
+        max_age = 2 * float(getattr(d, "poll_interval_s", 60.0)) + float(getattr(d, "timeout_s", 0.0))
+        stale = age is not None and age > max_age
         if h is None:
-            out.append(DeviceView(d.name, d.type, str(d.id), "unknown", reading_age_s=age))
+            out.append(DeviceView(d.name, d.type, str(d.id), "pending", reading_age_s=age, max_age_s=max_age,
+                                  stale=stale))
             continue
-        state = getattr(h, "state", "unknown")
+        state = str(getattr(getattr(h, "state", "unknown"), "value", getattr(h, "state", "unknown")))
+        if state == "ok" and int(getattr(h, "polls_ok", 0)) == 0 and int(getattr(h, "polls_failed", 0)) == 0:
+            state = "pending"  # never polled yet: not known to be ok
         out.append(DeviceView(
-            name=d.name, kind=d.type, device_id=str(d.id), state=str(getattr(state, "value", state)),
+            name=d.name, kind=d.type, device_id=str(d.id), state=state,
             polls_ok=int(getattr(h, "polls_ok", 0)), polls_failed=int(getattr(h, "polls_failed", 0)),
             consecutive_failures=int(getattr(h, "consecutive_failures", 0)),
             last_success=getattr(h, "last_success", None), last_error=getattr(h, "last_error", None),
-            reading_age_s=age,
+            reading_age_s=age, max_age_s=max_age, stale=stale,
             latency_buckets=tuple(getattr(h, "latency_buckets", ())),
             latency_counts=list(getattr(h, "latency_counts", [])),
             latency_sum_s=float(getattr(h, "latency_sum_s", 0.0)),
@@ -252,6 +282,47 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return float(value)
+
+
+MARKET_MAX_AGE_S = 3600.0  # a settlement period's figure is known at its end: two periods old is stale
+
+
+def _fresh(view: OpsView, name: str, at: datetime | None, now: datetime, max_age_s: float) -> None:
+    age = None if at is None else max(0.0, (now - at).total_seconds())
+    view.freshness[name] = {"age_s": age, "max_age_s": max_age_s, "stale": age is None or age > max_age_s}
+
+
+def _explain(view: OpsView, decision: Mapping[str, Any], timezone: str) -> None:
+    reason = decision.get("explanation")
+    if not isinstance(reason, str):
+        try:  # a record from before explanations, or from a part that does not add one
+            reason = explain(decision, zone(timezone))
+        except Exception as exc:
+            log.warning("explain_failed", error=repr(exc))
+            reason = decision.get("reason") if isinstance(decision.get("reason"), str) else None
+    view.reason = reason
+    view.decided_at = _time(decision.get("time"))
+
+
+def _step_json(step: Any) -> dict[str, Any]:
+    return {"action": step.action, "start": step.start.isoformat(), "end": step.end.isoformat()}
+
+
+def _market_view(view: OpsView, runtime: Runtime, now: datetime) -> None:
+    modo = runtime.services.modo
+    for name in ("imbalance_price", "imbalance_volume"):
+        value = getattr(modo, name.removeprefix("imbalance_"), None) if modo is not None else None
+        if isinstance(value, MarketValue):
+            view.market[name] = {"value": value.value, "settlement_period": value.settlement_period.isoformat()}
+            _fresh(view, name, value.settlement_period, now, MARKET_MAX_AGE_S)
+        elif modo is not None:
+            _fresh(view, name, None, now, MARKET_MAX_AGE_S)
+    axle = runtime.services.axle
+    steps = [s for s in (getattr(axle, "schedule", ()) if axle is not None else ()) if isinstance(s, AxleStep)]
+    current = next((s for s in steps if s.covers(now)), None)
+    upcoming = sorted((s for s in steps if s.start > now), key=lambda s: s.start)
+    view.axle_step = _step_json(current) if current is not None else None
+    view.axle_next = _step_json(upcoming[0]) if upcoming else None
 
 
 async def take_view(runtime: Runtime, last_decision: Mapping[str, Any] | None = None) -> OpsView:
@@ -273,6 +344,7 @@ async def take_view(runtime: Runtime, last_decision: Mapping[str, Any] | None = 
         view.active_modes = _names(decision.get("active_modes"))
         view.effective_modes = _names(decision.get("effective_modes"))
         view.constraints = _names(decision.get("constraints"))
+        _explain(view, decision, config.site.timezone)
     ctl = config.controller
     if ctl is not None:
         view.configured_modes = [m.name or m.type for m in ctl.modes]
@@ -280,7 +352,33 @@ async def take_view(runtime: Runtime, last_decision: Mapping[str, Any] | None = 
         soe = runtime.state.get(config.device(ctl.battery).id, "soe_kwh")
         site = runtime.state.get(config.device(ctl.site_meter).id, "power_total_active")
         view.soe_kwh = soe.value if soe is not None else None
+        view.soe_capacity_kwh = _number(getattr(config.device(ctl.battery), "nameplate_energy_kwh", None))
         view.site_power_kw = site.value if site is not None else None
+        max_age = ctl.max_reading_age_s
+        _fresh(view, "soe_kwh", soe.time if soe is not None else None, now, max_age)
+        _fresh(view, "site_power_kw", site.time if site is not None else None, now, max_age)
+        if ctl.battery_meter is not None:
+            measured = runtime.state.get(config.device(ctl.battery_meter).id, "power_total_active")
+            view.battery_measured_kw = measured.value if measured is not None else None
+            _fresh(view, "battery_measured_kw", measured.time if measured is not None else None, now, max_age)
+        control = runtime.services.control
+        if control is not None:
+            view.battery_commanded_kw = _number(getattr(control, "commanded_kw", None))
+        if view.decided_at is not None:
+            # A decision is due every period and at each site reading: three periods without one is stale.
+            _fresh(view, "target_kw", view.decided_at, now, max(3 * ctl.period_s, max_age))
+        try:
+            change = next_mode_change([(m.name or m.type, m.periods) for m in ctl.modes if m.type != "axle"], now)
+        except Exception as exc:  # a schedule corner case must not take the status page down
+            log.warning("next_mode_change_failed", error=repr(exc))
+            change = None
+        if change is not None:
+            view.next_mode_change = {"time": change.time.isoformat(), "mode": change.mode, "change": change.change}
+    _market_view(view, runtime, now)
+    today = runtime.services.today
+    if today is not None:
+        view.today = today.snapshot()
+        view.alerts = today.last_alerts()
     ov = runtime.overrides
     if (ov.manual_setpoint_kw is not None or ov.mode is not None) and ov.active(now):
         view.override = {"setpoint_kw": ov.manual_setpoint_kw, "mode": ov.mode,

@@ -15,6 +15,7 @@ import time
 
 from controller.core.logs import get_logger
 from devices.base import DeviceError
+from devices.errors import describe
 from devices.heat_mbus.records import ACK, FCB, LONG_START, REQ_UD2, SND_NKE, STOP, long_frame_size, short_frame
 
 log = get_logger("devices.heat_mbus")
@@ -66,7 +67,7 @@ class MbusGateway:
                 loop.create_connection(_Receiver, self.host, self.port), timeout_s)
         except (OSError, TimeoutError) as exc:
             self._count("connect_failures")
-            raise DeviceError(f"gateway {self.name}: connect failed: {exc!r}") from exc
+            raise DeviceError(f"gateway {self.name}: connect failed: {describe(exc)}") from exc
         self._transport, self._rx = transport, rx
         self._fcb.clear()
         log.info("mbus_gateway_connected", gateway=self.name)
@@ -151,7 +152,8 @@ class MbusGateway:
                 return frame
             if rx.closed:
                 self._count("disconnects")
-                raise DeviceError(f"gateway {self.name}: connection lost ({rx.lost!r})")
+                raise DeviceError(f"gateway {self.name}: connection lost"
+                                  + (f" ({describe(rx.lost)})" if isinstance(rx.lost, BaseException) else ""))
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._count("timeouts")

@@ -115,5 +115,5 @@ async def test_metrics_endpoint_answers_only_metrics(tmp_path: Path) -> None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     got = samples(text)
-    assert got[("flux_edge_device_health", (("device", "bess"), ("state", "unknown")))] == 1
+    assert got[("flux_edge_device_health", (("device", "bess"), ("state", "pending")))] == 1
     assert ("flux_edge_battery_soe_kwh", ()) not in got

@@ -17,6 +17,7 @@ from uuid import UUID
 import pytest
 
 from controller.config import load_site
+from controller.core.bus import DecisionRecord
 from controller.core.clock import ManualClock
 from controller.core.reading import Reading
 from controller.ops.mqtt import MqttBridge, run_bridge
@@ -127,6 +128,10 @@ async def test_measurements_alerts_commands_and_acks(tmp_path: Path, mqtt_addr: 
             assert "not configured" in ack["request"]["response"]
             ack = await sub.command(base, {"eventId": "c6", "type": "mode", "mode": "overnight", "duration_s": 60})
             assert ack["request"]["status"] == "accepted"
+            # 12:00 is outside overnight's 01:00-04:00 (BST): the acknowledgement says it cannot act now.
+            assert ack["request"]["response"].endswith(
+                "; it cannot act now: outside its periods; its next period starts at 2026-06-04T00:00:00+00:00; "
+                "the battery idles meanwhile"), ack
             assert (runtime.overrides.mode, runtime.overrides.manual_setpoint_kw) == ("overnight", None)
 
             ack = await sub.command(base, {"eventId": "c7", "type": "mode", "mode": "overnight",
@@ -151,6 +156,32 @@ async def test_measurements_alerts_commands_and_acks(tmp_path: Path, mqtt_addr: 
             await stop(task)
             await sub.client.publish(f"{base}/commands", b"", qos=1, retain=True)  # clears the retained one
         assert runtime.services.mqtt is None
+
+
+async def test_decision_topic_rate_limited_newest_first(tmp_path: Path, mqtt_addr: tuple[str, int]) -> None:
+    host, port = mqtt_addr
+    runtime = make_runtime(tmp_path, host, port, decision_interval_s=0.5)
+    base = f"{runtime.config.mqtt.topic_prefix}/testsite"  # type: ignore[union-attr]
+    async with subscriber(host, port, f"{base}/decision") as sub:
+        bridge, task = await start_bridge(runtime)
+        try:
+            for i, kw in enumerate((250.0, 200.0, 150.0)):  # three at once: the first, then only the newest
+                runtime.bus.decisions.publish(DecisionRecord(NOW, {
+                    "time": NOW.isoformat(), "target_kw": kw, "constraints": [], "effective_modes": ["niv_chase"],
+                    "explanation": f"discharging {kw:g} kW: NIV chase #{i}"}))
+            first = (await sub.wait_for("/decision"))[0]
+            assert (first["target_kw"], first["reason"]) == (250.0, "discharging 250 kW: NIV chase #0")
+            await eventually(lambda: len(sub.on("/decision")) >= 2, 15)
+            newest = sub.on("/decision")[1]
+            assert (newest["target_kw"], newest["reason"]) == (150.0, "discharging 150 kW: NIV chase #2")
+            assert bridge.decisions_published == 2
+            # A record without an explanation (an older part) still gets a reason line.
+            runtime.bus.decisions.publish(DecisionRecord(NOW, {"time": NOW.isoformat(), "target_kw": 0.0,
+                                                               "constraints": ["stale_data"]}))
+            await eventually(lambda: len(sub.on("/decision")) >= 3, 15)
+            assert sub.on("/decision")[2]["reason"].startswith("idle at 0 kW: stale data")
+        finally:
+            await stop(task)
 
 
 def mosquitto_conf(tmp_path: Path, port: int) -> Path:

@@ -177,6 +177,8 @@ async def test_file_that_breaks_polling_is_rolled_back(running: Running, tmp_pat
     assert rolled.data["actor"] == "ops-test"
     assert (rolled.data["sha256"], rolled.data["restored_sha256"]) == (sha(broken), sha(old))
     assert "config_applied" not in r.kinds()
+    # A rolled-back reload is a failed one, not an ok one (nor is the restoring reload a success).
+    assert (r.daemon.reloads_ok, r.daemon.reloads_failed) == (0, 1)
     await r.polled_again()
 
 

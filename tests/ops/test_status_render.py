@@ -41,9 +41,10 @@ async def test_render_shows_modes_override_devices_and_sinks(tmp_path: Path) -> 
     text = render(answer)
     lines = text.splitlines()
     assert lines[0].startswith(f"site        testsite   config {runtime.site.sha256[:12]}")
-    assert lines[1] == "mode        idle   (active: export_avoidance)   dry run: off"
-    assert lines[2] == "setpoint    -80.0 kW   SoE 512.2 kWh   site power -12.0 kW"
-    assert lines[3] == "reloads     ok 0, failed 0   mqtt disconnected"
+    assert lines[1] == "mode        manual setpoint   (active: export_avoidance)   dry run: off"
+    assert lines[2] == "setpoint    -80.0 kW   SoE 512.2 kWh   site power -12.0 kW (stale 70 s)"
+    assert lines[3].startswith("why         charging 80 kW: ")
+    assert "reloads     ok 0, failed 0   mqtt disconnected" in lines
     assert "limits      site_export" in lines
     assert any(line.startswith("liveness    control ") and line.endswith(" s ago") for line in lines)
     assert "dropped     mqtt messages 12" in lines

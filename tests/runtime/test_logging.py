@@ -45,3 +45,21 @@ def test_console_format_for_people() -> None:
     get_logger("test").warning("slot_missed", device="bess")
     assert "slot_missed" in out.getvalue() and "device" in out.getvalue()
     assert not out.getvalue().lstrip().startswith("{")
+
+
+def test_a_login_name_equal_to_the_site_id_does_not_mask_the_site_id() -> None:
+    from controller.core.logs import forget_secrets
+
+    forget_secrets()
+    site = SITE.replace("id: t1", "id: demo") + (
+        'market: {axle: {base_url: "http://127.0.0.1:1", asset_id: a1, username: demo, '
+        'password: "${AXLE_PASSWORD}"}}\n')
+    config = parse_site(site, "site.yaml", {"MQTT_PASSWORD": "mqtt-secret-1", "AXLE_PASSWORD": "axle-secret-1"})
+    assert config.market.axle is not None and config.market.axle.username.get_secret_value() == "demo"
+    out = io.StringIO()
+    configure_logging("json", stream=out)
+    get_logger("test").info("axle_login", site="demo", detail="demo logged in with axle-secret-1")
+    record = json.loads(out.getvalue().strip())
+    assert record["site"] == "demo"  # the login name is not a secret
+    assert record["detail"] == "demo logged in with ***"  # the password still is
+    forget_secrets()

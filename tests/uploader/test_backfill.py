@@ -80,7 +80,10 @@ async def test_backfill_resends_lost_rows_and_reads_back_meter_profiles(tmp_path
         proc = await asyncio.to_thread(subprocess.run, command, check=False, capture_output=True, text=True,
                                        timeout=300, cwd=ROOT)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        report = json.loads(proc.stdout.strip().splitlines()[-1])
+        report = json.loads(proc.stdout)  # stdout is the report alone; progress and logs go to stderr
+        assert "backfill: 1/2 checking what the cloud (cloud) lacks since" in proc.stderr
+        assert "backfill:     resent {'cloud': {'home-1': 2}}" in proc.stderr
+        assert "backfill: 2/2 uploading what is pending" in proc.stderr
         assert report["resent"] == {"cloud": {"home-1": 2}}
         assert report["read_back"]["home-1"] >= 8
         assert report["delivered"]["cloud"] >= 8

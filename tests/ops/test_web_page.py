@@ -1,0 +1,156 @@
+"""The local web page in a real headless Chromium, against a daemon (`flux-edge run`, its own process) on
+the simulator: it loads with no console error, shows what `status --json` reports, and updates without a
+reload. And the page's optional second listener: the page without a token, `/status` only with it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from controller.config import load_site
+from controller.core.clock import RealClock
+from simulator.modbus_devices import ModbusSite
+from tests.conftest import ROOT
+from tests.helpers import eventually, free_port, port_open
+from tests.ops.cdp import chromium_page, find_chromium
+from tests.ops.conftest import site_dict
+
+CHROMIUM = find_chromium()
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="no Chromium found: `make test` installs Debian's chromium "
+    "(scripts/ensure-services.sh), which could not be installed on this machine")
+
+DOM = """(() => {
+  const fields = {};
+  for (const el of document.querySelectorAll('[data-field]')) fields[el.dataset.field] = el.textContent;
+  const rows = [...document.querySelectorAll('#devices tr')].map(r => [...r.children].map(c => c.textContent));
+  const sinks = [...document.querySelectorAll('#sinks tr')].map(r => [...r.children].map(c => c.textContent));
+  return {fields, rows, sinks, status: window.fluxLastStatus || null, updates: window.fluxUpdates || 0,
+          marker: window.__notReloaded || null};
+})()"""
+
+
+def num(v: float | None, unit: str) -> str:
+    return "-" if v is None else f"{v:.1f} {unit}"
+
+
+@contextlib.asynccontextmanager
+async def daemon_on_simulator(tmp_path: Path, **ops: Any) -> AsyncIterator[tuple[Path, int]]:
+    ports = {"bess": free_port(), "meter": free_port(), "admin": free_port()}
+    site = site_dict(bess_port=ports["bess"], meter_port=ports["meter"],
+                     ops={"admin": {"enabled": True, "port": ports["admin"]}, **ops},
+                     buffer={"path": str(tmp_path / "outbox")},
+                     simulator={"seed": 7, "site_model": {"initial_soe_kwh": 420}})
+    site["devices"][1].update({"ct1": 800, "ct2": 5})
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(site, sort_keys=False))
+    env = {k: v for k, v in os.environ.items() if k not in ("FLUX_CLOCK", "NOTIFY_SOCKET")}
+    env["PAGE_TOKEN"] = "t0ken-for-the-vpn"
+    async with ModbusSite(load_site(path, env).config, RealClock()):
+        daemon = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "controller", "run", "--site", str(path), cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        try:
+            await eventually(lambda: port_open("127.0.0.1", ports["admin"]), timeout=60)
+            yield path, ports["admin"]
+        finally:
+            daemon.terminate()
+            await asyncio.wait_for(daemon.wait(), 60)
+
+
+async def status_json(path: Path) -> dict[str, Any]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "controller", "status", "--site", str(path), "--json", cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err
+    view: dict[str, Any] = json.loads(out)
+    return view
+
+
+@needs_chromium
+async def test_the_page_in_chromium(tmp_path: Path) -> None:
+    assert CHROMIUM is not None
+    async with daemon_on_simulator(tmp_path) as (path, admin), chromium_page(CHROMIUM, tmp_path / "profile") as page:
+        cli = await status_json(path)
+        await eventually(lambda: cli["target_kw"] is not None)  # the control loop has decided
+        await page.send("Page.navigate", url=f"http://127.0.0.1:{admin}/")
+
+        async def dom() -> dict[str, Any]:
+            value: dict[str, Any] = await page.evaluate(DOM)
+            return value
+
+        first: dict[str, Any] = {}
+        for _ in range(3000):  # until the page has rendered a status with a decision in it
+            first = await dom()
+            if first["status"] and first["status"].get("reason"):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"the page never rendered a decision: {first}")
+
+        # What the page shows is what `status --json` reports: the same answer, the same keys and values.
+        shown, status = first["fields"], first["status"]
+        cli = await status_json(path)
+        assert set(status) == set(cli)
+        for key in ("site_id", "config_sha256", "configured_modes", "soe_capacity_kwh"):
+            assert status[key] == cli[key], key
+        assert [(d["name"], d["kind"]) for d in status["devices"]] == [(d["name"], d["kind"]) for d in cli["devices"]]
+        assert shown["site_id"] == cli["site_id"] and shown["config_sha256"] == cli["config_sha256"][:12]
+        assert shown["reason"] == status["reason"] and status["reason"].split(" ")[0] in (
+            "idle", "charging", "discharging")
+        assert shown["target_kw"] == num(status["target_kw"], "kW")
+        assert shown["soe_kwh"] == num(status["soe_kwh"], "kWh")
+        assert shown["site_power_kw"] == num(status["site_power_kw"], "kW")
+        assert shown["battery_commanded_kw"] == num(status["battery_commanded_kw"], "kW")
+        assert [r[:3] for r in first["rows"]] == [[d["name"], d["kind"], d["state"]] for d in status["devices"]]
+        assert [r[0] for r in first["sinks"]] == [s["name"] for s in status["sinks"]]
+
+        # It updates by itself: a newer status is rendered, and the page was not reloaded meanwhile.
+        await page.evaluate("window.__notReloaded = 'still here'")
+        later: dict[str, Any] = {}
+        for _ in range(3000):
+            later = await dom()
+            if later["status"]["time"] != status["time"] and later["updates"] > first["updates"]:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the page did not update")
+        assert later["marker"] == "still here"
+        assert later["fields"]["time"] != shown["time"]
+        assert later["fields"]["target_kw"] == num(later["status"]["target_kw"], "kW")
+        polls = {d["name"]: d["polls_ok"] for d in later["status"]["devices"]}
+        assert all(polls[d["name"]] >= d["polls_ok"] for d in cli["devices"])  # newer than the CLI's answer
+
+        assert page.errors() == []
+        # The check sees errors when there are some (so the empty list above means something).
+        await page.evaluate("console.error('probe from the test')")
+        await eventually(lambda: any("probe from the test" in e for e in page.errors()))
+
+
+async def test_the_page_on_another_address_needs_the_token_for_data(tmp_path: Path) -> None:
+    web_port = free_port()
+    web = {"web": {"host": "127.0.0.1", "port": web_port, "token": "${PAGE_TOKEN}"}}
+    async with daemon_on_simulator(tmp_path, **web), httpx.AsyncClient() as client:
+        await eventually(lambda: port_open("127.0.0.1", web_port), timeout=60)
+        base = f"http://127.0.0.1:{web_port}"
+        page = await client.get(f"{base}/")
+        assert page.status_code == 200 and "<script src=\"app.js\"></script>" in page.text
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        assert (await client.get(f"{base}/app.js")).headers["content-type"].startswith("text/javascript")
+        assert (await client.get(f"{base}/status")).status_code == 401
+        bad = await client.get(f"{base}/status", headers={"Authorization": "Bearer wrong"})
+        assert bad.status_code == 401
+        good = await client.get(f"{base}/status", headers={"Authorization": "Bearer t0ken-for-the-vpn"})
+        assert good.status_code == 200 and good.json()["site_id"] == "testsite"
+        assert (await client.post(f"{base}/config/apply", content=b"x")).status_code == 405  # read-only
