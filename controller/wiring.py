@@ -143,13 +143,16 @@ def forecast(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
                    config.device(c.battery_meter).id if c.battery_meter is not None else None)
     directory = site_buffer_dir(config)
     synchronous = config.buffer.synchronous
+    # As far ahead as the planner looks, where there is one (48 periods otherwise).
+    horizon = round(config.planner.horizon_h * 2) if config.planner is not None else 48
 
     async def run() -> None:
         missing = not history_path(directory).exists()
         store = HistoryStore.open(directory, synchronous=synchronous)
         if missing:
             await asyncio.to_thread(rebuild_from_outbox, store, directory, config, ids, runtime.clock.now())
-        service = ForecastService(store, runtime.clock, runtime.bus, ids, publish=runtime.bus.forecasts.publish)
+        service = ForecastService(store, runtime.clock, runtime.bus, ids, horizon=horizon,
+                                  publish=runtime.bus.forecasts.publish)
         runtime.services.forecast = service
         runtime.health["forecast"] = service.counts  # live counters
         try:
@@ -159,7 +162,7 @@ def forecast(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
                 runtime.services.forecast = None
             store.close()
 
-    return [ComponentSpec("forecast", (ids, str(directory), synchronous), run, stop_order=STOP_MARKET)]
+    return [ComponentSpec("forecast", (ids, str(directory), synchronous, horizon), run, stop_order=STOP_MARKET)]
 def planner_view(config: SiteConfig, runtime: Runtime) -> SiteView:
     """What the planner reads of the running site: the SoE, the net load (site power + the setpoint in force),
     the Modo price and Axle's schedule."""
@@ -179,7 +182,8 @@ def planner_view(config: SiteConfig, runtime: Runtime) -> SiteView:
         return None if s is None else s.value + setpoint
 
     return SiteView(soe, net_load, price=lambda: None if services.modo is None else services.modo.price,
-                    axle=lambda: () if services.axle is None else tuple(services.axle.schedule))
+                    axle=lambda: () if services.axle is None else tuple(services.axle.schedule),
+                    forecast=lambda: None if services.forecast is None else services.forecast.latest)
 
 
 def publish_plan(runtime: Runtime, plan: Plan) -> None:

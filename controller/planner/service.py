@@ -21,6 +21,7 @@ from typing import Any
 
 from controller.core.clock import Clock
 from controller.core.config import TimedRate
+from controller.core.forecast import Forecast
 from controller.core.logs import get_logger
 from controller.engine.envelope import Limits
 from controller.engine.settlement import SP, current_sp_start
@@ -49,6 +50,8 @@ class SiteView:
     net_load_kw: Callable[[], float | None]  # site power + the setpoint in force: the load net of solar
     price: Callable[[], MarketValue | None] = lambda: None
     axle: Callable[[], Sequence[AxleStep]] = lambda: ()
+    # The site's forecasts (controller.forecast), refreshed every settlement period; None: not running.
+    forecast: Callable[[], Forecast | None] = lambda: None
 
 
 class PlannerService:
@@ -125,8 +128,11 @@ class PlannerService:
         if soe is None or not math.isfinite(soe) or self.not_ready() is not None:
             return None
         # A period counts as known once it has ended; the current one is still being sampled.
-        history = self.history()
-        forecast = persistence_forecast(history, now, horizon_starts(now, self.config.horizon_h))
+        starts = horizon_starts(now, self.config.horizon_h)
+        forecast = self.view.forecast()
+        if forecast is None or not forecast.periods or forecast.periods[0].start != starts[0]:
+            # No forecast of this period yet (the forecaster starts, or lags a boundary): the stand-in.
+            forecast = persistence_forecast(self.history(), now, starts)
         return build_inputs(self.config, self.limits, now, soe, forecast, import_rates=self.import_rates,
                             export_rates=self.export_rates, axle=self.view.axle(), prices=self.prices)
 
@@ -139,11 +145,13 @@ class PlannerService:
 
     def _trigger(self, now: datetime) -> tuple[Any, ...]:
         """What a re-plan depends on besides the clock: the period, the newest price's period, Axle's steps,
-        and the price feed's prices."""
+        the price feed's prices and the newest forecast."""
         price = self.view.price()
         steps = tuple((s.start, s.end, s.action) for s in self.view.axle())
         feed = None if self.prices is None else hash(tuple(sorted(self.prices.items())))
-        return (current_sp_start(now), None if price is None else price.settlement_period, steps, feed)
+        forecast = self.view.forecast()
+        return (current_sp_start(now), None if price is None else price.settlement_period, steps, feed,
+                None if forecast is None else forecast.made_at)
 
     # --- planning ------------------------------------------------------------------------------------
 

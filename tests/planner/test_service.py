@@ -156,3 +156,27 @@ async def test_a_price_feed_answer_with_news_replans() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+def test_plans_on_the_site_forecast_when_it_covers_this_period_else_the_stand_in() -> None:
+    from controller.core.forecast import NET_LOAD, PRICE, Band, Forecast, PeriodForecast
+    from controller.planner.inputs import horizon_starts
+
+    clock, site = ManualClock(T0 + timedelta(minutes=1)), Site()
+    forecast: list[Forecast | None] = [None]
+    view = site.view()
+    svc = PlannerService(PlannerConfig(horizon_h=2, min_history_h=0), LIMITS, clock=clock,
+                         view=SiteView(view.soe_kwh, view.net_load_kw, view.price, view.axle, lambda: forecast[0]),
+                         solve=Solve(clock))
+    starts = horizon_starts(clock.now(), 2)
+    prices = (30.0, 5.0, 5.0, 40.0)
+    forecast[0] = Forecast(T0, tuple(PeriodForecast(s, {NET_LOAD: Band(70.0, 60.0, 80.0), PRICE: Band.exact(p)})
+                                     for s, p in zip(starts, prices, strict=True)), {NET_LOAD: "similar_day"})
+    x = svc.inputs(clock.now())
+    assert x is not None and x.price_p_per_kwh == prices and x.net_load_kw == (70.0,) * 4
+    # A forecast that does not start at this period (made before the boundary) is not used.
+    forecast[0] = Forecast(T0 - timedelta(minutes=30), tuple(
+        PeriodForecast(s - timedelta(minutes=30), {NET_LOAD: Band.exact(70.0), PRICE: Band.exact(99.0)})
+        for s in starts))
+    x = svc.inputs(clock.now())
+    assert x is not None and 99.0 not in x.price_p_per_kwh
