@@ -16,7 +16,7 @@ from controller.planner.history import HistoryRow
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "config" / "sites" / "demo.yaml"
-SHIPPED = ROOT / "simulator" / "data" / "history_3w.csv"
+SHIPPED = ROOT / "simulator" / "data" / "demo_history.csv.gz"
 
 
 def flat_history(price: float, days: int = 9) -> list[HistoryRow]:
@@ -56,7 +56,7 @@ def backtest(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_compare_json_has_the_spec_shape_on_the_shipped_history(tmp_path: Path) -> None:
-    out = backtest("--history", str(SHIPPED), "--from", "2026-04-13", "--to", "2026-04-14", "--compare", "--json",
+    out = backtest("--history", str(SHIPPED), "--from", "2026-10-05", "--to", "2026-10-06", "--compare", "--json",
                    "--step-s", "300", "--out", str(tmp_path))
     assert out.returncode == 0, out.stderr
     answer = json.loads(out.stdout)
@@ -71,7 +71,7 @@ def test_compare_json_has_the_spec_shape_on_the_shipped_history(tmp_path: Path) 
 @pytest.mark.parametrize(("args", "message"), [
     (["--history", str(SHIPPED), "--to", "2026-04-14"], "--from: required"),
     (["--history", str(SHIPPED), "--from", "2026-04-14", "--to", "2026-04-13"], "--to: before --from"),
-    (["--history", str(SHIPPED), "--from", "2026-05-30", "--to", "2026-05-30"], "lacks net load or price"),
+    (["--history", str(SHIPPED), "--from", "2026-08-12", "--to", "2026-08-12"], "lacks net load or price"),  # the outage
     (["--day", "2026-04-15"], "--market, --out required"),
 ])
 def test_bad_arguments_are_one_line(args: list[str], message: str) -> None:
