@@ -75,6 +75,10 @@ def parse_state(data: Any) -> tuple[datetime, SiteState]:
         imbalance_price=_market(data.get("imbalance_price"), "imbalance_price"),
         imbalance_volume=_market(data.get("imbalance_volume"), "imbalance_volume"),
         axle_schedule=tuple(steps),
+        # Optional: the battery's measured power (+ discharge) and its age; without it the envelope
+        # takes the battery to be at bess_last_target_kw or idled by its own timeout.
+        battery_power_kw=_number(data.get("bess_power_kw"), "bess_power_kw"),
+        battery_power_age_s=_number(ages.get("bess_power_kw"), "data_age_s.bess_power_kw") or 0.0,
     )
     return now, state
 
@@ -92,6 +96,6 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, json.JSONDecodeError, StateError) as exc:
         print(f"{args.state}: {exc}", file=sys.stderr)
         return 2
-    decision = site.controller.decider().decide(state, now)
+    decision = site.decider().decide(state, now)
     print(json.dumps(decision.answer()))
     return 0

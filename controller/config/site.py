@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 from collections import Counter
 from typing import Any
@@ -119,6 +121,26 @@ class SiteConfig(ConfigModel):
             for key in ("battery_charge_limit_kw", "battery_discharge_limit_kw"):
                 if power is not None and getattr(c, key) > power:
                     yield (key,), f"exceeds the battery's nameplate power ({power:g} kW)"
+
+    def battery_ramp_kw_per_s(self) -> float:
+        """The faster of the controller's battery's ramp rates (inf when it names none)."""
+        c = self.controller
+        if c is None:
+            return math.inf
+        try:
+            battery = self.device(c.battery)
+        except KeyError:
+            return math.inf
+        rates = [getattr(battery, k, None) for k in ("ramp_up_kw_per_s", "ramp_down_kw_per_s")]
+        finite = [float(r) for r in rates if isinstance(r, int | float) and math.isfinite(r) and r > 0]
+        return max(finite) if finite else math.inf
+
+    def decider(self) -> Decider:
+        """The controller's Decider with the battery's ramp rate in its limits (the control loop and `decide`)."""
+        assert self.controller is not None
+        d = self.controller.decider()
+        d.limits = dataclasses.replace(d.limits, battery_ramp_kw_per_s=self.battery_ramp_kw_per_s())
+        return d
 
     def device(self, name: str) -> DeviceConfig:
         for d in self.devices:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,6 +41,13 @@ class SiteState:
     imbalance_price: MarketValue | None = None  # p/kWh
     imbalance_volume: MarketValue | None = None  # MWh, + = system short
     axle_schedule: tuple[AxleStep, ...] = ()
+    # The battery's measured power (+ discharge: its meter or its own power register) and that reading's age.
+    battery_power_kw: float | None = None
+    battery_power_age_s: float = math.inf
+    # Where the battery's power could be when the site reading was taken, if no measurement matches it
+    # (the control loop: the span of 0, the last measurement and every setpoint tried since). None: the
+    # battery is at `last_setpoint_kw` or idled by its own timeout.
+    battery_span_kw: tuple[float, float] | None = None
 
     @property
     def residual_load_kw(self) -> float:
