@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from controller.config.hard_limits import HardLimitsError, configured_hard_limits, widenings
 from controller.config.site import SiteConfig
 from controller.core.config import DEFAULT_TIMEZONE, ENV_REF, ConfigModel, Path, did_you_mean
 
@@ -315,6 +316,19 @@ def _valid_tz(name: str) -> bool:
     return True
 
 
+def _hard_limit_problems(config: SiteConfig, doc: _Doc, filename: str) -> Iterator[Problem]:
+    try:
+        hard = configured_hard_limits()
+    except HardLimitsError as exc:
+        yield Problem(filename, 1, 1, "(hard limits)", f"cannot check the local hard limits: {exc}")
+        return
+    if hard is None:
+        return
+    source, limits = hard
+    for path, message in widenings(config, limits, source):
+        yield Problem(filename, *_mark(doc, path), _dotted(path), message)
+
+
 def parse_site(text: str, filename: str = "<site>", env: Mapping[str, str] | None = None) -> SiteConfig:
     """Validate a site file's text. Raises ConfigError with every problem found."""
     problems: list[Problem] = []
@@ -339,6 +353,7 @@ def parse_site(text: str, filename: str = "<site>", env: Mapping[str, str] | Non
     if config is not None:
         # Cross-field checks need a structurally valid tree: they run once the structure is fixed.
         problems.extend(_semantic(config, doc, filename))
+        problems.extend(_hard_limit_problems(config, doc, filename))
     if problems:
         raise ConfigError(sorted(set(problems), key=lambda p: (p.line, p.col, p.path, p.message)))
     assert config is not None

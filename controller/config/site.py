@@ -21,6 +21,8 @@ from modes.catalog import ModeConfig, build_modes, priority_key
 from simulator.config import SimulatorConfig
 from uploader.config import BufferConfig, UploaderConfig
 
+MAX_READING_AGE_BOUND_S = 300.0  # beyond this, stale-data idling is as good as off
+
 
 class SiteInfo(ConfigModel):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="short slug: topics, paths, registry")
@@ -33,7 +35,8 @@ class ControllerConfig(ConfigModel):
     battery: str = Field(description="name of the battery device")
     battery_meter: str | None = Field(default=None, description="name of the battery's own meter, if any")
     period_s: float = Field(default=4.0, gt=0, le=60, description="tick period; also ticks on a fresh site reading")
-    max_reading_age_s: float = Field(default=30.0, gt=0, description="older site power or SoE: safe idle")
+    max_reading_age_s: float = Field(default=30.0, gt=0, le=MAX_READING_AGE_BOUND_S,
+                                     description="older site power or SoE: safe idle")
     charge_efficiency: float = Field(default=0.92, gt=0, le=1)
     soe_min_kwh: float = Field(ge=0, description="no discharge at or below")
     soe_max_kwh: float = Field(gt=0, description="no charge at or above")
