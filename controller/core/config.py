@@ -134,9 +134,11 @@ def _zone_names() -> frozenset[str]:
 
 
 def _check_timezone(name: str) -> str:
+    if len(name) > 64:
+        raise PydanticCustomError("unknown_timezone", "not a timezone name ({n} characters)", {"n": len(name)})
     try:
         zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         raise PydanticCustomError(
             "unknown_timezone", "unknown timezone '{name}'{hint}",
             {"name": name, "hint": did_you_mean(name, _zone_names())},

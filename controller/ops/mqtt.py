@@ -10,6 +10,7 @@ while acknowledgements and alerts wait in a queue of their own. Reconnects back 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import ssl
@@ -70,6 +71,7 @@ class MqttBridge:
         self._attempted: bytes | None = None  # the message last sent (identity), and how often in a row
         self._attempts = 0
         self.commands = 0
+        self.commands_failed = 0
 
     @property
     def queued(self) -> int:
@@ -194,27 +196,36 @@ class MqttBridge:
         async for message in client.messages:
             if not message.topic.matches(self.commands_topic):
                 continue
-            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-            self.commands += 1
-            parsed = parse(payload)
-            if message.retain:
-                # A retained command would run again on every reconnect: refuse it, so it gets cleared.
-                log.warning("mqtt_retained_command_refused", event_id=parsed.event_id)
-                self._ack(parsed.event_id, Outcome("rejected", RETAINED_REFUSED))
-                continue
-            if parsed.command is None:
-                log.warning("mqtt_command_rejected", event_id=parsed.event_id, reason=parsed.error)
-                self._ack(parsed.event_id, Outcome("rejected", parsed.error or "bad command"))
-                continue
-            log.info("mqtt_command", event_id=parsed.event_id, type=parsed.command.type)
-            if parsed.command.type in LONG_RUNNING:
-                # A reload verifies for up to a minute: commands keep flowing meanwhile. The job outlives
-                # this bridge (a reload may restart it) and answers through whichever bridge is current.
-                job = asyncio.create_task(self._run(parsed.event_id, parsed.command))
-                _jobs.add(job)
-                job.add_done_callback(_jobs.discard)
-            else:
-                await self._run(parsed.event_id, parsed.command)
+            try:
+                await self._on_command(message)
+            except Exception as exc:  # one bad message never stops the bridge listening
+                self.commands_failed += 1
+                log.error("mqtt_command_crashed", error=repr(exc)[:300])
+                with contextlib.suppress(Exception):
+                    self._ack(None, Outcome("rejected", f"command refused: {type(exc).__name__}"))
+
+    async def _on_command(self, message: aiomqtt.Message) -> None:
+        payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+        self.commands += 1
+        parsed = parse(payload)
+        if message.retain:
+            # A retained command would run again on every reconnect: refuse it, so it gets cleared.
+            log.warning("mqtt_retained_command_refused", event_id=parsed.event_id)
+            self._ack(parsed.event_id, Outcome("rejected", RETAINED_REFUSED))
+            return
+        if parsed.command is None:
+            log.warning("mqtt_command_rejected", event_id=parsed.event_id, reason=parsed.error)
+            self._ack(parsed.event_id, Outcome("rejected", parsed.error or "bad command"))
+            return
+        log.info("mqtt_command", event_id=parsed.event_id, type=parsed.command.type)
+        if parsed.command.type in LONG_RUNNING:
+            # A reload verifies for up to a minute: commands keep flowing meanwhile. The job outlives
+            # this bridge (a reload may restart it) and answers through whichever bridge is current.
+            job = asyncio.create_task(self._run(parsed.event_id, parsed.command))
+            _jobs.add(job)
+            job.add_done_callback(_jobs.discard)
+        else:
+            await self._run(parsed.event_id, parsed.command)
 
     async def _run(self, event_id: str | None, command: Any) -> None:
         try:
