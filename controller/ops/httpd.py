@@ -28,7 +28,8 @@ MAX_HEAD_BYTES = 16 * 1024
 MAX_CONNECTIONS = 32
 READ_TIMEOUT_S = 10.0
 READ_CHUNK = 16 * 1024
-REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
+REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+           409: "Conflict",
            413: "Payload Too Large", 422: "Unprocessable Entity", 500: "Internal Server Error",
            503: "Service Unavailable"}
 

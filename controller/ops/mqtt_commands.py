@@ -94,6 +94,7 @@ class Parsed:
     event_id: str | None
     command: Any | None  # one of the command models
     error: str | None = None
+    raw: dict[str, Any] | None = None  # the JSON object as received (what a signature covers)
 
 
 # A reload carries a site file (at most 256 kB, controller/config/loader.py) inside the JSON.
@@ -112,26 +113,31 @@ def parse(payload: bytes) -> Parsed:
     if not isinstance(raw, dict):
         return Parsed(None, None, "payload must be a JSON object")
     ident = raw.get("eventId", raw.get("id"))
-    event_id = str(ident) if isinstance(ident, str | int) and not isinstance(ident, bool) else None
+    event_id = str(ident)[:200] if isinstance(ident, str | int) and not isinstance(ident, bool) else None
     kind = raw.get("type")
     if kind not in COMMAND_TYPES:
-        return Parsed(event_id, None, f"unknown command type {kind!r}; expected one of {', '.join(COMMAND_TYPES)}")
+        return Parsed(event_id, None, f"unknown command type {repr(kind)[:60]}; expected one of "
+                      f"{', '.join(COMMAND_TYPES)}", raw)
+    # The signature and its timestamp are checked by the bridge (controller/ops/auth.py), not the model.
+    body = {k: v for k, v in raw.items() if k not in ("auth", "timestamp")}
     try:
-        return Parsed(event_id, _adapter.validate_python(raw))
+        return Parsed(event_id, _adapter.validate_python(body), raw=raw)
     except (ValueError, TypeError, RecursionError) as exc:
         if not isinstance(exc, ValidationError):
-            return Parsed(event_id, None, f"payload refused: {type(exc).__name__}")
+            return Parsed(event_id, None, f"payload refused: {type(exc).__name__}", raw)
         errs = exc.errors(include_url=False)
         where = ".".join("eventId" if p == "event_id" else str(p) for p in errs[0]["loc"][1:]) or "(payload)"
-        return Parsed(event_id, None, f"{where}: {errs[0]['msg']}")
+        return Parsed(event_id, None, f"{where}: {errs[0]['msg']}", raw)
 
 
 class CommandHandler:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
 
-    async def execute(self, command: Any) -> Outcome:
-        actor = f"mqtt:{command.source or 'unknown'}"
+    async def execute(self, command: Any, verified_key: str | None = None) -> Outcome:
+        # The audit names the key that signed it; only without authentication (FLUX_COMMAND_AUTH=off) the
+        # sender's own claim.
+        actor = f"key:{verified_key}" if verified_key is not None else f"mqtt:{command.source or 'unknown'}"
         match command:
             case DryRun():
                 return self._dry_run(command, actor)
