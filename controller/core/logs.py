@@ -70,10 +70,34 @@ def configure_logging(fmt: LogFormat = "json", level: str = "info", stream: Text
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
-    # Libraries log through stdlib logging; keep their warnings, drop their chatter.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, force=True)
+    # Libraries log through stdlib logging: their records go through the same processors (redaction
+    # included) and renderer as ours, one line each, a traceback reduced to its last line (pymodbus wrote
+    # hundreds of multi-line tracebacks into the JSON log). Keep their warnings, drop their chatter.
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        processor=renderer,
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, structlog.processors.add_log_level,
+                           structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"), _library_record,
+                           _redact]))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.WARNING)
     for noisy in ("pymodbus", "httpx", "httpcore", "aiomqtt"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL if noisy == "pymodbus" else logging.WARNING)
+
+
+def _library_record(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A library's record as one of our events: its message as `message`, an exception as one line."""
+    record = event_dict.get("_record")
+    event_dict["message"] = " ".join(str(event_dict.pop("event", "")).split())[:1000]
+    event_dict["event"] = "library_log"
+    exc_info = event_dict.pop("exc_info", None) or (record.exc_info if record is not None else None)
+    if isinstance(exc_info, tuple) and exc_info[1] is not None:
+        event_dict["error"] = " ".join(f"{type(exc_info[1]).__name__}: {exc_info[1]}".split())[:500]
+    if record is not None:
+        record.exc_info = None  # the formatter would append the traceback otherwise
+        record.exc_text = None
+    return event_dict
 
 
 def get_logger(name: str) -> Any:

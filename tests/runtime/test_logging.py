@@ -45,3 +45,34 @@ def test_console_format_for_people() -> None:
     get_logger("test").warning("slot_missed", device="bess")
     assert "slot_missed" in out.getvalue() and "device" in out.getvalue()
     assert not out.getvalue().lstrip().startswith("{")
+
+
+def test_library_logs_are_one_json_line_each_without_tracebacks() -> None:
+    import io
+    import json as _json
+    import logging
+
+    import structlog as _structlog
+
+    from controller.core.logs import configure_logging, forget_secrets, register_secret
+
+    stream = io.StringIO()
+    configure_logging("json", "info", stream=stream)
+    register_secret("S3NTINEL-lib-9c1")
+    try:
+        try:
+            raise ConnectionError("link down\nsecond line S3NTINEL-lib-9c1")
+        except ConnectionError:
+            logging.getLogger("pymodbus.client").critical("request failed:\n%s", "details", exc_info=True)
+        logging.getLogger("somelib").warning("two\nlines with S3NTINEL-lib-9c1")
+    finally:
+        _structlog.reset_defaults()
+        logging.getLogger().handlers = []
+        forget_secrets()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    first, second = (_json.loads(line) for line in lines)
+    assert first["event"] == "library_log" and first["logger"] == "pymodbus.client" and first["level"] == "critical"
+    assert first["error"].startswith("ConnectionError: link down second line")
+    assert "Traceback" not in stream.getvalue() and "S3NTINEL-lib-9c1" not in stream.getvalue()
+    assert second["message"] == "two lines with ***"
