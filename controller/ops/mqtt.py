@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import aiomqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from controller.core.logs import get_logger
+from controller.core.logs import get_logger, redact, redact_text
 from controller.ops import auth, flexmeter
 from controller.ops.mqtt_commands import LONG_RUNNING, CommandHandler, Outcome, parse
 
@@ -109,11 +109,12 @@ class MqttBridge:
         # Device events name the device (`device=`); the cloud registry knows it by its id.
         ids = {d.name: str(d.id) for d in self._runtime.config.devices}
         hardware_id = ids.get(str(event.data.get("device")), self.site_id)
-        self._enqueue(f"{self.base}/alerts", flexmeter.alert(event, hardware_id), urgent=True)
+        self._enqueue(f"{self.base}/alerts", redact(flexmeter.alert(event, hardware_id)), urgent=True)
 
     def _ack(self, event_id: str | None, outcome: Outcome) -> None:
-        body = flexmeter.acknowledgement(self.site_id, event_id, outcome.status, outcome.response,
-                                         self._runtime.clock.now(), **outcome.data)
+        # An answer quotes errors (a DSN that cannot work, say): never a secret in it.
+        body = flexmeter.acknowledgement(self.site_id, event_id, outcome.status, redact_text(outcome.response),
+                                         self._runtime.clock.now(), **redact(outcome.data))
         self._enqueue(self.acks_topic, body, urgent=True)
 
     # --- the component ------------------------------------------------------------------------------

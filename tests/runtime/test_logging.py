@@ -76,3 +76,35 @@ def test_library_logs_are_one_json_line_each_without_tracebacks() -> None:
     assert first["error"].startswith("ConnectionError: link down second line")
     assert "Traceback" not in stream.getvalue() and "S3NTINEL-lib-9c1" not in stream.getvalue()
     assert second["message"] == "two lines with ***"
+
+
+def test_redaction_inside_nested_escaped_and_error_strings_but_not_of_short_values() -> None:
+    import io
+    import json as _json
+
+    import structlog as _structlog
+
+    from controller.core.logs import configure_logging, forget_secrets, get_logger, redact, register_secret
+
+    secret = 'pa"ss\\wörd/with+odd chars'
+    stream = io.StringIO()
+    configure_logging("json", "info", stream=stream)
+    try:
+        register_secret(secret)
+        register_secret("flux")  # too short to redact without wrecking ordinary words: not redacted
+        log = get_logger("t")
+        log.error("sink_failed", detail={"nested": [f"dsn=postgresql://u:{secret}@h/db"]},
+                  error=repr(ValueError(f"auth failed for {secret}")),
+                  url="postgresql://u:" + __import__("urllib.parse").parse.quote(secret, safe="") + "@h/db",
+                  quoted=_json.dumps({"password": secret}), word="flux-edge")
+        data = redact({"a": (secret, 5, None), "b": [{"c": f"x{secret}y"}]})
+    finally:
+        _structlog.reset_defaults()
+        forget_secrets()
+    text = stream.getvalue()
+    assert "wörd" not in text and "w\\u00f6rd" not in text and "w%C3%B6rd" not in text, text
+    line = _json.loads(text.splitlines()[-1])
+    assert line["detail"] == {"nested": ["dsn=postgresql://u:***@h/db"]}
+    assert "***" in line["error"] and "***" in line["url"] and "***" in line["quoted"]
+    assert line["word"] == "flux-edge"
+    assert data == {"a": ("***", 5, None), "b": [{"c": "x***y"}]}
