@@ -15,7 +15,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -43,6 +43,10 @@ BATTERY_METER_FIELD = "power_total_active"
 WRITE_TIMEOUT_S = 5.0  # real seconds: bounds I/O, not the simulated world
 WRITE_BUDGET_SHARE = 0.5  # a write may take at most this share of the control period (clock time)
 ATTEMPTS_KEPT = 256
+MEASUREMENTS_KEPT = 64
+# How far back, before the earlier of the two readings' poll slots, the worst case looks for where the
+# battery was (its measurements and the setpoints in force): a poll interval or two.
+HISTORY_S = 2.0
 REACTIONS_KEPT = 1000
 COMMANDS_KEPT = 64
 
@@ -103,6 +107,9 @@ class ControlLoop:
         # (clock time the write started, kW) of every setpoint tried, written or not: a failed write may
         # still have reached the battery, so each counts towards where the battery could be.
         self.attempts: deque[tuple[datetime, float]] = deque(maxlen=ATTEMPTS_KEPT)
+        self.measurements: deque[Sample] = deque(maxlen=MEASUREMENTS_KEPT)  # battery power samples seen
+        self.last_written_at: datetime | None = None
+        self.command_timeout_s = float(getattr(site.device(self.config.battery), "command_timeout_s", 10))
         self.write_timeouts = 0
         self.commanded_kw: float | None = None  # last setpoint the battery took (or, emulating, would have)
         # (state store's update count when the write completed, kW): which setpoint a reading reflects.
@@ -158,15 +165,20 @@ class ControlLoop:
     def _battery_span(self, site: Sample | None, measured: Sample | None) -> tuple[float, float]:
         """The worst case: where the battery's power could be when the site reading was taken.
 
-        The battery's power moves (at its ramp rates) from where it was measured towards the setpoint in
-        force, or to 0 when its own heartbeat timeout idles it; so it lies between 0, the last measurement
-        and every setpoint tried from just before the earlier of the two readings on. Without any
+        The battery's power moves (at its ramp rates) from where it was towards the setpoint in force,
+        or to 0 when its own heartbeat timeout idles it. So it lies within the span of its measurements
+        and the setpoints tried (written or not) from a little before the earlier of the two readings'
+        poll slots, and 0 as well when no write has succeeded within its command timeout. Without any
         measurement: anywhere within the nameplate.
         """
         if measured is None:
             return (-self.nameplate_kw, self.nameplate_kw)
-        since = measured.time if site is None else min(measured.time, site.time)
-        values = [0.0, measured.value]
+        starts = [measured.slot or measured.time]
+        if site is not None:
+            starts.append(site.slot or site.time)
+        since = min(starts) - timedelta(seconds=HISTORY_S)
+        values = [measured.value]
+        values += [m.value for m in self.measurements if m.time >= since]
         before: float | None = None
         for t, kw in self.attempts:
             if t >= since:
@@ -175,7 +187,17 @@ class ControlLoop:
                 before = kw
         if before is not None:
             values.append(before)
+        at = site.time if site is not None else measured.time
+        if self.last_written_at is None or (at - self.last_written_at).total_seconds() > self.command_timeout_s:
+            values.append(0.0)
         return (min(values), max(values))
+
+    @staticmethod
+    def _skew_s(site: Sample | None, measured: Sample | None) -> float | None:
+        """The most the two readings' moments can be apart: each was taken between its slot and its arrival."""
+        if site is None or measured is None or site.slot is None or measured.slot is None:
+            return None
+        return max(0.0, (max(site.time, measured.time) - min(site.slot, measured.slot)).total_seconds())
 
     def build_state(self, now: datetime) -> SiteState:
         st = self.state
@@ -195,7 +217,10 @@ class ControlLoop:
         volume = prices.volume if prices is not None else None
         schedule = dispatch.schedule if dispatch is not None else ()
         measured = self._battery_measurement(site, now)
+        if measured is not None and (not self.measurements or self.measurements[-1].seq != measured.seq):
+            self.measurements.append(measured)
         return SiteState(
+            battery_power_skew_s=self._skew_s(site, measured),
             battery_power_kw=None if measured is None else measured.value,
             battery_power_age_s=math.inf if measured is None else max(0.0, (now - measured.time).total_seconds()),
             battery_span_kw=self._battery_span(site, measured),
@@ -254,6 +279,7 @@ class ControlLoop:
             return False
         self.writes += 1
         self.wrote = True
+        self.last_written_at = self.clock.now()
         return True
 
     def _decide(self, now: datetime) -> tuple[SiteState, Decision, dict[str, Any] | None]:

@@ -77,7 +77,8 @@ def battery_interval(state: SiteState, limits: Limits) -> tuple[float, float, st
     m, age, site_age = state.battery_power_kw, state.battery_power_age_s, state.site_power_age_s
     if (m is not None and math.isfinite(m) and math.isfinite(age) and 0.0 <= age <= limits.max_reading_age_s
             and math.isfinite(site_age)):
-        dt = abs(age - site_age)
+        skew = state.battery_power_skew_s
+        dt = abs(age - site_age) if skew is None or not math.isfinite(skew) else max(0.0, skew)
         if dt <= limits.battery_match_s:
             slack = 0.0 if dt == 0.0 else limits.battery_ramp_kw_per_s * dt
             if math.isfinite(slack):
