@@ -9,11 +9,13 @@ way out (cancellation) the battery is commanded to 0 kW once, if this loop had b
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -35,7 +37,18 @@ log = get_logger("control")
 SITE_POWER_FIELD = "power_total_active"
 SOE_FIELD = "soe_kwh"
 BATTERY_TARGET_FIELD = "target_power_kw"
+# The battery's measured power, + discharge: the PowerPack's register 201 (`battery_target_p`, "the power
+# the battery is delivering now", devices.md; read as `target_power_kw`, the cloud's column name) and the
+# battery meter's total active power (it reads + when the battery discharges).
+BATTERY_POWER_FIELD = "target_power_kw"
+BATTERY_METER_FIELD = "power_total_active"
 WRITE_TIMEOUT_S = 5.0  # real seconds: bounds I/O, not the simulated world
+WRITE_BUDGET_SHARE = 0.5  # a write may take at most this share of the control period (clock time)
+ATTEMPTS_KEPT = 256
+MEASUREMENTS_KEPT = 64
+# How far back, before the earlier of the two readings' poll slots, the worst case looks for where the
+# battery was (its measurements and the setpoints in force): a poll interval or two.
+HISTORY_S = 2.0
 REACTIONS_KEPT = 1000
 COMMANDS_KEPT = 64
 
@@ -86,8 +99,22 @@ class ControlLoop:
         self.beat = beat
         self.health = health
         self.decider = self.config.decider()
+        self.decider.limits = dataclasses.replace(self.decider.limits,
+                                                  battery_ramp_kw_per_s=site.battery_ramp_kw_per_s())
         self.site_meter_id: UUID = site.device(self.config.site_meter).id
         self.battery_id: UUID = site.device(self.config.battery).id
+        self.battery_meter_id: UUID | None = (site.device(self.config.battery_meter).id
+                                              if self.config.battery_meter is not None else None)
+        nameplate = getattr(site.device(self.config.battery), "nameplate_power_kw", None)
+        self.nameplate_kw = (float(nameplate) if isinstance(nameplate, int | float) else
+                             max(self.config.battery_charge_limit_kw, self.config.battery_discharge_limit_kw))
+        # (clock time the write started, kW) of every setpoint tried, written or not: a failed write may
+        # still have reached the battery, so each counts towards where the battery could be.
+        self.attempts: deque[tuple[datetime, float]] = deque(maxlen=ATTEMPTS_KEPT)
+        self.measurements: deque[Sample] = deque(maxlen=MEASUREMENTS_KEPT)  # battery power samples seen
+        self.last_written_at: datetime | None = None
+        self.command_timeout_s = float(getattr(site.device(self.config.battery), "command_timeout_s", 10))
+        self.write_timeouts = 0
         self.commanded_kw: float | None = None  # last setpoint the battery took (or, emulating, would have)
         # (state store's update count when the write completed, kW): which setpoint a reading reflects.
         self.commands: deque[tuple[int, float]] = deque(maxlen=COMMANDS_KEPT)
@@ -127,6 +154,55 @@ class ControlLoop:
         reported = self.state.get(self.battery_id, BATTERY_TARGET_FIELD)
         return reported.value if reported is not None and reported.seq < site.seq else 0.0
 
+    def _battery_measurement(self, site: Sample | None, now: datetime) -> Sample | None:
+        """The battery's power reading nearest in time to the site reading (the fresher on a tie)."""
+        found = [self.state.get(self.battery_id, BATTERY_POWER_FIELD)]
+        if self.battery_meter_id is not None:
+            found.append(self.state.get(self.battery_meter_id, BATTERY_METER_FIELD))
+        samples = [m for m in found if m is not None and math.isfinite(m.value)]
+        if not samples:
+            return None
+        if site is None:
+            return max(samples, key=lambda m: m.time)
+        return min(samples, key=lambda m: (abs((m.time - site.time).total_seconds()), -m.time.timestamp()))
+
+    def _battery_span(self, site: Sample | None, measured: Sample | None) -> tuple[float, float]:
+        """The worst case: where the battery's power could be when the site reading was taken.
+
+        The battery's power moves (at its ramp rates) from where it was towards the setpoint in force,
+        or to 0 when its own heartbeat timeout idles it. So it lies within the span of its measurements
+        and the setpoints tried (written or not) from a little before the earlier of the two readings'
+        poll slots, and 0 as well when no write has succeeded within its command timeout. Without any
+        measurement: anywhere within the nameplate.
+        """
+        if measured is None:
+            return (-self.nameplate_kw, self.nameplate_kw)
+        starts = [measured.slot or measured.time]
+        if site is not None:
+            starts.append(site.slot or site.time)
+        since = min(starts) - timedelta(seconds=HISTORY_S)
+        values = [measured.value]
+        values += [m.value for m in self.measurements if m.time >= since]
+        before: float | None = None
+        for t, kw in self.attempts:
+            if t >= since:
+                values.append(kw)
+            else:
+                before = kw
+        if before is not None:
+            values.append(before)
+        at = site.time if site is not None else measured.time
+        if self.last_written_at is None or (at - self.last_written_at).total_seconds() > self.command_timeout_s:
+            values.append(0.0)
+        return (min(values), max(values))
+
+    @staticmethod
+    def _skew_s(site: Sample | None, measured: Sample | None) -> float | None:
+        """The most the two readings' moments can be apart: each was taken between its slot and its arrival."""
+        if site is None or measured is None or site.slot is None or measured.slot is None:
+            return None
+        return max(0.0, (max(site.time, measured.time) - min(site.slot, measured.slot)).total_seconds())
+
     def build_state(self, now: datetime) -> SiteState:
         st = self.state
         site = st.get(self.site_meter_id, SITE_POWER_FIELD)
@@ -144,7 +220,14 @@ class ControlLoop:
         price = prices.price if prices is not None else None
         volume = prices.volume if prices is not None else None
         schedule = dispatch.schedule if dispatch is not None else ()
+        measured = self._battery_measurement(site, now)
+        if measured is not None and (not self.measurements or self.measurements[-1].seq != measured.seq):
+            self.measurements.append(measured)
         return SiteState(
+            battery_power_skew_s=self._skew_s(site, measured),
+            battery_power_kw=None if measured is None else measured.value,
+            battery_power_age_s=math.inf if measured is None else max(0.0, (now - measured.time).total_seconds()),
+            battery_span_kw=self._battery_span(site, measured),
             site_power_kw=site_kw,
             soe_kwh=None if soe is None else soe.value,
             last_setpoint_kw=last,
@@ -172,14 +255,36 @@ class ControlLoop:
             self.write_failures += 1
             log.warning("setpoint_write_failed", error="no battery driver", battery=self.config.battery)
             return False
+        self.attempts.append((self.clock.now(), kw))
+        budget_s = self.config.period_s * WRITE_BUDGET_SHARE
+        write = asyncio.ensure_future(asyncio.wait_for(battery.write_setpoint(kw), WRITE_TIMEOUT_S))
+        deadline = asyncio.ensure_future(self.clock.sleep(budget_s))
         try:
-            await asyncio.wait_for(battery.write_setpoint(kw), WRITE_TIMEOUT_S)
-        except Exception as exc:  # a failed write is retried next tick; the battery idles on its own timeout
+            await asyncio.wait({write, deadline}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            write.cancel()
+            raise
+        finally:
+            deadline.cancel()
+        if not write.done():
+            # Past its share of the period: abandoned, so the next tick comes on time (the driver drops
+            # the half-used connection; what was not written is written again next tick).
+            write.cancel()
+            with contextlib.suppress(BaseException):
+                await write
+            self.write_failures += 1
+            self.write_timeouts += 1
+            log.warning("setpoint_write_failed", error=f"timed out after {budget_s:g} s of the period",
+                        battery=self.config.battery, kw=kw)
+            return False
+        exc = write.exception()
+        if exc is not None:  # a failed write is retried next tick; the battery idles on its own timeout
             self.write_failures += 1
             log.warning("setpoint_write_failed", error=repr(exc), battery=self.config.battery, kw=kw)
             return False
         self.writes += 1
         self.wrote = True
+        self.last_written_at = self.clock.now()
         return True
 
     def _decide(self, now: datetime) -> tuple[SiteState, Decision, dict[str, Any] | None]:
@@ -250,6 +355,7 @@ class ControlLoop:
 
     def stats(self) -> dict[str, Any]:
         return {"ticks": self.ticks, "writes": self.writes, "write_failures": self.write_failures,
+                "write_timeouts": self.write_timeouts,
                 "tick_errors": self.tick_errors, "stale_ticks": self.stale_ticks,
                 "mode_errors": self.decider.mode_errors,
                 "axle_unknown_actions": sum(getattr(m, "unknown_actions", 0) for m in self.decider.modes)}

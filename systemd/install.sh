@@ -65,9 +65,10 @@ fi
 
 install -d -m 0755 "$OPT" "$UNITS"
 # The daemon rewrites site.yaml atomically (temp file + rename), so it needs to write the directory.
-install -d -m 0770 "$ETC"
+# Sticky (1770): it may replace the files it owns, never root's (flux-edge.env).
+install -d -m 1770 "$ETC"
 own "root:$SERVICE_USER" "$ETC"
-chmod 0770 "$ETC"
+chmod 1770 "$ETC"
 # State: the outbox lives here; kept across upgrades and by uninstall without --purge.
 install -d -m 0750 "$STATE"
 own "$SERVICE_USER:$SERVICE_USER" "$STATE"
@@ -90,6 +91,13 @@ if [ ! -e "$ETC/flux-edge.env" ]; then
   install -m 0600 "$SOURCE/systemd/flux-edge.env.example" "$ETC/flux-edge.env"
   own root:root "$ETC/flux-edge.env"
   say "secrets file installed: $ETC/flux-edge.env (root only)"
+fi
+
+# Hard limits (FLUX_LIMITS_FILE in the unit): root's, outside the directory the daemon writes.
+if [ ! -e "$ROOT/etc/flux-edge-limits.yaml" ]; then
+  install -m 0640 "$SOURCE/systemd/flux-edge-limits.yaml.example" "$ROOT/etc/flux-edge-limits.yaml"
+  own "root:$SERVICE_USER" "$ROOT/etc/flux-edge-limits.yaml"
+  say "hard limits installed: edit $ROOT/etc/flux-edge-limits.yaml (root only) for the site"
 fi
 
 install -m 0644 "$SOURCE/systemd/flux-edge.service" "$UNITS/flux-edge.service"

@@ -37,7 +37,7 @@ rm -rf "$ROOT/opt/flux-edge"
 say "unit and code removed"
 
 if [ "$PURGE" = yes ]; then
-  rm -rf "$ROOT/etc/flux-edge" "$ROOT/var/lib/flux-edge"
+  rm -rf "$ROOT/etc/flux-edge" "$ROOT/var/lib/flux-edge" "$ROOT/etc/flux-edge-limits.yaml"
   if [ -z "$ROOT" ] && getent passwd "$SERVICE_USER" >/dev/null; then
     userdel "$SERVICE_USER" || true
   fi

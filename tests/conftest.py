@@ -18,6 +18,11 @@ import pytest
 from controller.core.logs import forget_secrets
 from tests.helpers import port_open
 
+# The suite's fixtures write throw-away secrets inline; the daemon refuses that (controller/core/config.py).
+os.environ.setdefault("FLUX_ALLOW_INLINE_SECRETS", "1")
+# ... and send unsigned commands: authentication is tested on its own (tests/ops/test_authenticated_control.py).
+os.environ.setdefault("FLUX_COMMAND_AUTH", "off")
+
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_DSN = os.environ.get("FLUX_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 MQTT_ADDR = os.environ.get("FLUX_TEST_MQTT", "127.0.0.1:1883")

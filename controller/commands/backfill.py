@@ -11,13 +11,13 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from controller.commands.common import load_site_or_report
 from controller.config import SiteConfig
 from controller.config.views import uploader_site
-from controller.core.clock import RealClock, utc
+from controller.core.clock import Clock, clock_from_env, utc
 from controller.core.logs import configure_logging
 from devices.base import Device
 from devices.catalog import BY_NAME, create_device
@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-meters", action="store_true", help="skip reading back Emlite profile logs")
 
 
-def _profile_devices(config: SiteConfig, clock: RealClock) -> dict[str, Device]:
+def _profile_devices(config: SiteConfig, clock: Clock) -> dict[str, Device]:
     links = DeviceLinks()
     return {d.name: create_device(d, clock, links) for d in config.devices if BY_NAME[d.type].profile_log}
 
@@ -43,8 +43,7 @@ def progress(message: str) -> None:
     print(f"backfill: {message}", file=sys.stderr, flush=True)
 
 
-async def _main(config: SiteConfig, since: datetime, meters: bool) -> dict[str, Any]:
-    clock = RealClock()
+async def _main(config: SiteConfig, since: datetime, meters: bool, clock: Clock) -> dict[str, Any]:
     devices = _profile_devices(config, clock) if meters else {}
     counters: dict[str, SinkCounters] = {}
     site = uploader_site(config)
@@ -74,9 +73,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"--since: not an ISO 8601 time: {args.since!r}", file=sys.stderr)
         return 2
-    if since >= datetime.now(UTC):
+    clock = clock_from_env()  # FLUX_CLOCK: the same (simulated) time as the daemon and the simulator
+    if since >= clock.now():
         print("--since must be in the past", file=sys.stderr)
         return 2
-    report = asyncio.run(_main(config, since, not args.no_meters))
+    report = asyncio.run(_main(config, since, not args.no_meters, clock))
     print(json.dumps(report, default=str))
     return 1 if report["errors"] else 0

@@ -46,9 +46,12 @@ def run(args: argparse.Namespace) -> int:
     host, port = admin_address(args.site)
     timeout = args.timeout or config.ops.remote_config.verify_timeout_s + 30.0
     try:
-        status, answer = request("POST", host, port, "/config/apply", body=text, timeout_s=timeout,
-                                 headers={"X-Flux-Actor": who, "X-Flux-Site": os.path.realpath(args.site),
-                                          "Content-Type": "application/yaml"})
+        headers = {"X-Flux-Actor": who, "X-Flux-Site": os.path.realpath(args.site),
+                   "Content-Type": "application/yaml"}
+        token = os.environ.get("FLUX_ADMIN_TOKEN")  # root's: `sudo --preserve-env` or sourced from the env file
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        status, answer = request("POST", host, port, "/config/apply", body=text, timeout_s=timeout, headers=headers)
     except AdminUnavailable as exc:
         return _apply_offline(Path(args.site), text, str(exc))
     for problem in answer.get("problems") or []:

@@ -6,12 +6,14 @@ import argparse
 import json
 import math
 import sys
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from controller.commands.common import load_site_or_report
+from controller.core import bounded
 from controller.core.clock import parse_utc
+from controller.core.logs import configure_logging
 from controller.engine.decision import record_body
 from controller.engine.explain import explain
 from controller.engine.schedule import zone
@@ -23,9 +25,9 @@ class StateError(ValueError):
 
 
 # The state's keys (README "The decide state"); any other key is reported on stderr and ignored.
-STATE_KEYS = frozenset({"time", "site_power_kw", "bess_soe_kwh", "bess_last_target_kw", "imbalance_price",
-                        "imbalance_volume", "axle_schedule", "data_age_s"})
-AGE_KEYS = frozenset({"site_power_kw", "bess_soe_kwh"})
+STATE_KEYS = frozenset({"time", "site_power_kw", "bess_soe_kwh", "bess_last_target_kw", "bess_power_kw",
+                        "imbalance_price", "imbalance_volume", "axle_schedule", "plan", "data_age_s"})
+AGE_KEYS = frozenset({"site_power_kw", "bess_soe_kwh", "bess_power_kw"})
 
 
 def unknown_keys(data: Any) -> list[str]:
@@ -44,11 +46,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--state", required=True, metavar="STATE.json", help="the site state ('-' for stdin)")
 
 
+MAX_STATE_BYTES = 1024 * 1024
+MAX_STATE_DEPTH = 16
+MAX_AXLE_STEPS = 1000
+# Times far from now are refused: the engine adds days and periods to them (year 1 and 9999 overflowed).
+EARLIEST = datetime(1971, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def _time(value: Any, where: str) -> datetime:
+    if not isinstance(value, str) or len(value) > 64:
+        raise StateError(f"{where}: expected an ISO 8601 time with an offset")
     try:
-        return parse_utc(value)
-    except ValueError as exc:
+        t = parse_utc(value)
+    except (ValueError, OverflowError) as exc:
         raise StateError(f"{where}: {exc}") from None
+    if not EARLIEST <= t <= LATEST - timedelta(days=1):
+        raise StateError(f"{where}: {value} is outside {EARLIEST.year}..{LATEST.year}")
+    return t
 
 
 def _number(value: Any, where: str, *, required: bool = False) -> float | None:
@@ -56,9 +71,15 @@ def _number(value: Any, where: str, *, required: bool = False) -> float | None:
         if required:
             raise StateError(f"{where}: required")
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise StateError(f"{where}: expected a finite number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise StateError(f"{where}: number out of range") from None
+    if not math.isfinite(number) or abs(number) > 1e12:
+        raise StateError(f"{where}: expected a finite number within +-1e12")
+    return number
 
 
 def _market(value: Any, where: str) -> MarketValue | None:
@@ -104,7 +125,12 @@ def parse_state(data: Any) -> tuple[datetime, SiteState]:
     if not isinstance(ages, dict):
         raise StateError("data_age_s: expected an object")
     steps = []
-    for i, item in enumerate(data.get("axle_schedule") or []):
+    schedule = data.get("axle_schedule") or []
+    if not isinstance(schedule, list):
+        raise StateError("axle_schedule: expected a list of {start, end, action}")
+    if len(schedule) > MAX_AXLE_STEPS:
+        raise StateError(f"axle_schedule: more than {MAX_AXLE_STEPS} steps")
+    for i, item in enumerate(schedule):
         if not isinstance(item, dict) or not isinstance(item.get("action"), str):
             raise StateError(f"axle_schedule.{i}: expected {{start, end, action}}")
         steps.append(AxleStep(_time(item.get("start"), f"axle_schedule.{i}.start"),
@@ -120,11 +146,17 @@ def parse_state(data: Any) -> tuple[datetime, SiteState]:
         imbalance_volume=_market(data.get("imbalance_volume"), "imbalance_volume"),
         axle_schedule=tuple(steps),
         plan=_plan(data.get("plan")),
+        # Optional: the battery's measured power (+ discharge) and its age; without it the envelope
+        # takes the battery to be at bess_last_target_kw or idled by its own timeout.
+        battery_power_kw=_number(data.get("bess_power_kw"), "bess_power_kw"),
+        battery_power_age_s=_number(ages.get("bess_power_kw"), "data_age_s.bess_power_kw") or 0.0,
     )
     return now, state
 
 
 def run(args: argparse.Namespace) -> int:
+    # stdout carries exactly one JSON answer: log lines (a mode's error, say) go to stderr.
+    configure_logging("json", "warning", sys.stderr)
     site = load_site_or_report(args.site)
     if site is None:
         return 2
@@ -132,17 +164,30 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.site}: the site file has no controller section", file=sys.stderr)
         return 2
     try:
-        text = sys.stdin.read() if args.state == "-" else Path(args.state).read_text(encoding="utf-8")
-        data = json.loads(text)
+        raw = (sys.stdin.buffer.read(MAX_STATE_BYTES + 1) if args.state == "-"
+               else _read_bounded(Path(args.state)))
+        data = bounded.loads(raw, max_bytes=MAX_STATE_BYTES, max_depth=MAX_STATE_DEPTH)
         now, state = parse_state(data)
-    except (OSError, json.JSONDecodeError, StateError) as exc:
+    except OSError as exc:
+        print(f"{args.state}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except (bounded.BoundedParseError, StateError) as exc:
         print(f"{args.state}: {exc}", file=sys.stderr)
         return 2
     for key in unknown_keys(data):
         print(f"{args.state}: unknown key {key!r} ignored (see README, the decide state)", file=sys.stderr)
-    decision = site.controller.decider().decide(state, now)
-    answer = decision.answer()
-    # The spec's `reason`, made richer: the same one-line reason status, MQTT and the web page show.
-    answer["reason"] = explain(record_body(decision, state), zone(site.site.timezone))
+    try:
+        decision = site.decider().decide(state, now)
+        answer = decision.answer()
+        # The spec's `reason`, made richer: the same one-line reason status, MQTT and the web page show.
+        answer["reason"] = explain(record_body(decision, state), zone(site.site.timezone))
+    except (ArithmeticError, ValueError, TypeError) as exc:  # the engine on a state it cannot use
+        print(f"{args.state}: cannot decide on this state: {type(exc).__name__}: {exc}"[:300], file=sys.stderr)
+        return 2
     print(json.dumps(answer))
     return 0
+
+
+def _read_bounded(path: Path) -> bytes:
+    with path.open("rb") as f:
+        return f.read(MAX_STATE_BYTES + 1)

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from pathlib import Path
 
-from controller.config import ConfigError, load_site
+from controller.config import ConfigError, LoadedSite, load_site
 from controller.core.clock import clock_from_env
 from controller.core.logs import configure_logging, get_logger
 from controller.daemon import Daemon
@@ -16,15 +17,49 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
 
 
+LAST_GOOD_SUFFIX = ".last-good"  # remote_config's default (the suffix a broken file names cannot be trusted)
+ALERT_WAIT_S = 10.0
+
+
 def run(args: argparse.Namespace) -> int:
     configure_logging(args.log_format, args.log_level)
     log = get_logger("cli")
     try:
         site = load_site(args.site)
+        problems: list[str] = []
     except ConfigError as exc:
-        for problem in exc.problems:
-            log.error("config_invalid", problem=str(problem))
+        problems = [str(p) for p in exc.problems]
+        for problem in problems:
+            log.error("config_invalid", problem=problem)
             print(problem)
-        return 2
+        fallback = Path(args.site).with_name(Path(args.site).name + LAST_GOOD_SUFFIX)
+        try:
+            site = load_site(fallback)
+        except ConfigError:
+            return 2
+        # Better the last file that worked than a dead controller: run it, and say so loudly.
+        log.error("config_boot_fallback", site=args.site, running=str(fallback), config_sha256=site.sha256[:12],
+                  problems=len(problems))
     daemon = Daemon(args.site, clock_from_env())
-    return asyncio.run(daemon.run(site))
+    return asyncio.run(_run(daemon, site, problems, args.site))
+
+
+async def _run(daemon: Daemon, site: LoadedSite, problems: list[str], path: str) -> int:
+    task = asyncio.create_task(daemon.run(site))
+    if problems:
+        # Raised once the components (outbox, MQTT) listen on the bus; the daemon runs meanwhile.
+        waited = 0.0
+        while not task.done() and waited < ALERT_WAIT_S and not _listening(daemon):
+            await asyncio.sleep(0.1)
+            waited += 0.1
+        if daemon.runtime is not None:
+            await asyncio.sleep(0.5)
+            daemon.runtime.alert("config_boot_fallback", "Error",
+                                 f"{path} is invalid ({len(problems)} problems): running the last good copy",
+                                 first_problem=problems[0][:300], config_sha256=site.sha256[:12])
+    return await task
+
+
+def _listening(daemon: Daemon) -> bool:
+    runtime = daemon.runtime
+    return runtime is not None and (runtime.services.outbox is not None or runtime.services.mqtt is not None)

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from controller.config.hard_limits import HardLimitsError, configured_hard_limits, widenings
 from controller.config.site import SiteConfig
 from controller.core.config import DEFAULT_TIMEZONE, ENV_REF, ConfigModel, Path, did_you_mean
 
@@ -54,8 +55,45 @@ class LoadedSite:
 # --- YAML with positions ---------------------------------------------------------------------------
 
 
+# Bounds on a site file (issue 15: a 281-byte alias bomb took 20 s and 2.5 GB; 500-deep nesting and a
+# self-referencing alias raised RecursionError). Real site files are a few kB, a few levels deep, with
+# a handful of aliases at most.
+MAX_SITE_FILE_BYTES = 256 * 1024
+MAX_ALIASES = 100
+MAX_DEPTH = 32
+MAX_NODES = 20_000  # values after aliases are expanded
+
+
+class _TooBig(Exception):
+    def __init__(self, mark: yaml.Mark | None, message: str) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.message = message
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps `16:00` a string (YAML 1.1 reads it as the base-60 number 960)."""
+    """SafeLoader that keeps `16:00` a string (YAML 1.1 reads it as the base-60 number 960), with an alias
+    budget and a nesting limit while composing."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise _TooBig(self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+                              f"more than {MAX_ALIASES} aliases")
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _TooBig(self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+                              f"nested more than {MAX_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -77,26 +115,42 @@ def _pos(mark: yaml.Mark | None) -> tuple[int, int]:
 
 
 def _compose(text: str, filename: str, problems: list[Problem]) -> _Doc | None:
+    if len(text) > MAX_SITE_FILE_BYTES:
+        problems.append(Problem(filename, 1, 1, "(document)",
+                                f"the file is {len(text)} characters; a site file is at most {MAX_SITE_FILE_BYTES}"))
+        return None
     try:
         loader = _Loader(text)
         try:
             root = loader.get_single_node()
         finally:
             loader.dispose()
+    except _TooBig as exc:
+        problems.append(Problem(filename, *_pos(exc.mark), "(yaml)", exc.message))
+        return None
     except yaml.MarkedYAMLError as exc:
         line, col = _pos(exc.problem_mark or exc.context_mark)
-        problems.append(Problem(filename, line, col, "(yaml)", f"{exc.problem or exc.context}".strip()))
+        problems.append(Problem(filename, line, col, "(yaml)", _one_line(f"{exc.problem or exc.context}")))
         return None
     except yaml.YAMLError as exc:
-        problems.append(Problem(filename, 1, 1, "(yaml)", str(exc)))
+        problems.append(Problem(filename, 1, 1, "(yaml)", _one_line(str(exc))))
+        return None
+    except (RecursionError, MemoryError) as exc:
+        problems.append(Problem(filename, 1, 1, "(yaml)", f"the document cannot be read: {type(exc).__name__}"))
         return None
     if root is None:
         problems.append(Problem(filename, 1, 1, "(document)", "the file is empty"))
         return None
     doc = _Doc(None, {}, {}, [])
     constructor = _Loader("")
+    built = [0]
 
     def build(node: yaml.Node, path: Path) -> Any:
+        built[0] += 1
+        if built[0] > MAX_NODES:
+            raise _TooBig(node.start_mark, f"more than {MAX_NODES} values once aliases are expanded")
+        if len(path) > 2 * MAX_DEPTH:
+            raise _TooBig(node.start_mark, "an alias refers to itself or nests too deep")
         doc.value_marks[path] = _pos(node.start_mark)
         if isinstance(node, yaml.MappingNode):
             constructor.flatten_mapping(node)
@@ -117,16 +171,28 @@ def _compose(text: str, filename: str, problems: list[Problem]) -> _Doc | None:
         if isinstance(node, yaml.SequenceNode):
             return [build(item, (*path, i)) for i, item in enumerate(node.value)]
         value = constructor.construct_object(node, deep=True)
+        if isinstance(value, bytes):
+            raise _TooBig(node.start_mark, "!!binary values are not allowed in a site file")
         if isinstance(value, str) and ENV_REF.fullmatch(value.strip()):
             doc.env_refs.append(path)
         return value
 
     try:
         doc.data = build(root, ())
+    except _TooBig as exc:
+        problems.append(Problem(filename, *_pos(exc.mark), "(yaml)", exc.message))
+        return None
     except yaml.MarkedYAMLError as exc:
-        problems.append(Problem(filename, *_pos(exc.problem_mark), "(yaml)", f"{exc.problem}"))
+        problems.append(Problem(filename, *_pos(exc.problem_mark), "(yaml)", _one_line(f"{exc.problem}")))
+        return None
+    except (yaml.YAMLError, RecursionError, TypeError, ValueError) as exc:
+        problems.append(Problem(filename, 1, 1, "(yaml)", _one_line(f"cannot be read: {exc}")))
         return None
     return doc
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:300]
 
 
 # --- mapping pydantic locations to what the person wrote ---------------------------------------------
@@ -308,11 +374,26 @@ def _misplaced_env_refs(doc: _Doc, filename: str) -> Iterator[Problem]:
 
 
 def _valid_tz(name: str) -> bool:
+    if len(name) > 64:
+        return False
     try:
         zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         return False
     return True
+
+
+def _hard_limit_problems(config: SiteConfig, doc: _Doc, filename: str) -> Iterator[Problem]:
+    try:
+        hard = configured_hard_limits()
+    except HardLimitsError as exc:
+        yield Problem(filename, 1, 1, "(hard limits)", f"cannot check the local hard limits: {exc}")
+        return
+    if hard is None:
+        return
+    source, limits = hard
+    for path, message in widenings(config, limits, source):
+        yield Problem(filename, *_mark(doc, path), _dotted(path), message)
 
 
 def parse_site(text: str, filename: str = "<site>", env: Mapping[str, str] | None = None) -> SiteConfig:
@@ -339,6 +420,7 @@ def parse_site(text: str, filename: str = "<site>", env: Mapping[str, str] | Non
     if config is not None:
         # Cross-field checks need a structurally valid tree: they run once the structure is fixed.
         problems.extend(_semantic(config, doc, filename))
+        problems.extend(_hard_limit_problems(config, doc, filename))
     if problems:
         raise ConfigError(sorted(set(problems), key=lambda p: (p.line, p.col, p.path, p.message)))
     assert config is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 from collections import Counter
 from typing import Any
@@ -20,6 +22,8 @@ from modes.catalog import ModeConfig, build_modes, priority_key
 from simulator.config import SimulatorConfig
 from uploader.config import BufferConfig, UploaderConfig
 
+MAX_READING_AGE_BOUND_S = 300.0  # beyond this, stale-data idling is as good as off
+
 
 class SiteInfo(ConfigModel):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="short slug: topics, paths, registry")
@@ -32,7 +36,8 @@ class ControllerConfig(ConfigModel):
     battery: str = Field(description="name of the battery device")
     battery_meter: str | None = Field(default=None, description="name of the battery's own meter, if any")
     period_s: float = Field(default=4.0, gt=0, le=60, description="tick period; also ticks on a fresh site reading")
-    max_reading_age_s: float = Field(default=30.0, gt=0, description="older site power or SoE: safe idle")
+    max_reading_age_s: float = Field(default=30.0, gt=0, le=MAX_READING_AGE_BOUND_S,
+                                     description="older site power or SoE: safe idle")
     charge_efficiency: float = Field(default=0.92, gt=0, le=1)
     soe_min_kwh: float = Field(ge=0, description="no discharge at or below")
     soe_max_kwh: float = Field(gt=0, description="no charge at or above")
@@ -132,6 +137,25 @@ class SiteConfig(ConfigModel):
                 yield ("planner", "band", "low_kwh"), f"must be inside the hard bounds (soe_min_kwh {c.soe_min_kwh:g})"
             if p.band.high_kwh > c.soe_max_kwh:
                 yield ("planner", "band", "high_kwh"), f"must be inside the hard bounds (soe_max_kwh {c.soe_max_kwh:g})"
+    def battery_ramp_kw_per_s(self) -> float:
+        """The faster of the controller's battery's ramp rates (inf when it names none)."""
+        c = self.controller
+        if c is None:
+            return math.inf
+        try:
+            battery = self.device(c.battery)
+        except KeyError:
+            return math.inf
+        rates = [getattr(battery, k, None) for k in ("ramp_up_kw_per_s", "ramp_down_kw_per_s")]
+        finite = [float(r) for r in rates if isinstance(r, int | float) and math.isfinite(r) and r > 0]
+        return max(finite) if finite else math.inf
+
+    def decider(self) -> Decider:
+        """The controller's Decider with the battery's ramp rate in its limits (the control loop and `decide`)."""
+        assert self.controller is not None
+        d = self.controller.decider()
+        d.limits = dataclasses.replace(d.limits, battery_ramp_kw_per_s=self.battery_ramp_kw_per_s())
+        return d
 
     def device(self, name: str) -> DeviceConfig:
         for d in self.devices:

@@ -6,6 +6,8 @@ import difflib
 import functools
 import os
 import re
+import types
+import typing
 import zoneinfo
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import time
@@ -20,6 +22,7 @@ from pydantic import (
     SecretStr,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -34,7 +37,21 @@ DEFAULT_TIMEZONE = "Europe/London"
 class ConfigModel(BaseModel):
     """Strict and immutable: unknown keys are errors, a loaded config is never mutated (reload replaces it)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Non-finite numbers (`.inf`, `.nan`) are refused everywhere: a limit of .inf is no limit.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data: Any) -> Any:
+        """`period_s: true` is not 1 second: a boolean where a number belongs is an error."""
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                value = data.get(field.alias or name)
+                if isinstance(value, bool) and _wants_number_not_bool(field.annotation):
+                    raise PydanticCustomError(
+                        "bool_for_number", "{name}: expected a number, got the boolean {v}",
+                        {"name": field.alias or name, "v": str(value).lower()})
+        return data
 
     def problems(self) -> ProblemList:
         """Cross-field checks pydantic cannot express, within this model. Yields (path relative to it, message).
@@ -42,6 +59,28 @@ class ConfigModel(BaseModel):
         Checks that span parts of the site (a device named by the controller) live in the site model.
         """
         return iter(())
+
+
+def _wants_number_not_bool(ann: Any) -> bool:
+    """True when the annotation takes an int or float but not a bool (unions and Annotated unwrapped)."""
+    seen: set[Any] = set()
+
+    def members(a: Any) -> Iterator[Any]:
+        if id(a) in seen:
+            return
+        seen.add(id(a))
+        args = typing.get_args(a)
+        origin = typing.get_origin(a)
+        if origin is typing.Annotated:
+            yield from members(args[0])
+        elif origin in (typing.Union, types.UnionType):
+            for m in args:
+                yield from members(m)
+        else:
+            yield a
+
+    kinds = list(members(ann))
+    return bool not in kinds and any(k in (int, float) for k in kinds)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -52,26 +91,43 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 # --- secrets ---------------------------------------------------------------------------------------
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+SECRET_REF = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")  # what a secret field takes: a whole upper-case name
+# Secrets written into the site file are refused (a file is copied, pushed and logged; the environment
+# file is root's). The test suite's fixtures write throw-away keys inline: tests/conftest.py sets
+# FLUX_ALLOW_INLINE_SECRETS=1 (in the environment, so the daemons the tests start as processes see it too).
+INLINE_SECRETS_ENV = "FLUX_ALLOW_INLINE_SECRETS"
 
 
 def _resolve_env(value: Any, info: ValidationInfo) -> Any:
+    """`${NAME}` (a whole upper-case variable name) from the environment; any other `${` is refused."""
     if not isinstance(value, str):
         return value
-    ref = ENV_REF.fullmatch(value.strip())
+    ctx = info.context or {}
+    ref = SECRET_REF.fullmatch(value.strip())
     if ref:
-        ctx = info.context or {}
         env: Mapping[str, str] = ctx.get("env", os.environ)
         name = ref.group(1)
         if name not in env:
             raise PydanticCustomError("secret_unset", "environment variable {name} is not set", {"name": name})
-        value = env[name]
+        return env[name]
+    if "${" in value:
+        raise PydanticCustomError(
+            "secret_ref", "a secret takes a whole upper-case environment variable name, like ${FLUX_API_KEY}; "
+            "'{v}' is not one", {"v": value[:60]})
     return value
 
 
 def _resolve_secret(value: Any, info: ValidationInfo) -> Any:
+    inline = isinstance(value, str) and SECRET_REF.fullmatch(value.strip()) is None
     value = _resolve_env(value, info)
-    if isinstance(value, str):
-        register_secret(value)
+    if not isinstance(value, str):
+        return value
+    ctx = info.context or {}
+    if inline and not ctx.get("allow_inline_secrets", os.environ.get(INLINE_SECRETS_ENV) == "1"):
+        raise PydanticCustomError(
+            "inline_secret", "secrets are not written in the site file: give ${ENV_NAME} and set ENV_NAME in "
+            "the environment file (/etc/flux-edge/flux-edge.env)", {})
+    register_secret(value)
     return value
 
 
@@ -93,9 +149,11 @@ def _zone_names() -> frozenset[str]:
 
 
 def _check_timezone(name: str) -> str:
+    if len(name) > 64:
+        raise PydanticCustomError("unknown_timezone", "not a timezone name ({n} characters)", {"n": len(name)})
     try:
         zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         raise PydanticCustomError(
             "unknown_timezone", "unknown timezone '{name}'{hint}",
             {"name": name, "hint": did_you_mean(name, _zone_names())},

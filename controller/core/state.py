@@ -20,6 +20,9 @@ class Sample:
     value: float
     time: datetime  # when the value was read (the answer's arrival, UTC)
     seq: int = 0  # the store's update count when it arrived: orders it against other events exactly
+    # When the request for it went out at the earliest (the reading's poll slot): the device took its
+    # snapshot somewhere in [slot, time]. None: unknown.
+    slot: datetime | None = None
 
 
 class StateStore:
@@ -37,7 +40,8 @@ class StateStore:
             key = (reading.device_id, name)
             prev = self._values.get(key)
             if prev is None or prev.time <= at:
-                self._values[key] = Sample(float(value), at, self.updates)
+                self._values[key] = Sample(float(value), at, self.updates,
+                                           reading.time if reading.time <= at else None)
         ev = self._fresh.get(reading.device_id)
         if ev is not None:
             ev.set()

@@ -86,6 +86,7 @@ def inputs_of(state: SiteState, now: datetime | None = None) -> dict[str, Any]:
         "site_power_kw": _finite(state.site_power_kw), "site_power_age_s": _finite(state.site_power_age_s),
         "bess_soe_kwh": _finite(state.soe_kwh), "bess_soe_age_s": _finite(state.soe_age_s),
         "bess_last_target_kw": _finite(state.last_setpoint_kw),
+        "bess_power_kw": _finite(state.battery_power_kw), "bess_power_age_s": _finite(state.battery_power_age_s),
         "imbalance_price": _market(state.imbalance_price), "imbalance_volume": _market(state.imbalance_volume),
         "axle_steps": len(state.axle_schedule),
         **({} if state.plan is None else {"plan": _plan(state, now)}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -59,6 +60,16 @@ class SiteState:
     imbalance_volume: MarketValue | None = None  # MWh, + = system short
     axle_schedule: tuple[AxleStep, ...] = ()
     plan: PlanTargets | None = None  # the planner's current plan, if any (the `plan` mode tracks it)
+    # The battery's measured power (+ discharge: its meter or its own power register) and that reading's age.
+    battery_power_kw: float | None = None
+    battery_power_age_s: float = math.inf
+    # The most the measurement's moment can be from the site reading's (the control loop knows both
+    # readings' poll slots and arrivals); None: the difference of their ages.
+    battery_power_skew_s: float | None = None
+    # Where the battery's power could be when the site reading was taken, if no measurement matches it
+    # (the control loop: the span of 0, the last measurement and every setpoint tried since). None: the
+    # battery is at `last_setpoint_kw` or idled by its own timeout.
+    battery_span_kw: tuple[float, float] | None = None
 
     @property
     def residual_load_kw(self) -> float:

@@ -12,6 +12,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from controller.core.logs import get_logger
+from controller.ops import auth
 from controller.ops.httpd import HttpEndpoint, HttpRequest, HttpResponse
 from controller.ops.remote_config import same_file
 from controller.ops.status import take_view
@@ -51,8 +52,19 @@ class AdminServer:
         if meant and not same_file(meant, app.site_path):
             return HttpResponse.json({"ok": False, "status": "wrong_site",
                                       "message": f"this daemon runs {app.site_path}, not {meant}"}, 409)
-        actor = request.headers.get(ACTOR_HEADER) or "admin-endpoint"
-        log.info("config_apply_requested", actor=actor, bytes=len(request.body))
+        claimed = request.headers.get(ACTOR_HEADER) or "admin-endpoint"
+        if auth.auth_required():
+            if not auth.admin_token_ok(request.headers.get("authorization")):
+                log.warning("admin_write_refused", claimed_actor=claimed[:200], path=request.path)
+                self._runtime.alert("command_refused", "Warning", "admin config push refused: no valid token",
+                                    claimed_actor=claimed[:200])
+                return HttpResponse.json({"ok": False, "status": "unauthorized",
+                                          "message": f"a write needs Authorization: Bearer ${auth.ADMIN_TOKEN_ENV}"},
+                                         401)
+            actor = "admin-token"  # what was verified; the header is only a claim
+        else:
+            actor = claimed
+        log.info("config_apply_requested", actor=actor, claimed_actor=claimed[:200], bytes=len(request.body))
         result = await app.apply(request.body, actor)
         return HttpResponse.json(result.to_json(), 200 if result.ok else 422)
 

@@ -17,14 +17,16 @@ import math
 import random
 import ssl
 from collections import deque
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiomqtt
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from controller.core.bus import DecisionRecord
-from controller.core.logs import get_logger
+from controller.core.logs import get_logger, redact, redact_text
 from controller.engine.explain import explain
-from controller.ops import flexmeter
+from controller.ops import auth, flexmeter
 from controller.ops.mqtt_commands import LONG_RUNNING, CommandHandler, Outcome, parse
 
 if TYPE_CHECKING:
@@ -76,6 +78,13 @@ class MqttBridge:
         self._attempts = 0
         self.commands = 0
         self.decisions_published = 0
+        self.commands_failed = 0
+        self.commands_refused = 0
+        self._auth = auth.auth_required()
+        self._keys = auth.operator_keys() if self._auth else {}
+        self._seen = _seen_events(runtime)
+        if self._auth and not self._keys:
+            log.warning("mqtt_commands_locked", reason=f"no operator keys ({auth.KEYS_ENV}): every command is refused")
 
     @property
     def queued(self) -> int:
@@ -133,11 +142,12 @@ class MqttBridge:
         # Device events name the device (`device=`); the cloud registry knows it by its id.
         ids = {d.name: str(d.id) for d in self._runtime.config.devices}
         hardware_id = ids.get(str(event.data.get("device")), self.site_id)
-        self._enqueue(f"{self.base}/alerts", flexmeter.alert(event, hardware_id), urgent=True)
+        self._enqueue(f"{self.base}/alerts", redact(flexmeter.alert(event, hardware_id)), urgent=True)
 
     def _ack(self, event_id: str | None, outcome: Outcome) -> None:
-        body = flexmeter.acknowledgement(self.site_id, event_id, outcome.status, outcome.response,
-                                         self._runtime.clock.now(), **outcome.data)
+        # An answer quotes errors (a DSN that cannot work, say): never a secret in it.
+        body = flexmeter.acknowledgement(self.site_id, event_id, outcome.status, redact_text(outcome.response),
+                                         self._runtime.clock.now(), **redact(outcome.data))
         self._enqueue(self.acks_topic, body, urgent=True)
 
     # --- the component ------------------------------------------------------------------------------
@@ -176,6 +186,9 @@ class MqttBridge:
             identifier=c.client_id or f"flux-edge-{self.site_id}", keepalive=c.keepalive_s,
             tls_context=tls_context(c), tls_insecure=True if c.tls is not None and c.tls.insecure else None,
             will=will, timeout=10.0,
+            # MQTT 5, for the subscription's retain-as-published: with 3.1.1 a command published retained
+            # while we are connected arrives with the retain flag cleared and would run.
+            protocol=aiomqtt.ProtocolVersion.V5,
         )
 
     async def _connection_loop(self) -> None:
@@ -188,7 +201,8 @@ class MqttBridge:
                     self.connects += 1
                     failures = 0
                     log.info("mqtt_connected", host=self._config.host, port=self._config.port)
-                    await client.subscribe(self.commands_topic, qos=self._config.qos)
+                    await client.subscribe(self.commands_topic, options=SubscribeOptions(
+                        qos=self._config.qos, retainAsPublished=True))
                     await client.publish(f"{self.base}/status", b"online", qos=1, retain=True)
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(self._publisher(client))
@@ -231,36 +245,76 @@ class MqttBridge:
         async for message in client.messages:
             if not message.topic.matches(self.commands_topic):
                 continue
-            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-            self.commands += 1
-            parsed = parse(payload)
-            if message.retain:
-                # A retained command would run again on every reconnect: refuse it, so it gets cleared.
-                log.warning("mqtt_retained_command_refused", event_id=parsed.event_id)
-                self._ack(parsed.event_id, Outcome("rejected", RETAINED_REFUSED))
-                continue
-            if parsed.command is None:
-                log.warning("mqtt_command_rejected", event_id=parsed.event_id, reason=parsed.error)
-                self._ack(parsed.event_id, Outcome("rejected", parsed.error or "bad command"))
-                continue
-            log.info("mqtt_command", event_id=parsed.event_id, type=parsed.command.type)
-            if parsed.command.type in LONG_RUNNING:
-                # A reload verifies for up to a minute: commands keep flowing meanwhile. The job outlives
-                # this bridge (a reload may restart it) and answers through whichever bridge is current.
-                job = asyncio.create_task(self._run(parsed.event_id, parsed.command))
-                _jobs.add(job)
-                job.add_done_callback(_jobs.discard)
-            else:
-                await self._run(parsed.event_id, parsed.command)
+            try:
+                await self._on_command(message)
+            except Exception as exc:  # one bad message never stops the bridge listening
+                self.commands_failed += 1
+                log.error("mqtt_command_crashed", error=repr(exc)[:300])
+                with contextlib.suppress(Exception):
+                    self._ack(None, Outcome("rejected", f"command refused: {type(exc).__name__}"))
 
-    async def _run(self, event_id: str | None, command: Any) -> None:
+    async def _on_command(self, message: aiomqtt.Message) -> None:
+        payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+        self.commands += 1
+        parsed = parse(payload)
+        if message.retain:
+            # A retained command would run again on every reconnect: refuse it, so it gets cleared.
+            log.warning("mqtt_retained_command_refused", event_id=parsed.event_id)
+            self._refused(parsed.event_id, RETAINED_REFUSED)
+            return
+        verified: str | None = None
+        if self._auth:
+            if parsed.raw is None:
+                self._ack(parsed.event_id, Outcome("rejected", parsed.error or "bad command"))
+                return
+            verdict = auth.verify(parsed.raw, self._keys, self._runtime.clock.now(), self._seen)
+            if verdict.key is None:
+                self._refused(parsed.event_id, verdict.reason)
+                return
+            verified = verdict.key
+        if parsed.command is None:
+            log.warning("mqtt_command_rejected", event_id=parsed.event_id, reason=parsed.error)
+            self._ack(parsed.event_id, Outcome("rejected", parsed.error or "bad command"))
+            return
+        log.info("mqtt_command", event_id=parsed.event_id, type=parsed.command.type, key=verified)
+        if parsed.command.type in LONG_RUNNING:
+            # A reload verifies for up to a minute: commands keep flowing meanwhile. The job outlives
+            # this bridge (a reload may restart it) and answers through whichever bridge is current.
+            job = asyncio.create_task(self._run(parsed.event_id, parsed.command, verified))
+            _jobs.add(job)
+            job.add_done_callback(_jobs.discard)
+        else:
+            await self._run(parsed.event_id, parsed.command, verified)
+
+    def _refused(self, event_id: str | None, reason: str) -> None:
+        """Refused for who sent it or how (unsigned, stale, replayed, retained): answered and alerted."""
+        self.commands_refused += 1
+        log.warning("mqtt_command_refused", event_id=event_id, reason=reason)
+        self._runtime.alert("command_refused", "Warning", f"MQTT command refused: {reason}", event_id=event_id,
+                            reason=reason)
+        self._ack(event_id, Outcome("rejected", reason))
+
+    async def _run(self, event_id: str | None, command: Any, verified: str | None = None) -> None:
         try:
-            outcome = await self._handler.execute(command)
+            outcome = await self._handler.execute(command, verified)
         except Exception as exc:
             log.error("mqtt_command_failed", event_id=event_id, error=repr(exc), exc_info=exc)
             outcome = Outcome("failed", f"command failed: {exc}")
         current = self._runtime.services.mqtt
         (current if isinstance(current, MqttBridge) else self)._ack(event_id, outcome)
+
+
+_seen_by_path: dict[str, auth.SeenEvents] = {}
+
+
+def _seen_events(runtime: Runtime) -> auth.SeenEvents:
+    """One eventId memory per state directory, kept across bridge restarts and (in its file) daemon restarts."""
+    site = runtime.config
+    path = Path(site.buffer.path.replace("{site}", site.site.id)) / auth.SEEN_FILE
+    key = str(path.resolve())
+    if key not in _seen_by_path:
+        _seen_by_path[key] = auth.SeenEvents(path)
+    return _seen_by_path[key]
 
 
 async def run_bridge(runtime: Runtime, config: MqttConfig) -> None:

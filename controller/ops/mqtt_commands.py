@@ -7,16 +7,16 @@ subject to the control loop's safety envelope, it only replaces what the modes p
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from controller.config.views import uploader_site
+from controller.core import bounded
 from controller.core.logs import get_logger
 from controller.engine.schedule import window_at
 from controller.engine.upcoming import next_mode_change
@@ -37,19 +37,22 @@ class _Command(BaseModel):
 
 class DryRun(_Command):
     type: Literal["dry_run"]
-    enabled: bool | None = Field(description="true: never write the battery; false: write; null: as the site file says")
+    enabled: bool | None = Field(strict=True,
+                                 description="true: never write the battery; false: write; null: as the site file says")
 
 
 class ManualSetpoint(_Command):
     type: Literal["setpoint"]
-    kw: float = Field(description="+ discharge, - charge; still clamped by the safety envelope")
-    duration_s: float = Field(gt=0)
+    # Strict: "250" and true are not kilowatts.
+    kw: float = Field(strict=True, allow_inf_nan=False, ge=-1e6, le=1e6,
+                      description="+ discharge, - charge; still clamped by the safety envelope")
+    duration_s: float = Field(strict=True, gt=0, allow_inf_nan=False)
 
 
 class ModeOverride(_Command):
     type: Literal["mode"]
-    mode: str = Field(min_length=1, description="a configured mode's name or type")
-    duration_s: float = Field(gt=0)
+    mode: str = Field(min_length=1, max_length=200, description="a configured mode's name or type")
+    duration_s: float = Field(strict=True, gt=0, allow_inf_nan=False)
 
 
 class ClearOverride(_Command):
@@ -58,13 +61,20 @@ class ClearOverride(_Command):
 
 class Reload(_Command):
     type: Literal["reload"]
-    config: str | None = Field(default=None, description="a new site file; absent: re-read the file on disk")
+    config: str | None = Field(default=None, max_length=256 * 1024,
+                               description="a new site file; absent: re-read the file on disk")
+
+
+def _iso_time(value: Any) -> Any:
+    if value is not None and not isinstance(value, str):
+        raise ValueError("expected an ISO 8601 time")
+    return value
 
 
 class Backfill(_Command):
     type: Literal["backfill"]
-    since: datetime | None = None
-    until: datetime | None = None
+    since: Annotated[datetime | None, BeforeValidator(_iso_time)] = None
+    until: Annotated[datetime | None, BeforeValidator(_iso_time)] = None
 
 
 Command = Annotated[DryRun | ManualSetpoint | ModeOverride | ClearOverride | Reload | Backfill,
@@ -86,34 +96,50 @@ class Parsed:
     event_id: str | None
     command: Any | None  # one of the command models
     error: str | None = None
+    raw: dict[str, Any] | None = None  # the JSON object as received (what a signature covers)
+
+
+# A reload carries a site file (at most 256 kB, controller/config/loader.py) inside the JSON.
+MAX_COMMAND_BYTES = 512 * 1024
+MAX_COMMAND_DEPTH = 8
 
 
 def parse(payload: bytes) -> Parsed:
+    """Never raises: every malformed payload is a Parsed with a one-line error."""
     try:
-        raw = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return Parsed(None, None, f"payload is not JSON: {exc}")
+        raw = bounded.loads(payload, max_bytes=MAX_COMMAND_BYTES, max_depth=MAX_COMMAND_DEPTH)
+    except bounded.BoundedParseError as exc:
+        text = str(exc)
+        return Parsed(None, None, f"payload is not JSON: {text}" if text.startswith(("not UTF-8", "not JSON"))
+                      else f"payload refused: {text}")
     if not isinstance(raw, dict):
         return Parsed(None, None, "payload must be a JSON object")
     ident = raw.get("eventId", raw.get("id"))
-    event_id = str(ident) if isinstance(ident, str | int) and not isinstance(ident, bool) else None
+    event_id = str(ident)[:200] if isinstance(ident, str | int) and not isinstance(ident, bool) else None
     kind = raw.get("type")
     if kind not in COMMAND_TYPES:
-        return Parsed(event_id, None, f"unknown command type {kind!r}; expected one of {', '.join(COMMAND_TYPES)}")
+        return Parsed(event_id, None, f"unknown command type {repr(kind)[:60]}; expected one of "
+                      f"{', '.join(COMMAND_TYPES)}", raw)
+    # The signature and its timestamp are checked by the bridge (controller/ops/auth.py), not the model.
+    body = {k: v for k, v in raw.items() if k not in ("auth", "timestamp")}
     try:
-        return Parsed(event_id, _adapter.validate_python(raw))
-    except ValidationError as exc:
+        return Parsed(event_id, _adapter.validate_python(body), raw=raw)
+    except (ValueError, TypeError, RecursionError) as exc:
+        if not isinstance(exc, ValidationError):
+            return Parsed(event_id, None, f"payload refused: {type(exc).__name__}", raw)
         errs = exc.errors(include_url=False)
         where = ".".join("eventId" if p == "event_id" else str(p) for p in errs[0]["loc"][1:]) or "(payload)"
-        return Parsed(event_id, None, f"{where}: {errs[0]['msg']}")
+        return Parsed(event_id, None, f"{where}: {errs[0]['msg']}", raw)
 
 
 class CommandHandler:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
 
-    async def execute(self, command: Any) -> Outcome:
-        actor = f"mqtt:{command.source or 'unknown'}"
+    async def execute(self, command: Any, verified_key: str | None = None) -> Outcome:
+        # The audit names the key that signed it; only without authentication (FLUX_COMMAND_AUTH=off) the
+        # sender's own claim.
+        actor = f"key:{verified_key}" if verified_key is not None else f"mqtt:{command.source or 'unknown'}"
         match command:
             case DryRun():
                 return self._dry_run(command, actor)

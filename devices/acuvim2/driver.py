@@ -81,6 +81,10 @@ class Scaling:
         return abs(value) <= limit
 
 
+PHASE_SUM_TOLERANCE_KW = 1.0
+PHASE_SUM_TOLERANCE_SHARE = 0.02
+
+
 class Acuvim2:
     kind = "acuvim2"
 
@@ -104,6 +108,7 @@ class Acuvim2:
                 fields[name] = value
             else:
                 self._reject(name, value)
+        self._check_phases(fields)
         blocks = ((r.ENERGY_START, energy), (r.PHASE_ENERGY_START, phase_energy))
         for name, address in r.ENERGY_FIELDS.items():
             start, regs = next((s, b) for s, b in blocks if s <= address < s + len(b))
@@ -114,6 +119,29 @@ class Acuvim2:
             else:
                 self._reject(name, count * r.ENERGY_KWH_PER_COUNT)
         return Reading(self.config.id, self.config.name, self.kind, slot, fields, received_at=received)
+
+    def _check_phases(self, fields: dict[str, FieldValue]) -> None:
+        """The total active power stands only when the three phases are there and add up to it.
+
+        A corrupted answer (noise on the line, a confused gateway) can hold a total that looks plausible, a
+        few kW say, while the site imports hundreds: the controller would charge into the import limit on
+        it. Random words almost never add up across four registers, so a disagreement rejects the block's
+        active powers.
+        """
+        names = ("power_phase_a_active", "power_phase_b_active", "power_phase_c_active")
+        total = fields.get("power_total_active")
+        if total is None:
+            return
+        phases = [fields.get(n) for n in names]
+        if all(isinstance(p, float) for p in phases):
+            gap = abs(sum(float(p) for p in phases if p is not None) - float(total))
+            if gap <= max(PHASE_SUM_TOLERANCE_KW, PHASE_SUM_TOLERANCE_SHARE * abs(float(total))):
+                return
+        self.health.fields_rejected += 1
+        log.warning("field_rejected", device=self.config.name, field="power_total_active", value=total,
+                    reason="the phase powers do not add up to the total")
+        for n in ("power_total_active", *names):
+            fields.pop(n, None)
 
     def _reject(self, name: str, value: float) -> None:
         self.health.fields_rejected += 1

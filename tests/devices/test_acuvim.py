@@ -174,3 +174,25 @@ async def test_garbage_answers_never_reach_the_reading_as_non_numbers() -> None:
         assert sim.units["site-meter"].faults.counts["garbage"] == 15
         sim.units["site-meter"].faults.config = FaultConfig()
         await meter.close()
+
+
+def test_a_total_the_phases_do_not_add_up_to_is_rejected() -> None:
+    """A corrupted answer with a plausible total (a few kW while the site imports hundreds) never stands."""
+    from controller.core.clock import RealClock
+    from devices.acuvim2.config import Acuvim2Config
+    from devices.acuvim2.driver import Acuvim2
+
+    meter = Acuvim2(Acuvim2Config(type="acuvim2", name="m", id="00000000-0000-4000-8000-0000000000c1",
+                                  host="127.0.0.1"), RealClock())
+    good: dict[str, float | int] = {"power_phase_a_active": 36.0, "power_phase_b_active": 33.0,
+                                    "power_phase_c_active": 31.0, "power_total_active": 100.0}
+    meter._check_phases(good)
+    assert good["power_total_active"] == 100.0
+    bad: dict[str, float | int] = {"power_phase_a_active": 1e-3, "power_phase_b_active": 120.0,
+                                   "power_phase_c_active": -7.0, "power_total_active": 1.0, "frequency": 50.0}
+    meter._check_phases(bad)
+    assert bad == {"frequency": 50.0}
+    partial: dict[str, float | int] = {"power_phase_a_active": 36.0, "power_total_active": 1.0}
+    meter._check_phases(partial)
+    assert "power_total_active" not in partial
+    assert meter.health.fields_rejected == 2

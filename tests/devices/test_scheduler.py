@@ -46,6 +46,8 @@ def _unit(name: str, faults: FaultConfig | None = None) -> SimUnit:
 
 def _set_power_kw(unit: SimUnit, kw: float) -> None:
     unit.bank.set(12322, encode(kw * 1000 / 160, "float32"))  # CT 800/5: raw secondary W x 160 / 1000 = kW
+    for address in (12316, 12318, 12320):  # the phases add up to the total (the driver checks it)
+        unit.bank.set(address, encode(kw * 1000 / 160 / 3, "float32"))
 
 
 def _done(device: Device) -> int:

@@ -108,7 +108,7 @@ async def rig(emulation: bool = False) -> AsyncIterator[Rig]:
         queue = runtime.bus.decisions.subscribe()
         r = Rig(clock, runtime, sim, queue, control_loop(config, runtime))
         r.reading("site-meter", power_total_active=80.0)
-        r.reading("bess", soe_kwh=500.0)
+        r.reading("bess", soe_kwh=500.0, target_power_kw=0.0)  # the battery's measured power: idle
         task = asyncio.create_task(r.loop.run())
         try:
             yield r
@@ -129,11 +129,12 @@ async def test_ticks_every_period_and_writes_the_setpoint() -> None:
         assert r.writes == [80.0]
         assert "control" in r.runtime.heartbeats
         assert r.loop.last_decision["target_kw"] == 80.0
+        r.reading("bess", soe_kwh=500.0, target_power_kw=80.0)  # measured: the battery follows
         r.reading("site-meter", power_total_active=0.0)  # the battery's 80 kW now covers the load
         await r.next_decision()
         d = await r.step(4)
         assert d.time == T0 + timedelta(seconds=4)
-        assert r.writes[-1] == 80.0  # load = site 0 + last setpoint 80
+        assert r.writes[-1] == 80.0  # load = site 0 + measured battery 80
 
 
 async def test_a_fresh_site_reading_ticks_at_once() -> None:

@@ -36,8 +36,8 @@ class Subscriber:
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
             try:
                 body: Any = json.loads(payload)
-            except json.JSONDecodeError:
-                body = payload.decode()
+            except (ValueError, RecursionError):  # hostile payloads echo back to us too
+                body = payload.decode("utf-8", "replace")
             self.received.append((str(message.topic), body))
             self.arrived.set()
 

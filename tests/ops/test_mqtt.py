@@ -91,7 +91,10 @@ async def test_measurements_alerts_commands_and_acks(tmp_path: Path, mqtt_addr: 
             assert bess["request"]["measurements"] == {"battery.energy.stored": 640.0}
 
             runtime.alert("poll_failed", "Warning", "site-meter did not answer", device="site-meter")
-            alert = (await sub.wait_for("/alerts"))[0]
+            # (the retained command above was alerted too: command_refused)
+            await eventually(lambda: any(a["request"]["type"] == "poll_failed" for a in sub.on("/alerts")))
+            alert = next(a for a in sub.on("/alerts") if a["request"]["type"] == "poll_failed")
+            assert any(a["request"]["type"] == "command_refused" for a in sub.on("/alerts"))
             assert alert["type"] == "DeviceAlert"
             assert alert["hardwareId"] == METER_ID  # the device it is about
             assert alert["request"]["level"] == "Warning"

@@ -109,7 +109,8 @@ def test_install_is_idempotent_and_upgrades_keep_config_secrets_and_outbox(root:
     etc, state = dest / "etc/flux-edge", dest / "var/lib/flux-edge"
     unit = dest / "etc/systemd/system" / UNIT
     assert unit.read_text() == (root / "systemd" / UNIT).read_text()
-    assert (mode(etc), mode(state)) == (0o770, 0o750)
+    assert (mode(etc), mode(state)) == (0o1770, 0o750)  # sticky: root's files stay root's
+    assert mode(dest / "etc/flux-edge-limits.yaml") == 0o640
     assert mode(etc / "flux-edge.env") == 0o600
     assert mode(etc / "site.yaml") == 0o640
     assert (etc / "site.yaml").read_text() == (root / "config/sites/demo.yaml").read_text()
@@ -139,7 +140,7 @@ def test_install_is_idempotent_and_upgrades_keep_config_secrets_and_outbox(root:
 
     purged = run_script(root, "uninstall.sh", "--root", str(dest), "--purge")
     assert purged.returncode == 0, purged.stderr
-    assert not etc.exists() and not state.exists()
+    assert not etc.exists() and not state.exists() and not (dest / "etc/flux-edge-limits.yaml").exists()
 
 
 def test_install_refuses_unknown_arguments(root: Path, tmp_path: Path) -> None:
