@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
+from controller.config.simulator import SimulatorConfig
 from controller.core.config import DEFAULT_TIMEZONE, ConfigModel, ProblemList, TimedRate, TimezoneName, did_you_mean
 from controller.engine.decision import Decider
 from controller.engine.envelope import Limits
@@ -16,7 +17,6 @@ from controller.ops.config import MetricsConfig, MqttConfig, OpsConfig
 from devices.catalog import BATTERY_KINDS, METER_KINDS, DeviceConfig
 from modes.base import ModeContext
 from modes.catalog import ModeConfig, build_modes, priority_key
-from simulator.config import SimulatorConfig
 from uploader.config import BufferConfig, UploaderConfig
 
 
