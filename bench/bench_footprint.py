@@ -56,10 +56,19 @@ def _rss():
 """
 
 
+_held: list[socket.socket] = []  # ports handed out stay bound until the site file is written: no repeats
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    _held.append(s)
+    return int(s.getsockname()[1])
+
+
+def release_ports() -> None:
+    while _held:
+        _held.pop().close()
 
 
 def port_open(port: int) -> bool:
@@ -132,7 +141,7 @@ def site_doc(kind: str, work: Path, ports: dict[str, int]) -> dict[str, Any]:
     gateway = free_port()
     for i in range(n_heat):
         devices.append({"type": "heat_mbus", "name": f"heat-{i + 1}", "id": uid(500 + i), "host": "127.0.0.1",
-                        "port": gateway if i < 6 else gateway + 0, "mbus_address": i + 1})
+                        "port": gateway, "mbus_address": i + 1})
     for i in range(n_heat_modbus):
         devices.append({**next(d for d in demo["devices"] if d["type"] == "heat_modbus"), "id": uid(600 + i),
                         "port": free_port()})
@@ -160,6 +169,7 @@ def write_site(kind: str, work: Path) -> tuple[Path, dict[str, Any]]:
     doc = site_doc(kind, work, ports)
     path = work / f"{kind}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    release_ports()
     return path, doc
 
 
