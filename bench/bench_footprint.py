@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEPS = ("pydantic", "pymodbus", "httpx", "prometheus_client", "psycopg", "meterbus", "structlog", "yaml",
         "aiomqtt")
 HEAVY = ("psycopg", "matplotlib", "numpy", "simulator")
+DB = f"flux_footprint_{os.getpid()}"  # the cloud stand-in's database for this run, dropped at the end
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -108,6 +110,10 @@ def imports(code_dir: Path, site_file: Path | None) -> dict[str, Any]:
         res[dep] = r["rss"] - r["base"]
     res["deps_only"] = py(code_dir, f"import json; import {', '.join(DEPS)}; print(json.dumps({{'rss': _rss()}}))")[
         "rss"]
+    # The same imports one after the other in one process: each one's share, what the others did not load.
+    steps = "".join(f"b = _rss(); importlib.import_module({d!r}); out[{d!r}] = _rss() - b\n" for d in DEPS)
+    script = "import json, importlib; out = {}\n" + steps + "print(json.dumps(out))"
+    res["incremental"] = py(code_dir, script)
     if site_file is not None:
         # What `flux-edge run --site FILE` imports before it starts anything, plus the composition root.
         script = (
@@ -122,7 +128,7 @@ def imports(code_dir: Path, site_file: Path | None) -> dict[str, Any]:
     return res
 
 
-def site_doc(kind: str, work: Path, ports: dict[str, int]) -> dict[str, Any]:
+def site_doc(kind: str, work: Path, ports: dict[str, int], scenario: str = "steady") -> dict[str, Any]:
     demo = yaml.safe_load((ROOT / "config/sites/demo.yaml").read_text())
     uid = "f0070000-0000-4000-8000-{:012d}".format
     devices: list[dict[str, Any]] = []
@@ -146,6 +152,7 @@ def site_doc(kind: str, work: Path, ports: dict[str, int]) -> dict[str, Any]:
         devices.append({**next(d for d in demo["devices"] if d["type"] == "heat_modbus"), "id": uid(600 + i),
                         "port": free_port()})
     site_id = f"fpbench-{kind}"
+    offline = scenario == "offline"
     return {
         "site": {"id": site_id, "name": f"footprint bench {kind}", "timezone": "Europe/London"},
         "devices": devices,
@@ -153,20 +160,21 @@ def site_doc(kind: str, work: Path, ports: dict[str, int]) -> dict[str, Any]:
         "market": {"modo": {"base_url": f"http://127.0.0.1:{ports['modo']}"},
                    "axle": {**demo["market"]["axle"], "base_url": f"http://127.0.0.1:{ports['axle']}"}},
         "buffer": {"path": str(work / "outbox")},
-        "uploader": {"sinks": [{"type": "postgrest", "name": "cloud", "url": f"http://127.0.0.1:{ports['cloud']}",
-                                "api_key": "sim-anon-key"}]},
-        "mqtt": {"host": "127.0.0.1", "port": 1883},
+        # Offline: the cloud and the broker away (nothing listens on those ports).
+        "uploader": {"sinks": [{"type": "postgrest", "name": "cloud", "api_key": "sim-anon-key",
+                                "url": f"http://127.0.0.1:{ports['closed'] if offline else ports['cloud']}"}]},
+        "mqtt": {"host": "127.0.0.1", "port": ports["closed"] if offline else 1883},
         "metrics": {"port": ports["metrics"]},
         "ops": {"admin": {"port": ports["admin"]}},
         "simulator": {"seed": 42, "site_model": demo["simulator"]["site_model"],
                       "modo": {"port": ports["modo"]}, "axle": {"port": ports["axle"]},
-                      "cloud": {"port": ports["cloud"], "dsn": f"postgresql://postgres@127.0.0.1:5432/flux_{kind}_fp"}},
+                      "cloud": {"port": ports["cloud"], "dsn": f"postgresql://postgres@127.0.0.1:5432/{DB}"}},
     }
 
 
-def write_site(kind: str, work: Path) -> tuple[Path, dict[str, Any]]:
-    ports = {k: free_port() for k in ("modo", "axle", "cloud", "metrics", "admin")}
-    doc = site_doc(kind, work, ports)
+def write_site(kind: str, work: Path, scenario: str = "steady") -> tuple[Path, dict[str, Any]]:
+    ports = {k: free_port() for k in ("modo", "axle", "cloud", "metrics", "admin", "closed")}
+    doc = site_doc(kind, work, ports, scenario)
     path = work / f"{kind}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     release_ports()
@@ -197,10 +205,20 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def run_site(kind: str, code_dir: Path, seconds: float, work: Path) -> dict[str, Any]:
-    site_file, doc = write_site(kind, work)
+def run_site(kind: str, code_dir: Path, seconds: float, work: Path, scenario: str = "steady",
+             speed: float = 1.0, backlog_days: float = 0.0) -> dict[str, Any]:
+    """`scenario`: steady (cloud and broker up), offline (both away; `speed` > 1 runs both processes on an
+    accelerated clock so the queues fill within a short run), backlog (`backlog_days` of HMCE-size rows
+    waiting in the outbox at start: RSS while and after they are uploaded)."""
+    site_file, doc = write_site(kind, work, scenario)
     env = {**os.environ, "PYTHONPATH": str(code_dir)}
     env.pop("FLUX_CLOCK", None)
+    if speed != 1.0:
+        env["FLUX_CLOCK"] = f"start={datetime.now(UTC).isoformat()},speed={speed},anchor={time.time()}"
+    if backlog_days:
+        subprocess.run([sys.executable, str(ROOT / "bench/outbox_growth.py"), "--days", str(backlog_days),
+                        "--fill", doc["buffer"]["path"]], env={**env, "PYTHONPATH": str(code_dir)}, check=True,
+                       stdout=subprocess.DEVNULL)
     sim_log = open(work / f"{kind}-simulator.log", "wb")  # noqa: SIM115
     daemon_log = open(work / f"{kind}-daemon.log", "wb")  # noqa: SIM115
     sim = subprocess.Popen([sys.executable, "-m", "controller", "simulate", "--site", str(site_file)],
@@ -222,6 +240,15 @@ def run_site(kind: str, code_dir: Path, seconds: float, work: Path) -> dict[str,
                 raise RuntimeError(f"daemon did not poll; see {work / f'{kind}-daemon.log'}")
             time.sleep(0.02)
         startup = time.monotonic() - t0
+        extra: dict[str, Any] = {}
+        if backlog_days:
+            drain0, peak = time.monotonic(), 0.0
+            while (backlog := status(admin).get("backlog")) is None or backlog > 500:
+                peak = max(peak, rss_mib(daemon.pid))
+                if time.monotonic() - drain0 > 1800:
+                    raise RuntimeError("backlog not uploaded within 30 min")
+                time.sleep(2.0)
+            extra = {"drain_s": time.monotonic() - drain0, "drain_peak": peak}
         start = time.monotonic()
         half = start + seconds / 2
         samples: list[float] = []
@@ -237,7 +264,7 @@ def run_site(kind: str, code_dir: Path, seconds: float, work: Path) -> dict[str,
         st = status(admin)
         devices_ok = sum(1 for d in st.get("devices", []) if int(d.get("polls_ok") or 0) > 0)
         wall = t_cpu1 - t_cpu0
-        return {"site": kind, "devices": len(doc["devices"]), "startup_s": startup,
+        return {**extra, "site": kind, "scenario": scenario, "devices": len(doc["devices"]), "startup_s": startup,
                 "rss_median": statistics.median(samples), "rss_max": max(samples),
                 "cpu_pct": 100 * (cpu1 - cpu0) / wall, "cpu_s_per_min": 60 * (cpu1 - cpu0) / wall,
                 "window_s": wall, "devices_polled": devices_ok, "backlog": st.get("backlog")}
@@ -249,14 +276,32 @@ def run_site(kind: str, code_dir: Path, seconds: float, work: Path) -> dict[str,
         daemon_log.close()
 
 
+def drop_database() -> None:
+    try:
+        import psycopg  # the bench's own cleanup; the daemon never loads it
+    except ImportError:
+        return
+    try:
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+    except psycopg.Error:
+        pass
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sites", default="demo,hmce,d200", help="comma-separated: demo, hmce, d200")
     p.add_argument("--seconds", type=float, default=180.0, help="real time per site after the first poll")
     p.add_argument("--code", type=Path, default=ROOT, help="the checkout whose daemon is measured")
     p.add_argument("--imports-only", action="store_true")
+    p.add_argument("--outbox-days", type=float, default=7.0, help="days of HMCE rows for the outbox figures (0: skip)")
+    p.add_argument("--offline", action="store_true", help="also run HMCE with the cloud and the broker away")
+    p.add_argument("--offline-speed", type=float, default=20.0, help="clock speed of the offline run")
+    p.add_argument("--backlog-days", type=float, default=0.0,
+                   help="also run HMCE with this many days of rows waiting in the outbox (7: the issue's week)")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory (site files, logs)")
     args = p.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: the simulator and daemon are stopped too
     code_dir = args.code.resolve()
     work = Path(tempfile.mkdtemp(prefix="bench-footprint-"))
     try:
@@ -266,22 +311,48 @@ def main() -> int:
         print(f"code: {code_dir}")
         print(f"bare interpreter            {imp['bare']:6.1f} MiB")
         print(f"dependencies only           {imp['deps_only']:6.1f} MiB  ({', '.join(DEPS)})")
+        print("  each dependency: imported alone into a bare interpreter / its share, imported in this order after "
+              "the ones above")
         for dep in DEPS:
-            print(f"  import {dep:<20} +{imp[dep]:5.1f} MiB")
+            print(f"  import {dep:<20} +{imp[dep]:5.1f} MiB / +{imp['incremental'][dep]:5.1f} MiB")
         d = imp["daemon_imports"]
         print(f"daemon imports (hmce site)  {d['rss']:6.1f} MiB  {d['modules']} modules; "
               f"heavy: {', '.join(sorted({m.split('.')[0] for m in d['heavy']})) or 'none'}")
+        if args.outbox_days:
+            growth = [sys.executable, str(ROOT / "bench/outbox_growth.py"), "--days", str(args.outbox_days)]
+            out = subprocess.run(growth,
+                                 env={**os.environ, "PYTHONPATH": str(code_dir)}, cwd=code_dir, check=True,
+                                 capture_output=True, text=True)
+            g = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"outbox, {args.outbox_days:g} days of HMCE rows ({g['rows']} rows, nothing uploaded): "
+                  f"{g['bytes_per_row']:.0f} bytes/row in the file (bodies {g['body_bytes_per_row']:.0f}, "
+                  f"decision bodies {g['decision_body_bytes']:.0f}); {g['bytes_per_day'] / 1e6:.1f} MB/day; "
+                  f"{g['days_in_bound']:.1f} days fit in 2 GiB (85 % used by the bound); "
+                  f"stats() p50 {g['stats_p50_ms']:.2f} ms p99 {g['stats_p99_ms']:.2f} ms", flush=True)
         if args.imports_only:
             return 0
         print(f"{'site':<6} {'devices':>7} {'start->poll':>11} {'RSS median':>10} {'RSS max':>8} {'CPU %':>6} "
               f"{'CPU s/min':>9} {'window':>7} {'polled':>6}")
-        for kind in args.sites.split(","):
-            (work / kind).mkdir()
-            r = run_site(kind, code_dir, args.seconds, work / kind)
-            print(f"{r['site']:<6} {r['devices']:>7} {r['startup_s']:>10.2f}s {r['rss_median']:>6.1f} MiB "
+        runs: list[tuple[str, str, dict[str, Any]]] = [(k, "steady", {}) for k in args.sites.split(",") if k]
+        if args.offline:
+            runs.append(("hmce", "offline", {"speed": args.offline_speed}))
+        if args.backlog_days:
+            runs.append(("hmce", "backlog", {"backlog_days": args.backlog_days}))
+        for kind, scenario, kw in runs:
+            (work / f"{kind}-{scenario}").mkdir()
+            r = run_site(kind, code_dir, args.seconds, work / f"{kind}-{scenario}", scenario, **kw)
+            label = kind if scenario == "steady" else f"{kind}/{scenario}"
+            print(f"{label:<6} {r['devices']:>7} {r['startup_s']:>10.2f}s {r['rss_median']:>6.1f} MiB "
                   f"{r['rss_max']:>4.1f} MiB {r['cpu_pct']:>5.2f}% {r['cpu_s_per_min']:>9.3f} {r['window_s']:>6.0f}s "
                   f"{r['devices_polled']:>6}", flush=True)
+            if scenario == "offline":
+                print(f"       (clock speed {kw['speed']:g}: {args.seconds * kw['speed'] / 3600:.1f} simulated hours "
+                      "offline; CPU figures of this row are at that speed)", flush=True)
+            if scenario == "backlog":
+                print(f"       ({args.backlog_days:g} days of rows uploaded in {r['drain_s']:.0f} s, RSS peak "
+                      f"{r['drain_peak']:.1f} MiB while uploading; the row's RSS is after)", flush=True)
     finally:
+        drop_database()
         if args.keep:
             print(f"scratch: {work}")
         else:

@@ -80,8 +80,17 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--days", type=float, default=7.0)
     p.add_argument("--calls", type=int, default=200)
+    p.add_argument("--fill", metavar="DIR", help="only write the rows into the outbox in DIR (a backlog to upload)")
     args = p.parse_args()
     rng = random.Random(16)
+    if args.fill:
+        box = Outbox.open(args.fill, synchronous="normal", max_bytes=BOUND)
+        for hour in range(0, int(args.days * 1440), 60):
+            batch = range(hour, min(hour + 60, int(args.days * 1440)))
+            box.add([r for m in batch for r in minute_rows(T0 + timedelta(minutes=m), rng)])
+        print(json.dumps({"filled": box.stats()["pending"]}))
+        box.close()
+        return 0
     with tempfile.TemporaryDirectory() as d:
         box = Outbox.open(d, synchronous="normal", max_bytes=BOUND)
         box.register_sinks(["cloud"])

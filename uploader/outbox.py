@@ -80,6 +80,7 @@ CREATE TRIGGER cursor_removed AFTER DELETE ON cursors BEGIN
     DELETE FROM sink_counts WHERE sink = OLD.sink;
 END;
 """
+CACHE_KIB = 512  # page cache per connection
 ALL_ROWS = ""  # the sink_counts entry of "no sink": cursor 0, every row pending
 
 _FORMAT = struct.Struct(">BH")  # format 1, dictionary id, then raw deflate
@@ -184,6 +185,9 @@ class Outbox:
             # FULL: the WAL is fsynced at every commit, so a committed batch survives a power cut too.
             conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
             conn.execute("PRAGMA busy_timeout=30000")
+            # Each connection (the writer's, each sink's) caches pages; SQLite's default is 2 MiB apiece, resident
+            # for good once a large outbox has been read. Appending and reading in seq order need few pages.
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             conn.execute(f"PRAGMA journal_size_limit={max(1 << 20, max_bytes // 8)}")
             conn.executescript(_SCHEMA)
             conn.execute("SELECT max(seq) FROM rows").fetchone()

@@ -67,6 +67,9 @@ async def run_sink(site: UploaderSite, service: OutboxService, sink_config: Post
                 elif n == 0:
                     wake.clear()
                     await first_done(wake.wait(), clock.sleep(sink_config.interval_s))
+                    if wake.is_set() and sink_config.gather_s > 0:
+                        # Woken by a commit: what the next few commits bring goes in the same requests.
+                        await clock.sleep(sink_config.gather_s)
             outbox.close()
             outbox = None
     finally:
