@@ -183,7 +183,8 @@ def write_site(kind: str, work: Path, scenario: str = "steady") -> tuple[Path, d
 
 def first_poll(admin_port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/status", timeout=1.0) as r:
+        # Generous: with a large outbox, an older daemon's /status counts rows on every call.
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/status", timeout=30.0) as r:
             body = json.loads(r.read())
     except (OSError, ValueError):
         return False
@@ -191,7 +192,7 @@ def first_poll(admin_port: int) -> bool:
 
 
 def status(admin_port: int) -> dict[str, Any]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/status", timeout=5.0) as r:
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/status", timeout=30.0) as r:
         return dict(json.loads(r.read()))
 
 
@@ -236,7 +237,7 @@ def run_site(kind: str, code_dir: Path, seconds: float, work: Path, scenario: st
                                   cwd=code_dir, env=env, stdout=daemon_log, stderr=subprocess.STDOUT)
         admin = doc["ops"]["admin"]["port"]
         while not first_poll(admin):
-            if daemon.poll() is not None or time.monotonic() - t0 > 60:
+            if daemon.poll() is not None or time.monotonic() - t0 > 300:
                 raise RuntimeError(f"daemon did not poll; see {work / f'{kind}-daemon.log'}")
             time.sleep(0.02)
         startup = time.monotonic() - t0
