@@ -151,7 +151,7 @@ def site_doc(kind: str, work: Path, ports: dict[str, int], scenario: str = "stea
     for i in range(n_heat_modbus):
         devices.append({**next(d for d in demo["devices"] if d["type"] == "heat_modbus"), "id": uid(600 + i),
                         "port": free_port()})
-    site_id = f"fpbench-{kind}"
+    site_id = f"fpbench-{kind}-{os.getpid()}"  # its own MQTT client id: runs side by side must not kick each other
     offline = scenario == "offline"
     return {
         "site": {"id": site_id, "name": f"footprint bench {kind}", "timezone": "Europe/London"},

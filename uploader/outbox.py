@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 from controller.core.clock import utc
 from controller.core.logs import get_logger
+from controller.core.memory import give_back
 from uploader.tables import CloudRow
 
 log = get_logger("outbox")
@@ -81,6 +82,7 @@ CREATE TRIGGER cursor_removed AFTER DELETE ON cursors BEGIN
 END;
 """
 CACHE_KIB = 512  # page cache per connection
+PRUNE_SLICE = 20_000  # rows deleted per transaction when pruning
 ALL_ROWS = ""  # the sink_counts entry of "no sink": cursor 0, every row pending
 
 _FORMAT = struct.Struct(">BH")  # format 1, dictionary id, then raw deflate
@@ -369,16 +371,25 @@ class Outbox:
     def prune(self, now: datetime) -> int:
         """Remove rows every sink has delivered whose reading time is older than the retention."""
         cutoff = to_micros(now) - int(self.retention_s * 1_000_000)
-        with self._tx() as c:
-            floor = self._min_cursor(c)
-            if not floor:
-                return 0
-            n = c.execute("DELETE FROM rows WHERE seq <= ? AND t < ?", (floor, cutoff)).rowcount
-            if n:
-                _refind_oldest(c)
+        n = 0
+        while True:
+            # In slices: a week's backlog pruned in one transaction would hold tens of MiB until it commits.
+            with self._tx() as c:
+                floor = self._min_cursor(c)
+                if not floor:
+                    return 0
+                k = c.execute("DELETE FROM rows WHERE seq IN (SELECT seq FROM rows WHERE seq <= ? AND t < ? "
+                              "ORDER BY seq LIMIT ?)", (floor, cutoff, PRUNE_SLICE)).rowcount
+                if k:
+                    _refind_oldest(c)
+            n += k
+            if k < PRUNE_SLICE:
+                break
         if n:
             self._compact()
             log.info("outbox_pruned", rows=n)
+            if n >= PRUNE_SLICE:
+                give_back(f"{n} rows pruned")
         return n
 
     # --- delivering -----------------------------------------------------------------------------
