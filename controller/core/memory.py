@@ -10,7 +10,6 @@ Both do nothing where glibc is not the C library.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 from typing import Any
 
@@ -23,9 +22,9 @@ M_ARENA_MAX = -8  # glibc mallopt parameter
 
 @functools.cache
 def _libc() -> Any | None:
-    name = ctypes.util.find_library("c") or "libc.so.6"
     try:
-        libc = ctypes.CDLL(name)
+        # The process's own symbols (the C library it runs on): no `find_library`, which runs ldconfig.
+        libc = ctypes.CDLL(None)
         libc.malloc_trim  # noqa: B018 - glibc only
         libc.mallopt  # noqa: B018
     except (OSError, AttributeError):
