@@ -1,5 +1,8 @@
 """The `flux-edge` command line. Each command lives in `controller/commands/<name>.py` with
-`add_arguments(parser)` and `run(args) -> int`; this table is the one place that lists them."""
+`add_arguments(parser)` and `run(args) -> int`; this table is the one place that lists them.
+
+Only the command being run is imported (a command module pulls its own libraries: `simulate` the
+simulator, `cloud` psycopg, `backtest` matplotlib); `flux-edge --help` needs none of them."""
 
 from __future__ import annotations
 
@@ -40,20 +43,33 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The command named on the command line (the first word that is not an option), if any."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with `argv`, only the command it names gets its arguments (its module imported),
+    the others are listed by name and help. Without `argv` every command is complete."""
     parser = argparse.ArgumentParser(
         prog="flux-edge", description="On-site controller of a community-microgrid battery.")
     parser.add_argument("--version", action="version", version=f"flux-edge {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chosen = _chosen(argv) if argv is not None else None
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        importlib.import_module(module).add_arguments(p)
+        if argv is None or name == chosen:
+            importlib.import_module(module).add_arguments(p)
         p.set_defaults(_module=module)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "_module", None):
         parser.print_help()

@@ -19,6 +19,9 @@ class SinkBase(ConfigModel):
     name: str = Field(min_length=1)
     batch_size: int = Field(default=1000, ge=1, le=100_000)
     interval_s: float = Field(default=10.0, gt=0, description="upload cadence while there is nothing pending")
+    gather_s: float = Field(
+        default=3.0, ge=0, description="once new rows arrive, wait this long so they go up together: one request "
+                                       "per table and one cursor commit for several outbox commits (0: at once)")
     timeout_s: float = Field(default=30.0, gt=0)
     backoff_max_s: float = Field(default=300.0, gt=0)
 

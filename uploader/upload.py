@@ -14,6 +14,7 @@ from typing import Any
 
 from controller.core.clock import Clock
 from controller.core.logs import get_logger
+from controller.core.memory import give_back
 from uploader.config import PostgresSinkConfig, PostgrestSinkConfig
 from uploader.delivery import Alert, Delivery, SinkCounters
 from uploader.factory import make_sink
@@ -23,6 +24,10 @@ from uploader.site import UploaderSite, device_entries, reopen_outbox
 from uploader.writer import OutboxService, first_done
 
 log = get_logger("uploader")
+
+# After delivering at least this many rows since the backlog was last empty, the memory the batches
+# used is given back once the backlog is empty again (a week's backlog must not stay resident).
+GIVE_BACK_AFTER_ROWS = 20_000
 
 
 async def run_sink(site: UploaderSite, service: OutboxService, sink_config: PostgrestSinkConfig | PostgresSinkConfig,
@@ -42,8 +47,13 @@ async def run_sink(site: UploaderSite, service: OutboxService, sink_config: Post
             delivery = Delivery(sink, outbox, clock, batch_size=sink_config.batch_size,
                                 backoff_max_s=sink_config.backoff_max_s, alert=alert, counters=counters,
                                 rng=random.Random())
+            delivered = 0
             while service.generation == generation and service.ready.is_set():
                 n, delay = await delivery.step()
+                delivered += n
+                if n == 0 and delay == 0 and delivered >= GIVE_BACK_AFTER_ROWS:
+                    give_back(f"backlog of {delivered} rows uploaded to {sink.name}")
+                    delivered = 0
                 if not registered and delay == 0 and clock.monotonic() >= next_registration:
                     try:
                         await sink.register_devices(device_entries(site))
@@ -57,6 +67,9 @@ async def run_sink(site: UploaderSite, service: OutboxService, sink_config: Post
                 elif n == 0:
                     wake.clear()
                     await first_done(wake.wait(), clock.sleep(sink_config.interval_s))
+                    if wake.is_set() and sink_config.gather_s > 0:
+                        # Woken by a commit: what the next few commits bring goes in the same requests.
+                        await clock.sleep(sink_config.gather_s)
             outbox.close()
             outbox = None
     finally:

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import Field
 
+from controller.config.simulator import SimulatorConfig
 from controller.core.config import DEFAULT_TIMEZONE, ConfigModel, ProblemList, TimedRate, TimezoneName, did_you_mean
 from controller.engine.decision import Decider
 from controller.engine.envelope import Limits
@@ -19,7 +20,6 @@ from controller.planner.config import PlannerConfig
 from devices.catalog import BATTERY_KINDS, METER_KINDS, DeviceConfig
 from modes.base import ModeContext
 from modes.catalog import ModeConfig, build_modes, priority_key
-from simulator.config import SimulatorConfig
 from uploader.config import BufferConfig, UploaderConfig
 
 MAX_READING_AGE_BOUND_S = 300.0  # beyond this, stale-data idling is as good as off

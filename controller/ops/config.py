@@ -24,8 +24,12 @@ class MqttConfig(ConfigModel):
     client_id: str | None = Field(default=None, description="default: flux-edge-<site>")
     keepalive_s: int = Field(default=30, ge=5)
     qos: int = Field(default=1, ge=0, le=2, description="QoS of what we publish and subscribe to")
+    queue_bytes: int = Field(
+        default=1024 * 1024, ge=4096,
+        description="memory the queued telemetry may take while the broker is away, in bytes (oldest dropped); "
+                    "the outbox, not this queue, is the durable path")
     queue_size: int = Field(
-        default=10_000, ge=10, description="messages held in memory while the broker is away (oldest dropped)")
+        default=10_000, ge=10, description="and at most this many telemetry messages (oldest dropped)")
     reconnect_initial_s: float = Field(default=1.0, gt=0, description="first reconnect delay, doubled per failure")
     reconnect_max_s: float = Field(default=60.0, gt=0, description="reconnect delay cap")
     max_override_s: float = Field(default=4 * 3600.0, gt=0, description="longest manual override a command may set")

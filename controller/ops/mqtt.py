@@ -2,10 +2,12 @@
 
 Topics under `<prefix>/<site>/`: `<device>/measurements`, `alerts`, `commands` (subscribed), `acks`,
 `decision` (the newest decision with its one-line reason, at most one per `decision_interval_s`) and
-`status` (retained online/offline, offline as the will). Publishing goes through a bounded
-in-memory queue that only this component drains, so a broker outage never blocks polling or
-control; when the queue is full the oldest telemetry goes first (the outbox is the durable path),
-while acknowledgements and alerts wait in a queue of their own. Reconnects back off exponentially.
+`status` (retained online/offline, offline as the will). Publishing goes through an in-memory
+queue that only this component drains, so a broker outage never blocks polling or control. The
+queue is bounded by the memory its messages take (`mqtt.queue_bytes`: payload, topic and the
+per-message object overhead), not by their count, so a long outage costs a known amount of RSS
+whatever the site's size; when it is full the oldest telemetry goes first (the outbox is the durable
+path), while acknowledgements and alerts wait in a queue of their own. Reconnects back off exponentially.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ if TYPE_CHECKING:
 log = get_logger("ops.mqtt")
 
 URGENT_QUEUE = 1000  # acks and alerts: few, and worth keeping longer than telemetry
+# What one queued message costs beyond its payload and topic characters: the bytes object (33), the
+# topic str (49), the tuple (56) and the deque slot (8), rounded up.
+MESSAGE_OVERHEAD = 160
 MAX_SEND_ATTEMPTS = 3  # a message the broker keeps refusing (e.g. too large) is dropped, not retried forever
 
 RETAINED_REFUSED = ("retained commands are not executed: they would run again on every reconnect; "
@@ -65,7 +70,8 @@ class MqttBridge:
         self._config = config
         self.site_id = runtime.config.site.id
         self.base = f"{config.topic_prefix.strip('/')}/{self.site_id}"
-        self._bulk: deque[tuple[str, bytes]] = deque(maxlen=config.queue_size)
+        self._bulk: deque[tuple[str, bytes]] = deque()
+        self._bulk_bytes = 0  # what the messages in `_bulk` take, by `message_cost`
         self._urgent: deque[tuple[str, bytes]] = deque(maxlen=URGENT_QUEUE)
         self._wake = asyncio.Event()
         self._handler = CommandHandler(runtime)
@@ -91,6 +97,14 @@ class MqttBridge:
         return len(self._bulk) + len(self._urgent)
 
     @property
+    def queued_bytes(self) -> int:
+        return self._bulk_bytes
+
+    @staticmethod
+    def message_cost(topic: str, payload: bytes) -> int:
+        return len(payload) + len(topic) + MESSAGE_OVERHEAD
+
+    @property
     def commands_topic(self) -> str:
         return f"{self.base}/commands"
 
@@ -98,14 +112,37 @@ class MqttBridge:
     def acks_topic(self) -> str:
         return f"{self.base}/acks"
 
+    def _dropping(self, urgent: bool) -> None:
+        self.dropped += 1
+        if self.dropped == 1 or self.dropped % 1000 == 0:
+            log.warning("mqtt_queue_full_dropping_oldest", dropped=self.dropped, urgent=urgent,
+                        queued_bytes=self._bulk_bytes)
+
     def _enqueue(self, topic: str, body: dict[str, Any], *, urgent: bool = False) -> None:
-        queue = self._urgent if urgent else self._bulk
-        if len(queue) == queue.maxlen:
-            self.dropped += 1
-            if self.dropped == 1 or self.dropped % 1000 == 0:
-                log.warning("mqtt_queue_full_dropping_oldest", dropped=self.dropped, urgent=urgent)
-        queue.append((topic, json.dumps(body, separators=(",", ":")).encode()))
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        if urgent:
+            if len(self._urgent) == self._urgent.maxlen:
+                self._dropping(True)
+            self._urgent.append((topic, payload))
+        else:
+            cost = self.message_cost(topic, payload)
+            while self._bulk and (self._bulk_bytes + cost > self._config.queue_bytes
+                                  or len(self._bulk) >= self._config.queue_size):
+                self._pop_bulk()
+                self._dropping(False)
+            self._bulk.append((topic, payload))
+            self._bulk_bytes += cost
         self._wake.set()
+
+    def _pop_bulk(self) -> None:
+        topic, payload = self._bulk.popleft()
+        self._bulk_bytes -= self.message_cost(topic, payload)
+
+    def _pop(self, queue: deque[tuple[str, bytes]]) -> None:
+        if queue is self._bulk:
+            self._pop_bulk()
+        else:
+            queue.popleft()
 
     def publish_reading(self, reading: Reading) -> None:
         self._enqueue(f"{self.base}/{reading.device}/measurements", flexmeter.measurements(reading))
@@ -231,14 +268,14 @@ class MqttBridge:
             attempts = self._attempts + 1 if payload is self._attempted else 1
             self._attempted, self._attempts = payload, attempts
             if attempts > MAX_SEND_ATTEMPTS:
-                queue.popleft()
+                self._pop(queue)
                 self.dropped += 1
                 log.error("mqtt_message_dropped", topic=topic, bytes=len(payload), attempts=attempts - 1)
                 continue
             await client.publish(topic, payload, qos=self._config.qos)
             # Removed only once the broker has it: a message in flight when the link drops is resent.
             if queue and queue[0][0] is topic and queue[0][1] is payload:
-                queue.popleft()
+                self._pop(queue)
             self.published += 1
 
     async def _listener(self, client: aiomqtt.Client) -> None:

@@ -17,7 +17,7 @@ from uuid import UUID
 import pytest
 
 from controller.config import load_site
-from controller.core.bus import DecisionRecord
+from controller.core.bus import DecisionRecord, Event
 from controller.core.clock import ManualClock
 from controller.core.reading import Reading
 from controller.ops.mqtt import MqttBridge, run_bridge
@@ -330,3 +330,19 @@ async def test_tls_with_username_and_password(tmp_path: Path, tls_broker: dict[s
             await stop(task)
             await stop(bad_task)
     assert bridge.connects == 1
+
+
+def test_the_telemetry_queue_is_bounded_by_bytes_not_messages(tmp_path: Path) -> None:
+    runtime = make_runtime(tmp_path, "127.0.0.1", 1, queue_bytes=16 * 1024, queue_size=100_000)
+    assert runtime.config.mqtt is not None
+    bridge = MqttBridge(runtime, runtime.config.mqtt)  # never connected: everything stays queued
+    for minute in range(500):
+        bridge.publish_reading(meter_reading(float(minute), minute=minute))
+    assert 0 < bridge.queued_bytes <= 16 * 1024
+    assert bridge.queued_bytes == sum(bridge.message_cost(t, p) for t, p in bridge._bulk)
+    assert bridge.dropped == 500 - bridge.queued
+    newest = json.loads(bridge._bulk[-1][1])
+    assert newest["request"]["measurements"]["electricity.power.active.consumed.total"] == 499.0
+    # Alerts and acknowledgements are kept apart and never pushed out by telemetry.
+    bridge.publish_alert(Event(NOW, "queue_test", "Info", "kept", {}))
+    assert len(bridge._urgent) == 1 and bridge.queued_bytes <= 16 * 1024
