@@ -29,9 +29,8 @@ MAX_CONNECTIONS = 32
 READ_TIMEOUT_S = 10.0
 READ_CHUNK = 16 * 1024
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-           409: "Conflict",
-           413: "Payload Too Large", 422: "Unprocessable Entity", 500: "Internal Server Error",
-           503: "Service Unavailable"}
+           409: "Conflict", 413: "Payload Too Large", 422: "Unprocessable Entity", 500: "Internal Server Error",
+           503: "Service Unavailable", 505: "HTTP Version Not Supported"}
 
 
 @dataclass(frozen=True)
@@ -161,6 +160,8 @@ async def _read_request(reader: asyncio.StreamReader) -> HttpRequest | HttpRespo
                 return _bad(exc.error_status_hint, f"bad request: {exc}")
             continue
         if isinstance(event, h11.Request):
+            if event.http_version not in (b"1.0", b"1.1"):  # h11 reads any N.N; we speak 1.x only
+                return _bad(505, f"HTTP/{event.http_version.decode('latin-1')} is not supported")
             request = event
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers}
             length = headers.get("content-length")
