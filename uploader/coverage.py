@@ -24,7 +24,7 @@ from uploader.factory import make_sink
 from uploader.outbox import Outbox
 from uploader.sink import Sink, SinkError
 from uploader.site import ProfileLog, UploaderSite, reopen_outbox
-from uploader.tables import DECISIONS, CloudRow, map_reading, reading_table
+from uploader.tables import DECISIONS, FORECASTS, CloudRow, map_reading, reading_table, site_device_id
 from uploader.writer import OutboxService
 
 log = get_logger("coverage")
@@ -67,6 +67,9 @@ def streams(site: UploaderSite) -> list[Stream]:
             out.append(Stream(d.name, table.name, str(d.id)))
     if site.battery_id is not None:
         out.append(Stream("decisions", DECISIONS.name, str(site.battery_id)))
+    # Forecasts are filed under the site's id, one per made_at: the cloud's slots for that id are theirs.
+    # (Events and plans are keyed by their own ids, not the device id the cloud is asked about: not checked.)
+    out.append(Stream("forecasts", FORECASTS.name, str(site_device_id(site.site_id))))
     return out
 
 

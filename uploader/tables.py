@@ -20,6 +20,7 @@ from uuid import UUID
 
 from controller.core.bus import DecisionRecord, Event
 from controller.core.clock import utc
+from controller.core.forecast import Forecast
 from controller.core.reading import Reading
 
 ColumnType = Literal["real", "integer", "text", "jsonb"]
@@ -72,7 +73,12 @@ PLANS = CloudTable("mg_controller_plans", (
     ("plan_id", "text"), ("inputs_hash", "text"), ("status", "text"), ("expected_value_gbp", "real"),
     ("periods", "jsonb")), conflict=("plan_id", "time"))
 
-TABLES: dict[str, CloudTable] = {t.name: t for t in (BESS, METER, EMLITE, HEAT, DECISIONS, EVENTS, PLANS)}
+# The forecasts the daemon makes (migration 0005), filed under the site's id, one row per forecast.
+FORECASTS = CloudTable("mg_controller_forecasts", (
+    ("body", "jsonb"), ("forecasters", "jsonb"), ("notes", "jsonb")))
+
+TABLES: dict[str, CloudTable] = {t.name: t for t in (BESS, METER, EMLITE, HEAT, DECISIONS, EVENTS, PLANS,
+                                                     FORECASTS)}
 READING_TABLES = (BESS, METER, EMLITE, HEAT)
 
 # device kind -> (name of one of READING_TABLES, reading field -> column)
@@ -169,6 +175,24 @@ def map_plan(plan: Mapping[str, Any], site_id: str) -> CloudRow:
               "expected_value_gbp": plan.get("expected_value_gbp"), "periods": plan.get("periods", [])}
     return _row(PLANS, str(plan["plan_id"]), str(site_device_id(site_id)),
                 datetime.fromisoformat(str(plan["created_at"])), values)
+
+
+def plan_of(event: Event) -> Mapping[str, Any] | None:
+    """The `plan --json` body a `plan_made` event carries (controller.wiring.publish_plan), or None."""
+    if event.kind != "plan_made":
+        return None
+    plan = event.data.get("plan")
+    if not isinstance(plan, Mapping) or not all(k in plan for k in ("plan_id", "created_at", "status")):
+        return None
+    return plan
+
+
+def map_forecast(forecast: Forecast, site_id: str) -> CloudRow:
+    """The cloud row of a forecast: its `forecast --json` body, filed under the site's id at its made_at."""
+    body = forecast.as_json()
+    device_id = str(site_device_id(site_id))
+    values = {"body": body, "forecasters": body["forecasters"], "notes": body["notes"]}
+    return _row(FORECASTS, device_id, device_id, forecast.made_at, values)
 
 
 def site_device_id(site_id: str) -> UUID:

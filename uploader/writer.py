@@ -1,4 +1,6 @@
-"""The outbox writer: readings, decisions and events from the bus, committed to the outbox as cloud rows.
+"""The outbox writer: readings, decisions, events, plans and forecasts from the bus, committed to the outbox
+as cloud rows. Plans arrive as `plan_made` events (their `plan` data is the `plan --json` body): each such
+event files one row in the events table and one in the plans table. Forecasts come from `bus.forecasts`.
 
 The intake (`OutboxService`) is created once by the caller and kept across reloads: it registers
 synchronous bus listeners once, so nothing published while the writer restarts on a reload is
@@ -18,12 +20,13 @@ from typing import Any, TypeVar
 
 from controller.core.bus import Bus, DecisionRecord, Event
 from controller.core.clock import Clock
+from controller.core.forecast import Forecast
 from controller.core.logs import get_logger
 from controller.core.reading import Reading
 from uploader.delivery import Alert
 from uploader.outbox import Outbox, OutboxCorrupt, move_aside, outbox_path
 from uploader.site import UploaderSite, buffer_dir, open_outbox
-from uploader.tables import CloudRow, map_decision, map_event, map_reading
+from uploader.tables import CloudRow, map_decision, map_event, map_forecast, map_plan, map_reading, plan_of
 
 log = get_logger("uploader")
 
@@ -45,10 +48,12 @@ class OutboxService:
         self._readings: list[Reading] = []
         self._decisions: list[DecisionRecord] = []
         self._events: list[Event] = []
+        self._forecasts: list[Forecast] = []
         self.arrived = asyncio.Event()
         bus.readings.on(self._on_reading)
         bus.decisions.on(self._on_decision)
         bus.events.on(self._on_event)
+        bus.forecasts.on(self._on_forecast)
         self.outbox: Outbox | None = None  # the writer's store while it runs (status reads its stats)
         self.ready = asyncio.Event()
         self.generation = 0  # bumped when the database file is replaced: uploaders reopen
@@ -75,14 +80,22 @@ class OutboxService:
         self._events.append(item)
         self.arrived.set()
 
+    def _on_forecast(self, item: Forecast) -> None:
+        self._forecasts.append(item)
+        self.arrived.set()
+
     @property
     def queued(self) -> int:
-        return len(self._readings) + len(self._decisions) + len(self._events)
+        return len(self._readings) + len(self._decisions) + len(self._events) + len(self._forecasts)
 
     def take(self) -> tuple[list[Reading], list[DecisionRecord], list[Event]]:
-        """Everything that arrived since the last take."""
+        """Everything that arrived since the last take (forecasts: `take_forecasts`)."""
         taken = (list(self._readings), list(self._decisions), list(self._events))
         self._readings[:], self._decisions[:], self._events[:] = [], [], []
+        return taken
+
+    def take_forecasts(self) -> list[Forecast]:
+        taken, self._forecasts = self._forecasts, []
         return taken
 
 
@@ -117,7 +130,21 @@ class OutboxWriter:
                 s.rows_skipped += len(decisions)
             else:
                 rows.extend(map_decision(d, site.battery_id) for d in decisions)
-        rows.extend(map_event(e, site.site_id) for e in events)
+        for e in events:
+            rows.append(map_event(e, site.site_id))
+            plan = plan_of(e)
+            if plan is not None:
+                try:
+                    rows.append(map_plan(plan, site.site_id))
+                except (KeyError, TypeError, ValueError) as exc:  # a malformed body: its event still goes
+                    s.rows_skipped += 1
+                    log.warning("plan_without_cloud_row", error=repr(exc))
+        for f in s.take_forecasts():
+            try:
+                rows.append(map_forecast(f, site.site_id))
+            except (TypeError, ValueError) as exc:  # one unencodable forecast never blocks the others
+                s.rows_skipped += 1
+                log.warning("forecast_without_cloud_row", error=repr(exc))
         return rows
 
     def _write(self, rows: list[CloudRow]) -> int:

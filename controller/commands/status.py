@@ -92,6 +92,29 @@ def _today_line(v: dict[str, Any]) -> str | None:
             f"battery value {_gbp(t['battery_value_gbp'])}")
 
 
+def _band(b: dict[str, Any] | None, unit: str, digits: int) -> str:
+    if not b:
+        return "-"
+    return f"{b['value']:.{digits}f} {unit} ({b['lower']:.{digits}f}..{b['upper']:.{digits}f})"
+
+
+def _forecast_lines(v: dict[str, Any], now: datetime) -> list[str]:
+    """`forecast    made 12:00 by net_load_kw profile, price_p_per_kwh persistence`, the next periods' net
+    load and price with their 80 % intervals, then the notes."""
+    f = v.get("forecast")
+    if not f:
+        return []
+    tz = now.tzinfo
+    made = datetime.fromisoformat(f["made_at"]).astimezone(tz).strftime("%H:%M")
+    by = ", ".join(f"{q} {name}" for q, name in (f.get("forecasters") or {}).items()) or "-"
+    out = [f"forecast    made {made} by {by}"]
+    out += [f"  {datetime.fromisoformat(p['start']).astimezone(tz).strftime('%H:%M')}     net load "
+            f"{_band(p.get('net_load_kw'), 'kW', 0)}   price {_band(p.get('price_p_per_kwh'), 'p/kWh', 1)}"
+            for p in f.get("next") or []]
+    out += [f"  note      {n}" for n in f.get("notes") or []]
+    return out
+
+
 def _age(d: dict[str, Any]) -> str:
     if d.get("reading_age_s") is None:
         return "-"
@@ -152,6 +175,7 @@ def render(v: dict[str, Any]) -> str:
                  f" -> {p['soe_end_kwh']:.0f} kWh" for p in plan.get("next", [])]
         if steps:
             out.append("plan next   " + ", ".join(steps[:8]))
+    out += _forecast_lines(v, now)
     if ov:
         what = f"setpoint {ov['setpoint_kw']:g} kW" if ov.get("setpoint_kw") is not None else f"mode {ov.get('mode')}"
         out.append(f"override    {what} until {ov.get('until')} by {ov.get('source')}")

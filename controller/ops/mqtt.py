@@ -1,8 +1,9 @@
 """MQTT: telemetry and alerts out, operator commands in, one acknowledgement per command.
 
 Topics under `<prefix>/<site>/`: `<device>/measurements`, `alerts`, `commands` (subscribed), `acks`,
-`decision` (the newest decision with its one-line reason, at most one per `decision_interval_s`) and
-`status` (retained online/offline, offline as the will). Publishing goes through an in-memory
+`decision` (the newest decision with its one-line reason, at most one per `decision_interval_s`),
+`forecast` (each forecast the daemon makes, its `flux-edge forecast --json` body plus the site; not
+retained) and `status` (retained online/offline, offline as the will). Publishing goes through an in-memory
 queue that only this component drains, so a broker outage never blocks polling or control. The
 queue is bounded by the memory its messages take (`mqtt.queue_bytes`: payload, topic and the
 per-message object overhead), not by their count, so a long outage costs a known amount of RSS
@@ -33,6 +34,7 @@ from controller.ops.mqtt_commands import LONG_RUNNING, CommandHandler, Outcome, 
 
 if TYPE_CHECKING:
     from controller.core.bus import Event
+    from controller.core.forecast import Forecast
     from controller.core.reading import Reading
     from controller.ops.config import MqttConfig
     from controller.runtime import Runtime
@@ -84,6 +86,7 @@ class MqttBridge:
         self._attempts = 0
         self.commands = 0
         self.decisions_published = 0
+        self.forecasts_published = 0
         self.commands_failed = 0
         self.commands_refused = 0
         self._auth = auth.auth_required()
@@ -158,6 +161,10 @@ class MqttBridge:
             "effective_modes": body.get("effective_modes"), "constraints": body.get("constraints"),
             "dry_run": body.get("dry_run"), "override": body.get("override")})
 
+    def publish_forecast(self, forecast: Forecast) -> None:
+        self.forecasts_published += 1
+        self._enqueue(f"{self.base}/forecast", {"site": self.site_id, **forecast.as_json()})
+
     async def _decisions(self, queue: asyncio.Queue[DecisionRecord]) -> None:
         """Rate-limited: the first decision at once, then at most one per interval, always the newest."""
         loop = asyncio.get_running_loop()
@@ -193,16 +200,19 @@ class MqttBridge:
         readings = self._runtime.bus.readings.subscribe()
         events = self._runtime.bus.events.subscribe()
         decisions = self._runtime.bus.decisions.subscribe()
+        forecasts = self._runtime.bus.forecasts.subscribe()
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._decisions(decisions))
                 tg.create_task(self._pump(readings, self.publish_reading))
                 tg.create_task(self._pump(events, self.publish_alert))
+                tg.create_task(self._pump(forecasts, self.publish_forecast))
                 tg.create_task(self._connection_loop())
         finally:
             self._runtime.bus.readings.unsubscribe(readings)
             self._runtime.bus.events.unsubscribe(events)
             self._runtime.bus.decisions.unsubscribe(decisions)
+            self._runtime.bus.forecasts.unsubscribe(forecasts)
             self.connected = False
 
     @staticmethod

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from controller.core.forecast import NET_LOAD, PRICE, Forecast
 from controller.core.logs import get_logger
 from controller.engine.explain import explain
 from controller.engine.schedule import zone
@@ -89,6 +90,9 @@ class OpsView:
     mqtt_dropped: int | None = None  # messages dropped from the in-memory queue while the broker was away
     heartbeat_age_s: dict[str, float] = field(default_factory=dict)  # real seconds since each liveness mark
     plan: dict[str, Any] | None = None  # the planner's current plan and its next hours (None: no planner)
+    # The latest forecast: {made_at, forecasters, notes, next: [{start, net_load_kw, price_p_per_kwh}]}, each
+    # quantity {value, lower, upper} or None (None: no forecast service, or no forecast yet).
+    forecast: dict[str, Any] | None = None
     # Why: the one-line reason of the newest decision (controller.engine.explain) and when it was taken.
     reason: str | None = None
     decided_at: datetime | None = None
@@ -325,6 +329,22 @@ def _market_view(view: OpsView, runtime: Runtime, now: datetime) -> None:
     view.axle_next = _step_json(upcoming[0]) if upcoming else None
 
 
+FORECAST_PERIODS = 6  # periods of the forecast `status` shows, from the one covering now
+
+
+def _forecast_view(forecast: Forecast, now: datetime) -> dict[str, Any]:
+    periods = list(forecast.periods)
+    # From the period covering now (the last one starting at or before it), or the first if all are ahead.
+    first = max((i for i, p in enumerate(periods) if p.start <= now), default=0)
+    upcoming = []
+    for p in periods[first:first + FORECAST_PERIODS]:
+        net, price = p.get(NET_LOAD), p.get(PRICE)
+        upcoming.append({"start": p.start.isoformat(), NET_LOAD: None if net is None else net.as_json(),
+                         PRICE: None if price is None else price.as_json()})
+    return {"made_at": forecast.made_at.isoformat(), "forecasters": dict(forecast.forecasters),
+            "notes": list(forecast.notes), "next": upcoming}
+
+
 async def take_view(runtime: Runtime, last_decision: Mapping[str, Any] | None = None) -> OpsView:
     """The current picture. `last_decision` is the newest decision seen on the bus, if the caller keeps one."""
     config = runtime.config
@@ -391,6 +411,9 @@ async def take_view(runtime: Runtime, last_decision: Mapping[str, Any] | None = 
     view.reloads_failed = daemon.reloads_failed if daemon is not None else 0
     if runtime.services.planner is not None:
         view.plan = runtime.services.planner.summary(now)
+    latest = runtime.services.forecast.latest if runtime.services.forecast is not None else None
+    if latest is not None:
+        view.forecast = _forecast_view(latest, now)
     if config.mqtt is not None:
         mqtt = runtime.services.mqtt
         view.mqtt_connected = mqtt is not None and mqtt.connected

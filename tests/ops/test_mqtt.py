@@ -346,3 +346,28 @@ def test_the_telemetry_queue_is_bounded_by_bytes_not_messages(tmp_path: Path) ->
     # Alerts and acknowledgements are kept apart and never pushed out by telemetry.
     bridge.publish_alert(Event(NOW, "queue_test", "Info", "kept", {}))
     assert len(bridge._urgent) == 1 and bridge.queued_bytes <= 16 * 1024
+
+
+async def test_each_forecast_is_published_not_retained(tmp_path: Path, mqtt_addr: tuple[str, int]) -> None:
+    from controller.core.forecast import NET_LOAD, PRICE, Band, Forecast, PeriodForecast
+
+    host, port = mqtt_addr
+    runtime = make_runtime(tmp_path, host, port)
+    base = f"{runtime.config.mqtt.topic_prefix}/testsite"  # type: ignore[union-attr]
+    forecasts = [Forecast(NOW + timedelta(minutes=30 * i), (PeriodForecast(NOW, {
+        NET_LOAD: Band(40.0 + i, 30.0, 55.0), PRICE: Band(12.5, 9.0, 16.0)}),), {NET_LOAD: "profile"},
+        ("price: 3 days of history",)) for i in range(2)]
+    async with subscriber(host, port, f"{base}/forecast") as sub:
+        bridge, task = await start_bridge(runtime)
+        try:
+            for f in forecasts:
+                runtime.bus.forecasts.publish(f)
+            got = await sub.wait_for("/forecast", 2)
+            assert got == [{"site": "testsite", **f.as_json()} for f in forecasts]
+            assert got[1]["periods"][0]["net_load_kw"] == {"value": 41.0, "lower": 30.0, "upper": 55.0}
+            assert bridge.forecasts_published == 2
+        finally:
+            await stop(task)
+    async with subscriber(host, port, f"{base}/forecast") as late:  # nothing retained for a late subscriber
+        await asyncio.sleep(0.5)
+        assert late.on("/forecast") == []

@@ -75,3 +75,33 @@ async def test_render_shows_the_plan_and_its_next_hours(tmp_path: Path) -> None:
     assert plan_line.endswith(" GBP expected")
     next_line = next(line for line in text.splitlines() if line.startswith("plan next   "))
     assert next_line.count(" kWh") == 8  # four hours of half-hours
+
+
+async def test_status_shows_the_latest_forecast(tmp_path: Path) -> None:
+    from controller.core.forecast import NET_LOAD, PRICE, Band, Forecast, PeriodForecast
+
+    site = write_site(tmp_path / "site.yaml")
+    runtime = Runtime(site=load_site(site), clock=ManualClock(NOW + timedelta(minutes=10)))
+    before = json.loads(json.dumps((await take_view(runtime)).to_json()))
+    assert before["forecast"] is None and "forecast" not in render(before)
+
+    class Service:
+        latest = Forecast(NOW - timedelta(minutes=30), tuple(
+            PeriodForecast(NOW + timedelta(minutes=30 * (i - 1)), {
+                NET_LOAD: Band(40.0 + i, 30.0 + i, 55.0 + i), PRICE: Band(12.5, 9.0, 16.25)}) for i in range(10)),
+            {NET_LOAD: "profile", PRICE: "persistence"}, ("price_p_per_kwh: 3 of 28 days of history",))
+
+    runtime.services.forecast = Service()  # type: ignore[assignment]
+    answer = json.loads(json.dumps((await take_view(runtime)).to_json()))
+    assert set(answer) == set(before)  # one new key, the existing ones unchanged
+    f = answer["forecast"]
+    assert f["made_at"] == (NOW - timedelta(minutes=30)).isoformat()
+    assert f["forecasters"] == {NET_LOAD: "profile", PRICE: "persistence"}
+    assert f["notes"] == ["price_p_per_kwh: 3 of 28 days of history"]
+    assert [p["start"] for p in f["next"]] == [(NOW + timedelta(minutes=30 * i)).isoformat() for i in range(6)]
+    assert f["next"][0][NET_LOAD] == {"value": 41.0, "lower": 31.0, "upper": 56.0}
+    lines = render(answer).splitlines()
+    assert "forecast    made 11:30 by net_load_kw profile, price_p_per_kwh persistence" in lines
+    assert "  12:00     net load 41 kW (31..56)   price 12.5 p/kWh (9.0..16.2)" in lines
+    assert "  note      price_p_per_kwh: 3 of 28 days of history" in lines
+    assert sum(line.startswith("  1") and "net load" in line for line in lines) == 6

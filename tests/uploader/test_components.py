@@ -24,6 +24,7 @@ from controller.config import SiteConfig
 from controller.core.bus import Event
 from controller.core.clock import Clock, ScaledClock
 from controller.core.component import STOP_POLLERS, ComponentSpec
+from controller.core.forecast import NET_LOAD, PRICE, Band, Forecast, PeriodForecast
 from controller.daemon import Daemon
 from controller.runtime import Runtime
 from controller.wiring import uploader as uploader_components
@@ -301,3 +302,56 @@ async def test_two_sinks_advance_independently(tmp_path: Path, cloud: CloudStand
         assert h.cloud_slots("mg_bess_readings") == producer.slots
     finally:
         assert await h.stop() == 0
+
+
+def _forecast(made_at: datetime, net_kw: float) -> Forecast:
+    periods = tuple(PeriodForecast(made_at + timedelta(minutes=30 * i), {
+        NET_LOAD: Band(net_kw, net_kw - 10, net_kw + 10), PRICE: Band(12.0, 8.0, 15.0)}) for i in range(3))
+    return Forecast(made_at, periods, {NET_LOAD: "profile", PRICE: "persistence"}, ("price: 2 days of history",))
+
+
+def _plan(plan_id: str, created_at: datetime) -> dict[str, Any]:
+    return {"plan_id": plan_id, "created_at": created_at.isoformat(), "status": "optimal", "breaches": [],
+            "expected_value_gbp": 12.5, "periods": [
+                {"start": created_at.isoformat(), "battery_kw": -250.0, "soe_end_kwh": 625.0,
+                 "price_p_per_kwh": 8.0, "net_load_kw": float("nan")}]}
+
+
+async def test_plans_and_forecasts_reach_their_cloud_tables_once(tmp_path: Path, cloud: CloudStandIn,
+                                                                 pg_dsn: str) -> None:
+    from uploader.tables import site_device_id
+
+    clock = ScaledClock(T0, speed=600)
+    h = await start(tmp_path, cloud, pg_dsn, clock, T0 + timedelta(minutes=2))
+    try:
+        await eventually(lambda: h.daemon.runtime is not None and h.runtime.services.outbox is not None, timeout=10)
+        await asyncio.wait_for(h.producer.done.wait(), 60)
+        t1, t2 = T0 + timedelta(minutes=30), T0 + timedelta(minutes=60)
+        for plan in (_plan("p1", t1), _plan("p1", t1), _plan("p2", t2)):  # the first twice: one row
+            h.runtime.alert("plan_made", "info", f"plan {plan['plan_id']}", plan=plan)
+        for f in (_forecast(t1, 40.0), _forecast(t1, 40.0), _forecast(t2, -5.0)):
+            h.runtime.bus.forecasts.publish(f)
+        await eventually(lambda: len(h.cloud_slots("mg_controller_plans")) == 2
+                         and len(h.cloud_slots("mg_controller_forecasts")) == 2, timeout=60)
+        # Resent (as after a crash before the cursor moved): still one row per key.
+        h.runtime.alert("plan_made", "info", "plan p1", plan=_plan("p1", t1))
+        h.runtime.bus.forecasts.publish(_forecast(t2, -5.0))
+        await eventually(lambda: h.runtime.services.outbox.queued == 0, timeout=10)
+    finally:
+        assert await h.stop() == 0
+    site = str(site_device_id("svc"))
+    with psycopg.connect(pg_dsn) as conn:
+        plans = conn.execute("SELECT plan_id, inputs_hash, time, device_id::text, status, expected_value_gbp, "
+                             "periods FROM flux.mg_controller_plans ORDER BY time").fetchall()
+        forecasts = conn.execute("SELECT time, device_id::text, body, forecasters, notes "
+                                 "FROM flux.mg_controller_forecasts ORDER BY time").fetchall()
+        planned = conn.execute("SELECT count(*) FROM flux.mg_controller_events WHERE kind = 'plan_made'").fetchone()
+    assert [(p[0], p[1], p[2], p[3], p[4], p[5]) for p in plans] == [
+        ("p1", "p1", t1, site, "optimal", 12.5), ("p2", "p2", t2, site, "optimal", 12.5)]
+    assert plans[0][6][0]["battery_kw"] == -250.0 and plans[0][6][0]["net_load_kw"] is None
+    assert planned is not None and planned[0] >= 2  # each plan_made is still an event (at its own time)
+    assert [(f[0], f[1]) for f in forecasts] == [(t1, site), (t2, site)]
+    assert forecasts[0][2] == _forecast(t1, 40.0).as_json()
+    assert forecasts[1][2]["periods"][0]["net_load_kw"] == {"value": -5.0, "lower": -15.0, "upper": 5.0}
+    assert forecasts[0][3] == {"net_load_kw": "profile", "price_p_per_kwh": "persistence"}
+    assert forecasts[0][4] == ["price: 2 days of history"]

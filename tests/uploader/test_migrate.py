@@ -40,9 +40,9 @@ def test_every_reading_table_has_a_unique_device_time_key(pg_dsn: str) -> None:
     migrate(pg_dsn)
     with psycopg.connect(pg_dsn) as conn:
         for table in ("mg_bess_readings", "mg_meter_readings", "mg_emlite_readings", "mg_heat_readings",
-                      "mg_controller_decisions"):
+                      "mg_controller_decisions", "mg_controller_forecasts"):
             insert = (f"INSERT INTO flux.{table} (device_id, time, body) VALUES (%s, %s, '{{}}')"
-                      if table == "mg_controller_decisions" else
+                      if table in ("mg_controller_decisions", "mg_controller_forecasts") else
                       f"INSERT INTO flux.{table} (device_id, time) VALUES (%s, %s)")
             key = ("7b0d0c6e-5d2a-4c43-9a57-000000000001", "2026-01-01T00:00Z")
             conn.execute(insert, key)
@@ -61,6 +61,10 @@ def test_the_controller_role_may_insert_and_select_but_not_update_or_delete(pg_d
             "SELECT privilege_type FROM information_schema.role_table_grants WHERE grantee = 'flux_controller' "
             "AND table_schema = 'flux' AND table_name = 'market_data'")}
         assert market == {"SELECT"}
+        forecasts = {r[0] for r in conn.execute(
+            "SELECT privilege_type FROM information_schema.role_table_grants WHERE grantee = 'flux_controller' "
+            "AND table_schema = 'flux' AND table_name = 'mg_controller_forecasts'")}
+        assert forecasts == {"INSERT", "SELECT"}
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
