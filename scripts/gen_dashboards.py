@@ -66,7 +66,18 @@ DECISIONS = (
 EVENTS = ("SELECT e.time, e.level, e.kind, e.message FROM flux.mg_controller_events e "
           f"WHERE e.device_id IN ({SITE_DEVICES}) AND $__timeFilter(e.time) ORDER BY e.time DESC LIMIT 100")
 
-DASHBOARDS: dict[str, tuple[str, list[dict[str, Any]]]] = {
+# The planner's plans (migration 0004): filed under the site's own id, which the registry lists as type 'site'.
+PLANS = f"flux.mg_controller_plans pl WHERE pl.device_id IN ({SITE_DEVICES})"
+LATEST_PLAN = f"(SELECT pl.periods FROM {PLANS} ORDER BY pl.time DESC LIMIT 1) latest"
+
+
+def latest_plan(column: str, label: str) -> str:
+    """One column of the newest plan's periods, as a series over the periods' starts (ahead of now)."""
+    return (f"SELECT (p->>'start')::timestamptz AS time, (p->>'{column}')::real AS \"{label}\" "
+            f"FROM {LATEST_PLAN} CROSS JOIN LATERAL jsonb_array_elements(latest.periods) p ORDER BY 1")
+
+
+DASHBOARDS: dict[str, tuple[str, list[dict[str, Any]]] | tuple[str, list[dict[str, Any]], dict[str, str]]] = {
     "site-overview": ("flux-edge: site overview", [
         ts("Site meters (+ import)", SITE_METER_POWER),
         ts("Battery setpoint (+ discharge)", SETPOINT),
@@ -154,7 +165,22 @@ DASHBOARDS: dict[str, tuple[str, list[dict[str, Any]]]] = {
               "FROM flux.mg_heat_readings h JOIN (SELECT device_id, name FROM flux.mg_device_registry "
               "WHERE site = '$site') r USING (device_id) WHERE $__timeFilter(h.time) GROUP BY r.name ORDER BY r.name"),
     ]),
-    # "plans": the planner's tables are not in the cloud schema yet; its dashboard comes with them.
+    "plans": ("flux-edge: plans", [
+        ts("Latest plan: SoE at each period's end", latest_plan("soe_end_kwh", "planned SoE"), "kwatth"),
+        ts("Latest plan: battery power per period (+ discharge)", latest_plan("battery_kw", "planned battery")),
+        ts("Latest plan: price per period (p/kWh)", latest_plan("price_p_per_kwh", "price"), "none"),
+        ts("Expected value of each plan", "SELECT pl.time AS time, pl.expected_value_gbp AS \"expected value\" "
+           f"FROM {PLANS} AND $__timeFilter(pl.time) ORDER BY 1", "currencyGBP"),
+        ts("Plan status (plans per interval)",
+           "SELECT $__timeGroupAlias(pl.time, $__interval), pl.status AS metric, count(*) AS value "
+           f"FROM {PLANS} AND $__timeFilter(pl.time) GROUP BY 1, 2 ORDER BY 1", "none", w=24),
+        table("Plans",
+              "SELECT pl.time, pl.plan_id, pl.status, pl.expected_value_gbp, "
+              "jsonb_array_length(pl.periods) AS periods, "
+              "(pl.periods->0->>'battery_kw')::real AS first_battery_kw, "
+              "(pl.periods->0->>'soe_end_kwh')::real AS first_soe_end_kwh "
+              f"FROM {PLANS} AND $__timeFilter(pl.time) ORDER BY pl.time DESC LIMIT 100"),
+    ], {"from": "now-12h", "to": "now+36h"}),
 }
 
 SITE_VARIABLE = {"name": "site", "label": "Site", "type": "query", "datasource": DS,
@@ -163,7 +189,8 @@ SITE_VARIABLE = {"name": "site", "label": "Site", "type": "query", "datasource":
                  "refresh": 1, "includeAll": False, "multi": False}
 
 
-def dashboard(uid: str, title: str, panels: list[dict[str, Any]]) -> dict[str, Any]:
+def dashboard(uid: str, title: str, panels: list[dict[str, Any]],
+              time: dict[str, str] | None = None) -> dict[str, Any]:
     x = y = row_h = 0
     laid = []
     for i, p in enumerate(panels, start=1):
@@ -174,13 +201,13 @@ def dashboard(uid: str, title: str, panels: list[dict[str, Any]]) -> dict[str, A
         x, row_h = x + w, max(row_h, h)
     return {"uid": f"flux-edge-{uid}", "title": title, "tags": ["flux-edge"], "timezone": "browser",
             "schemaVersion": 39, "version": 1, "editable": True, "refresh": "1m",
-            "time": {"from": "now-24h", "to": "now"}, "templating": {"list": [SITE_VARIABLE]}, "panels": laid}
+            "time": time or {"from": "now-24h", "to": "now"}, "templating": {"list": [SITE_VARIABLE]}, "panels": laid}
 
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    for uid, (title, panels) in DASHBOARDS.items():
-        (OUT / f"{uid}.json").write_text(json.dumps(dashboard(uid, title, panels), indent=2) + "\n")
+    for uid, (title, panels, *time) in DASHBOARDS.items():
+        (OUT / f"{uid}.json").write_text(json.dumps(dashboard(uid, title, panels, *time), indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -131,6 +131,18 @@ class HistoryStore:
                                       "WHERE period_start >= ? ORDER BY period_start", (lo,)).fetchall()
         return [PeriodRow(datetime.fromtimestamp(r[0], UTC), *r[1:]) for r in data]
 
+    def periods(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+        """Every column of the periods starting in [since, until) as dicts (`period_start` a UTC datetime),
+        the controller's extra columns included: the local page's chart of today."""
+        hi = int(until.timestamp()) if until is not None else 1 << 62
+        cols = (*VALUE_COLUMNS, *EXTRA_COLUMNS)
+        with self._lock:
+            data = self._conn.execute(f"SELECT period_start, {', '.join(cols)} FROM periods "
+                                      "WHERE period_start >= ? AND period_start < ? ORDER BY period_start",
+                                      (int(since.timestamp()), hi)).fetchall()
+        return [{"period_start": datetime.fromtimestamp(r[0], UTC), **dict(zip(cols, r[1:], strict=True))}
+                for r in data]
+
     def stats(self) -> dict[str, Any]:
         with self._lock:
             n, lo, hi = self._conn.execute(

@@ -1,6 +1,7 @@
 """The local admin endpoint (loopback only): `flux-edge status` and `flux-edge config apply` talk to it.
 
 GET  /status        the operator view as JSON
+GET  /today         today's periods (history) and the forecast and plan ahead, for the page's chart
 GET  /              the local web page (controller/ops/web/, see controller.ops.webpage)
 POST /config/apply  body: the new site file; headers X-Flux-Actor (who) and X-Flux-Site (the path the
                     caller means, refused when it is not the file this daemon runs)
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from controller.core.logs import get_logger
 from controller.ops import auth
+from controller.ops.chart import today_view
 from controller.ops.httpd import HttpEndpoint, HttpRequest, HttpResponse
 from controller.ops.remote_config import same_file
 from controller.ops.status import take_view
@@ -38,11 +40,13 @@ class AdminServer:
         if request.path == "/status" and request.method == "GET":
             view = await take_view(self._runtime, self._tally.last if self._tally is not None else None)
             return HttpResponse.json(view.to_json())
+        if request.path == "/today" and request.method == "GET":
+            return HttpResponse.json(await today_view(self._runtime))
         if request.method == "GET" and (page := static_response(request.path)) is not None:
             return page
         if request.path == "/config/apply" and request.method == "POST":
             return await self._apply(request)
-        if request.path in ("/status", "/config/apply"):
+        if request.path in ("/status", "/today", "/config/apply"):
             return HttpResponse(405, b"method not allowed\n")
         return HttpResponse(404, b"not found\n")
 

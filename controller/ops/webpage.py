@@ -1,7 +1,7 @@
 """The local web page: static files shipped in the package (`controller/ops/web/`), no build step, no CDN.
 
 The admin endpoint (loopback) serves it at `/` beside `/status`. `ops.web.host` may bind a second,
-read-only listener to another address (the site's VPN address), where `/status` needs the token
+read-only listener to another address (the site's VPN address), where `/status` and `/today` need the token
 (`Authorization: Bearer ...`; the page takes it from its URL's fragment, `#token=...`, which browsers
 never send to the server). The page itself holds no data, so it is served without the token.
 """
@@ -14,6 +14,7 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 from controller.core.logs import get_logger
+from controller.ops.chart import today_view
 from controller.ops.httpd import HttpEndpoint, HttpRequest, HttpResponse
 from controller.ops.status import take_view
 
@@ -56,7 +57,7 @@ def authorized(request: HttpRequest, token: str | None) -> bool:
 
 
 class WebServer:
-    """The page and a read-only `/status` on `ops.web.host`, behind the token."""
+    """The page and a read-only `/status` and `/today` on `ops.web.host`, behind the token."""
 
     def __init__(self, runtime: Runtime, tally: DecisionTally | None, host: str, port: int,
                  token: str | None) -> None:
@@ -71,9 +72,11 @@ class WebServer:
         page = static_response(request.path)
         if page is not None:
             return page
-        if request.path == "/status":
+        if request.path in ("/status", "/today"):
             if not authorized(request, self._token):
                 return HttpResponse(401, b"token required\n", headers={"WWW-Authenticate": "Bearer"})
+            if request.path == "/today":
+                return HttpResponse.json(await today_view(self._runtime))
             view = await take_view(self._runtime, self._tally.last if self._tally is not None else None)
             return HttpResponse.json(view.to_json())
         return HttpResponse(404, b"not found\n")

@@ -1,15 +1,18 @@
 """The local web page in a real headless Chromium, against a daemon (`flux-edge run`, its own process) on
 the simulator: it loads with no console error, shows what `status --json` reports, and updates without a
-reload. And the page's optional second listener: the page without a token, `/status` only with it."""
+reload, and draws the chart of today (inline SVG) from `/today` over a history store filled beforehand. And
+the page's optional second listener: the page without a token, `/status` only with it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import math
 import os
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,9 @@ import yaml
 
 from controller.config import load_site
 from controller.core.clock import RealClock
+from controller.engine.settlement import SP, current_sp_start
+from controller.forecast.history import ControllerPeriod, HistoryStore
+from controller.forecast.rows import PeriodRow
 from simulator.modbus_devices import ModbusSite
 from tests.conftest import ROOT
 from tests.helpers import eventually, free_port, port_open
@@ -40,12 +46,47 @@ DOM = """(() => {
 })()"""
 
 
+CHART = """(() => {
+  const svg = document.getElementById('chart');
+  const count = (series, tag) => svg.querySelectorAll(`[data-series="${series}"] ${tag}`).length;
+  const path = (series) => (svg.querySelector(`[data-series="${series}"] path`) || {getAttribute: () => ''})
+    .getAttribute('d') || '';
+  return {updates: window.fluxChartUpdates || 0, today: window.fluxLastToday || null,
+          elements: svg.querySelectorAll('*').length, periods: Number(svg.getAttribute('data-periods')),
+          batteryBars: count('history-battery', 'rect'), sitePath: path('history-site'), soePath: path('history-soe'),
+          ahead: count('ahead', 'rect'), forecastBand: count('forecast', 'polygon'), nowLine: count('now', 'line'),
+          dots: count('now', 'circle'), labels: svg.querySelectorAll('text').length,
+          note: document.querySelector('[data-field="chart_note"]').textContent};
+})()"""
+
+
+def fill_history(directory: Path, days: int = 8) -> int:
+    """Periods of a plausible site up to the current one (excluded): today's so far and `days` before."""
+    store = HistoryStore.open(directory, synchronous="normal")
+    end = current_sp_start(datetime.now(UTC))
+    rows = []
+    t = end - timedelta(days=days)
+    while t < end:
+        hour = t.hour + t.minute / 60
+        site = 120 + 80 * math.sin((hour - 9) / 24 * 2 * math.pi)
+        battery = 60.0 if 16 <= hour < 19 else (-80.0 if 1 <= hour < 4 else 0.0)
+        rows.append((PeriodRow(t, site_import_kwh=max(site, 0) / 2, site_export_kwh=max(-site, 0) / 2,
+                               battery_charge_kwh=max(-battery, 0) / 2, battery_discharge_kwh=max(battery, 0) / 2,
+                               soe_end_kwh=500 + 40 * math.cos(hour / 24 * 2 * math.pi),
+                               imbalance_price_p_per_kwh=10 + 15 * math.sin(hour / 24 * 2 * math.pi)),
+                     ControllerPeriod(site_power_mean_kw=site, battery_power_mean_kw=battery)))
+        t += SP
+    store.put(rows)
+    store.close()
+    return len(rows)
+
+
 def num(v: float | None, unit: str) -> str:
     return "-" if v is None else f"{v:.1f} {unit}"
 
 
 @contextlib.asynccontextmanager
-async def daemon_on_simulator(tmp_path: Path, **ops: Any) -> AsyncIterator[tuple[Path, int]]:
+async def daemon_on_simulator(tmp_path: Path, history: bool = False, **ops: Any) -> AsyncIterator[tuple[Path, int]]:
     ports = {"bess": free_port(), "meter": free_port(), "admin": free_port()}
     site = site_dict(bess_port=ports["bess"], meter_port=ports["meter"],
                      ops={"admin": {"enabled": True, "port": ports["admin"]}, **ops},
@@ -56,6 +97,8 @@ async def daemon_on_simulator(tmp_path: Path, **ops: Any) -> AsyncIterator[tuple
     path.write_text(yaml.safe_dump(site, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if k not in ("FLUX_CLOCK", "NOTIFY_SOCKET")}
     env["PAGE_TOKEN"] = "t0ken-for-the-vpn"
+    if history:
+        fill_history(tmp_path / "outbox")
     async with ModbusSite(load_site(path, env).config, RealClock()):
         daemon = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "controller", "run", "--site", str(path), cwd=ROOT, env=env,
@@ -81,7 +124,8 @@ async def status_json(path: Path) -> dict[str, Any]:
 @needs_chromium
 async def test_the_page_in_chromium(tmp_path: Path) -> None:
     assert CHROMIUM is not None
-    async with daemon_on_simulator(tmp_path) as (path, admin), chromium_page(CHROMIUM, tmp_path / "profile") as page:
+    async with daemon_on_simulator(tmp_path, history=True) as (path, admin), \
+            chromium_page(CHROMIUM, tmp_path / "profile") as page:
         cli = await status_json(path)
         await eventually(lambda: cli["target_kw"] is not None)  # the control loop has decided
         await page.send("Page.navigate", url=f"http://127.0.0.1:{admin}/")
@@ -131,6 +175,28 @@ async def test_the_page_in_chromium(tmp_path: Path) -> None:
         assert later["fields"]["target_kw"] == num(later["status"]["target_kw"], "kW")
         polls = {d["name"]: d["polls_ok"] for d in later["status"]["devices"]}
         assert all(polls[d["name"]] >= d["polls_ok"] for d in cli["devices"])  # newer than the CLI's answer
+
+        # The chart of today: drawn from /today (the history filled before the daemon started, its forecast).
+        chart: dict[str, Any] = {}
+        for _ in range(3000):
+            chart = await page.evaluate(CHART)
+            if chart["updates"] and chart["today"]["forecast"] and chart["dots"] >= 2:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"the chart was never drawn with a forecast: {chart}")
+        today = chart["today"]
+        midnight = datetime.fromisoformat(today["day_start"])
+        expected = (current_sp_start(datetime.fromisoformat(today["time"])) - midnight) // SP
+        assert len(today["history"]) in (expected, expected + 1)  # a period may have ended meanwhile
+        assert chart["periods"] == len(today["history"])
+        assert chart["batteryBars"] == sum(1 for h in today["history"] if h["battery_kw"] is not None)
+        if today["history"]:
+            assert chart["sitePath"].startswith("M") and chart["sitePath"].count("H") == len(today["history"])
+            assert chart["soePath"].startswith("M")
+        assert chart["ahead"] == 1 and chart["nowLine"] == 1 and chart["forecastBand"] == 1
+        assert chart["labels"] > 5 and f"{len(today['history'])} periods recorded today" in chart["note"]
+        assert today["plan"] is None and "no plan" in chart["note"]  # no planner on this site
 
         assert page.errors() == []
         # The check sees errors when there are some (so the empty list above means something).

@@ -15,6 +15,8 @@ import psycopg
 import pytest
 import yaml
 
+from uploader.tables import site_device_id
+
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 FROM, TO = "2026-11-23T00:00:00+00:00", "2026-11-24T00:00:00+00:00"
@@ -40,8 +42,8 @@ def panels() -> list[tuple[str, dict[str, Any]]]:
 
 
 def test_every_dashboard_is_shipped_and_current() -> None:
-    assert [p.stem for p in DASHBOARDS] == ["battery-and-decisions", "emlite-homes", "heat-meters", "site-meters",
-                                            "site-overview"]
+    assert [p.stem for p in DASHBOARDS] == ["battery-and-decisions", "emlite-homes", "heat-meters", "plans",
+                                            "site-meters", "site-overview"]
     before = {p: p.read_text() for p in DASHBOARDS}
     done = subprocess.run([sys.executable, "scripts/gen_dashboards.py"], cwd=ROOT, check=False,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -84,6 +86,17 @@ def cloud(pg_dsn: str) -> str:
                      "VALUES (%s, %s, gen_random_uuid(), 'battery_write_failed', 'Error', 'setpoint write failed')",
                      (t, BESS))
         conn.execute("INSERT INTO flux.market_data (time, type, value) VALUES (%s, 1, 45.2), (%s, 2, 184)", (t, t))
+        # Two plans filed under the site's own id (registered as type 'site', as the uploader does).
+        site = str(site_device_id("demo"))
+        conn.execute("INSERT INTO flux.mg_device_registry (device_id, site, name, type) VALUES (%s, 'demo', 'demo', "
+                     "'site')", (site,))
+        for made, plan_id, status, soe in (("2026-11-23T15:30:00+00:00", "old", "breaches", 500.0),
+                                           ("2026-11-23T16:00:00+00:00", "new", "optimal", 600.0)):
+            periods = [{"start": f"2026-11-23T{16 + k // 2:02d}:{30 * (k % 2):02d}:00+00:00", "battery_kw": 250.0,
+                        "soe_end_kwh": soe - 125 * k, "price_p_per_kwh": 45.2, "net_load_kw": 100.0} for k in range(4)]
+            conn.execute("INSERT INTO flux.mg_controller_plans (time, device_id, plan_id, inputs_hash, status, "
+                         "expected_value_gbp, periods) VALUES (%s, %s, %s, %s, %s, 12.5, %s)",
+                         (made, site, plan_id, plan_id, status, json.dumps(periods)))
     return pg_dsn
 
 
@@ -106,3 +119,15 @@ def test_every_panel_query_runs_on_the_migrated_schema(cloud: str) -> None:
                     assert columns[0] == "time", f"{title}: a time series must return time first, got {columns}"
         decisions = conn.execute(expand(next(p for t, p in found if t.endswith(": Decisions"))["targets"][0]["rawSql"]))
         assert decisions.fetchone()[2].startswith("discharging 250 kW: system short")
+
+        def rows_of(title: str) -> list[tuple[Any, ...]]:
+            panel = next(p for t, p in found if t == title)
+            return list(conn.execute(expand(panel["targets"][0]["rawSql"])).fetchall())
+
+        # The latest plan's periods (not the older one's), and every plan in the table, newest first.
+        soe = rows_of("plans: Latest plan: SoE at each period's end")
+        assert [(r[0].isoformat(), r[1]) for r in soe] == [
+            ("2026-11-23T16:00:00+00:00", 600.0), ("2026-11-23T16:30:00+00:00", 475.0),
+            ("2026-11-23T17:00:00+00:00", 350.0), ("2026-11-23T17:30:00+00:00", 225.0)]
+        assert [r[1:3] for r in rows_of("plans: Plans")] == [("new", "optimal"), ("old", "breaches")]
+        assert sorted(r[1] for r in rows_of("plans: Plan status (plans per interval)")) == ["breaches", "optimal"]
