@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import math
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,10 @@ BATTERY_POWER_FIELD = "target_power_kw"
 BATTERY_METER_FIELD = "power_total_active"
 WRITE_TIMEOUT_S = 5.0  # real seconds: bounds I/O, not the simulated world
 WRITE_BUDGET_SHARE = 0.5  # a write may take at most this share of the control period (clock time)
+# ...and never less than this in real seconds: a socket's round trip does not shrink with a fast clock
+# (at 288x half a 4 s period is 7 ms, and abandoning every write that took longer dropped the battery's
+# connection hundreds of times a simulated day). At real speed the clock budget is the larger one.
+WRITE_BUDGET_MIN_REAL_S = 0.25
 ATTEMPTS_KEPT = 256
 MEASUREMENTS_KEPT = 64
 # How far back, before the earlier of the two readings' poll slots, the worst case looks for where the
@@ -249,6 +254,11 @@ class ControlLoop:
         device = self.io.battery()
         return device if isinstance(device, Controllable) else None
 
+    async def _write_deadline(self, budget_s: float) -> None:
+        started = time.monotonic()
+        await self.clock.sleep(budget_s)
+        await asyncio.sleep(max(0.0, WRITE_BUDGET_MIN_REAL_S - (time.monotonic() - started)))
+
     async def _write(self, kw: float) -> bool:
         battery = self._battery()
         if battery is None:
@@ -258,7 +268,7 @@ class ControlLoop:
         self.attempts.append((self.clock.now(), kw))
         budget_s = self.config.period_s * WRITE_BUDGET_SHARE
         write = asyncio.ensure_future(asyncio.wait_for(battery.write_setpoint(kw), WRITE_TIMEOUT_S))
-        deadline = asyncio.ensure_future(self.clock.sleep(budget_s))
+        deadline = asyncio.ensure_future(self._write_deadline(budget_s))
         try:
             await asyncio.wait({write, deadline}, return_when=asyncio.FIRST_COMPLETED)
         except BaseException:

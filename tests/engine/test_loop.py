@@ -277,3 +277,24 @@ async def test_market_data_comes_from_the_modo_service() -> None:
         inputs = (await r.step(4)).body["inputs"]
         assert inputs["imbalance_price"] == {"value": 9.5, "settlement_period": T0.isoformat()}
         assert inputs["imbalance_volume"]["value"] == -120.0
+
+
+async def test_a_fast_clock_does_not_cut_a_write_short_of_a_socket_round_trip() -> None:
+    # At 288x half a 4 s period is 7 ms of real time: a battery answering in 30 ms real must still be
+    # written, not abandoned (which drops its connection), while a real-speed period keeps its clock budget.
+    from controller.core.clock import ScaledClock
+
+    text = config_text() + "simulator:\n  faults:\n    bess: {latency_s: 0.03}\n"
+    config = parse_site(text)
+    clock = ScaledClock(T0, speed=288.0)
+    runtime = Runtime(site=LoadedSite(config, "<test>", "0"), clock=clock)
+    async with ModbusSite(config, clock, names={"bess"}):
+        battery = create_device(config.device("bess"), clock, DeviceLinks())
+        runtime.services.devices = {"bess": battery}
+        loop = control_loop(config, runtime)
+        try:
+            assert await loop._write(-20.0) is True
+            assert await loop._write(-30.0) is True
+            assert loop.write_timeouts == 0 and loop.writes == 2
+        finally:
+            await battery.close()
