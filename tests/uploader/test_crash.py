@@ -140,7 +140,9 @@ async def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: P
         for _ in range(KILLS):
             born = clock.now()
             daemon = _spawn("run", site, env, tmp_path / "daemon.log")
-            await asyncio.sleep(rng.uniform(1.0, 6.0))
+            # Long enough for a life to record a few slots after start-up (which now also opens the local
+            # history and the planner's view), short enough to kill it at every stage of its work.
+            await asyncio.sleep(rng.uniform(2.0, 7.0))
             daemon.send_signal(signal.SIGKILL)
             died = clock.now()
             assert await asyncio.to_thread(daemon.wait, 30) == -signal.SIGKILL
