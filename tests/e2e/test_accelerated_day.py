@@ -333,7 +333,10 @@ async def test_accelerated_day(tmp_path: Path, pg_dsn: str, mqtt_addr: tuple[str
     peak = [s for s in steps if PEAK[0] <= s["t"] < PEAK[1]]
     assert peak[0]["soe_kwh"] - peak[-1]["soe_kwh"] >= 300, (peak[0]["soe_kwh"], peak[-1]["soe_kwh"])
     dispatch = [s["battery_kw"] for s in steps if DISPATCH[0] + timedelta(minutes=1) <= s["t"] < DISPATCH[1]]
-    assert sum(dispatch) / len(dispatch) >= 0.95 * DISCHARGE_LIMIT
+    # 0.8, not 0.95 as before the hardening: the envelope now holds the export limit against the range the
+    # battery's measured power could be in, and while no measurement matches the site reading's moment it
+    # takes the worst case (seen: 161 kW for the window's first steps, then 250; mean 210 of 250).
+    assert sum(dispatch) / len(dispatch) >= 0.8 * DISCHARGE_LIMIT
 
     # Live telemetry flowed on MQTT for every device.
     assert set(counts) >= {"bess", "site-meter", "bess-meter", "home-01", "home-02", "heat-communal", "heat-plant"}
