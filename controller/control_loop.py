@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import math
 import time
 from collections import deque
@@ -103,9 +102,7 @@ class ControlLoop:
         self.alert = alert
         self.beat = beat
         self.health = health
-        self.decider = self.config.decider()
-        self.decider.limits = dataclasses.replace(self.decider.limits,
-                                                  battery_ramp_kw_per_s=site.battery_ramp_kw_per_s())
+        self.decider = site.decider()  # the battery's ramp rate in its limits, as `decide` has it
         self.site_meter_id: UUID = site.device(self.config.site_meter).id
         self.battery_id: UUID = site.device(self.config.battery).id
         self.battery_meter_id: UUID | None = (site.device(self.config.battery_meter).id
