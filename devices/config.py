@@ -24,7 +24,9 @@ class DeviceConfigBase(ConfigModel):
     telemetry_interval_s: float = Field(
         default=60.0, gt=0, le=3600, description="one reading per slot is recorded and uploaded")
     telemetry: Literal["first", "mean"] = Field(
-        default="first", description="record the poll at the slot's start, or the mean of the slot's polls")
+        default="first", description=(
+            "record the poll at the slot's start (if it failed, the slot's first poll that answered, at its "
+            "own time), or the mean of the slot's polls"))
     backoff_initial_s: float = Field(default=1.0, gt=0, description="reconnect backoff, doubled per failure")
     backoff_max_s: float = Field(default=60.0, gt=0, description="reconnect backoff cap")
 

@@ -4,8 +4,9 @@ Each device is polled at the boundaries of its own interval (a 2 s device at :00
 device at hh:mm:00), and each reading carries its slot's start time. A poll still running when its
 slot ends is cancelled and the slot counted as missed, so a stalled device never pushes its own
 readings late and, running in its own task, never delays another device. Every poll feeds the
-state store; one reading per telemetry slot (the poll at the slot's start, or the mean of the
-slot's polls) is published on the bus for the outbox.
+state store; one reading per telemetry slot (the poll at the slot's start or, if that one failed,
+the slot's first poll that answered; or the mean of the slot's polls) is published on the bus for
+the outbox.
 
 `components` returns one component per device (`poll:<name>`, keyed by the device's config), so a
 reload that changes one device restarts only that device's poller. Drivers are created while it
@@ -43,17 +44,28 @@ Alert = Callable[..., None]
 
 
 class TelemetrySlot:
-    """Collects the polls of one telemetry slot and says what to record for it."""
+    """Collects the polls of one telemetry slot and says what to record for it.
 
-    def __init__(self, start: datetime, mode: str) -> None:
+    `covers_start`: the poller was running when the slot began. Only then may a later poll stand in for
+    a failed or overrun poll at the start: a poller (re)started mid-slot records nothing for that slot,
+    so a restart never gives a slot a second row.
+    """
+
+    def __init__(self, start: datetime, mode: str, *, covers_start: bool = True) -> None:
         self.start = start
         self.mode = mode
+        self.covers_start = covers_start
         self.polls: list[Reading] = []
 
     def add(self, reading: Reading) -> Reading | None:
-        """Take a poll; for "first", return the reading to record if this is the poll at the slot's start."""
+        """Take a poll; for "first", return the reading to record: the slot's first successful poll.
+
+        That is the poll at the slot's start or, when that one failed, the next that answered, stamped
+        at its own poll time (never moved to the slot's start): one lost poll of a meter polled every
+        2 s does not cost the cloud its minute.
+        """
         self.polls.append(reading)
-        if self.mode == "first" and reading.time == self.start:
+        if self.mode == "first" and len(self.polls) == 1 and (reading.time == self.start or self.covers_start):
             return reading
         return None
 
@@ -92,11 +104,14 @@ class DevicePoller:
         self.telemetry_interval_s = config.telemetry_interval_s
         self.telemetry_mode = config.telemetry
         self._telemetry: TelemetrySlot | None = None
+        self._first_slot: datetime | None = None
         self._was_down = False
 
     async def run(self) -> None:
         health = self.device.health
         slot = align_up(self.clock.now(), self.interval.total_seconds())
+        if self._first_slot is None:
+            self._first_slot = slot
         try:
             while True:
                 await self.clock.sleep_until(slot)
@@ -166,7 +181,8 @@ class DevicePoller:
         current = self._telemetry
         if current is None or current.start != start:
             self._close_telemetry_until(start)
-            current = self._telemetry = TelemetrySlot(start, self.telemetry_mode)
+            covers = self._first_slot is not None and start >= self._first_slot
+            current = self._telemetry = TelemetrySlot(start, self.telemetry_mode, covers_start=covers)
         if reading is not None:
             record = current.add(reading)
             if record is not None:

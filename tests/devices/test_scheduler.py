@@ -95,6 +95,34 @@ async def test_aligned_slots_and_first_poll_of_each_telemetry_slot_recorded() ->
     assert every.health.slots_missed == 0 and every.health.polls_ok == 11
 
 
+async def test_a_failed_poll_at_the_slot_start_is_stood_in_for_by_the_next_that_answers() -> None:
+    port = free_port()
+    clock = ManualClock(START)
+    site = _site(_meter("m", port, "7b0d0c6e-5d2a-4c43-9a57-000000000002"))
+    unit = _unit("m")
+    bus, state = Bus(), StateStore()
+    recorded: list[Reading] = []
+    bus.readings.on(recorded.append)
+    async with ModbusSimServer("127.0.0.1", port, clock, {1: unit}):
+        device = create_device(site.devices[0], clock, DeviceLinks())
+        task = asyncio.create_task(DevicePoller(device, clock, state, bus).run())
+        await clock.settle()
+        # Polls 11:59:52 .. 12:00:20; the three at 12:00:00, 12:00:02 and 12:00:20 answer with an exception.
+        for k in range(1, 16):
+            _set_power_kw(unit, 10.0 * k)
+            failing = k in (5, 6, 15)
+            unit.faults.config = FaultConfig(exception_probability=1.0 if failing else 0.0)
+            await _step(clock, (device, k))
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert device.health.polls_failed == 3
+    # 11:59:50 began before the poller: nothing stands in for its start. 12:00:00 and 12:00:02 failed,
+    # so 12:00:04 (70 kW) is the slot's reading, at its own time; 12:00:10 answered at the start;
+    # the 12:00:20 slot is still open, and its start failed.
+    assert [(x.time, x.fields["power_total_active"]) for x in recorded] == [
+        (datetime(2026, 6, 3, 12, 0, 4, tzinfo=UTC), 70.0), (datetime(2026, 6, 3, 12, 0, 10, tzinfo=UTC), 100.0)]
+
+
 async def test_mean_telemetry_is_the_mean_of_the_slot_stamped_at_its_start() -> None:
     port = free_port()
     clock = ManualClock(START)
