@@ -1,13 +1,16 @@
 """RSP_UD decoding for heat meters: pymeterbus parses the frame and scales the values, we pick the
 records that matter by their VIF (EN 13757-3, spec/devices.md) and convert to our units.
 
-pymeterbus calls logging.basicConfig() on import, which would put a stderr handler on the root
-logger and change its level under structlog: this module is the one place that imports it and
-puts the root logger back as it was.
+pymeterbus is imported on the first decode, not with this module: the frame constants are used by
+every site's device links, and pymeterbus (with the pycryptodome and simplejson it pulls in, about
+1.5 MiB) should be paid for only on a site that has an M-Bus meter. It calls logging.basicConfig()
+on import, which would put a stderr handler on the root logger and change its level under
+structlog: `_meterbus` is the one place that imports it and puts the root logger back as it was.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -15,14 +18,18 @@ from typing import Any
 
 from controller.core.reading import FieldValue
 
-_root = logging.getLogger()
-_handlers, _level = list(_root.handlers), _root.level
-import meterbus  # noqa: E402
 
-for _h in list(_root.handlers):
-    if _h not in _handlers:
-        _root.removeHandler(_h)
-_root.setLevel(_level)
+@functools.cache
+def _meterbus() -> Any:  # pymeterbus has no type hints
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    import meterbus
+
+    for h in list(root.handlers):
+        if h not in handlers:
+            root.removeHandler(h)
+    root.setLevel(level)
+    return meterbus
 
 ACK = 0xE5
 LONG_START = 0x68
@@ -84,10 +91,10 @@ def _classify(vif: int) -> tuple[str, Decimal, int] | None:
 
 def decode_rsp_ud(raw: bytes) -> HeatRecords:
     try:
-        telegram: Any = meterbus.load(list(raw))
+        telegram: Any = _meterbus().load(list(raw))
     except Exception as exc:  # pymeterbus raises assorted exception types for damaged frames
         raise MbusDecodeError(f"undecodable frame: {exc!r}") from exc
-    if not isinstance(telegram, meterbus.TelegramLong) or raw[6] != CI_RSP_UD_VARIABLE:
+    if not isinstance(telegram, _meterbus().TelegramLong) or raw[6] != CI_RSP_UD_VARIABLE:
         raise MbusDecodeError(f"not a variable-data RSP_UD: {raw[:8].hex()}")
     header = telegram.body.bodyHeader
     fields: dict[str, FieldValue] = {}
