@@ -20,7 +20,7 @@ from controller.config.views import site_buffer_dir, uploader_site
 from controller.control_loop import ControlLoop, LoopIO
 from controller.core.component import STOP_CONTROL, STOP_MARKET, ComponentSpec
 from controller.core.logs import get_logger
-from controller.forecast.history import HistoryStore, history_path
+from controller.forecast.history import HistoryStore, history_path, read_rows
 from controller.forecast.service import ForecastService, MeterIds
 from controller.history_rebuild import rebuild_from_outbox
 from controller.market.axle import AxleClient, TelemetrySource
@@ -30,6 +30,7 @@ from controller.planner.config import HttpPriceSource
 from controller.planner.model import Plan
 from controller.planner.prices import PriceFileError, agile_answer, read_prices
 from controller.planner.runner import PlannerProcess
+from controller.planner.service import KEEP as PLANNER_KEEP
 from controller.planner.service import PlannerService, SiteView, solve_in_child
 from controller.runtime import Runtime
 from devices.scheduler import components as poller_components
@@ -235,6 +236,11 @@ def planner(config: SiteConfig, runtime: Runtime) -> list[ComponentSpec]:
                                  solve=lambda x, limit: solve_in_child(process, x, limit),
                                  import_rates=c.import_rates, export_rates=c.export_rates, prices=prices,
                                  alert=runtime.alert, publish=lambda plan: publish_plan(runtime, plan))
+        now = runtime.clock.now()
+        rows = await asyncio.to_thread(read_rows, site_buffer_dir(config), now - PLANNER_KEEP, now)
+        seeded = service.seed((r.period_start, None if (e := r.net_load_kwh()) is None else e * 2.0,
+                               r.imbalance_price_p_per_kwh) for r in rows)
+        log.info("planner_seeded", periods=len(rows), priced=seeded)
         services.planner = service
         runtime.health["planner"] = service.health  # live
         try:

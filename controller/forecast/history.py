@@ -50,6 +50,26 @@ def history_path(directory: str | Path) -> Path:
     return Path(directory) / HISTORY_FILE
 
 
+def read_rows(directory: str | Path, since: datetime, until: datetime) -> list[PeriodRow]:
+    """The periods of [since, until) in the history file, read over a read-only connection of its own
+    (the forecaster may hold the file open); none when there is no file, or it cannot be read."""
+    path = history_path(directory)
+    if not path.exists():
+        return []
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+        try:
+            data = conn.execute(f"SELECT period_start, {', '.join(VALUE_COLUMNS)} FROM periods "
+                                "WHERE period_start >= ? AND period_start < ? ORDER BY period_start",
+                                (int(since.timestamp()), int(until.timestamp()))).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        log.warning("history_unreadable", path=str(path), error=str(exc))
+        return []
+    return [PeriodRow(datetime.fromtimestamp(r[0], UTC), *r[1:]) for r in data]
+
+
 @dataclass(frozen=True, slots=True)
 class ControllerPeriod:
     """What the controller did in a period (the extra columns)."""

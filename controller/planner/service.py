@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -96,6 +96,21 @@ class PlannerService:
         for record in (self._loads, self._prices):
             for t in [t for t in record if t < cutoff]:
                 del record[t]
+
+    def seed(self, periods: Iterable[tuple[datetime, float | None, float | None]]) -> int:
+        """Start the rolling record from the site's local history: (period start, mean net load kW, price).
+
+        Without it a restarted daemon would wait `min_history_h` again before planning, and plan on a
+        persistence forecast of nothing. Periods already sampled since the start are kept as sampled.
+        Returns the number of periods with a price."""
+        n = 0
+        for start, load, price in periods:
+            if load is not None and math.isfinite(load) and start not in self._loads:
+                self._loads[start] = (load, 1)
+            if price is not None and math.isfinite(price) and start not in self._prices:
+                self._prices[start] = price
+                n += 1
+        return n
 
     def _note_price(self) -> None:
         price = self.view.price()

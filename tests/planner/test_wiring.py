@@ -4,14 +4,17 @@ process, handed to the control loop's `plan` lookup and published as an event; n
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from controller.config import load_site
+from controller.config.views import site_buffer_dir
 from controller.core.bus import Event
 from controller.core.clock import ManualClock
 from controller.core.reading import Reading
 from controller.engine.site_state import MarketValue
+from controller.forecast.history import HistoryStore
+from controller.forecast.rows import PeriodRow
 from controller.runtime import Runtime
 from controller.wiring import planner
 
@@ -56,6 +59,39 @@ async def test_the_planner_component_plans_in_its_child_and_publishes_the_plan(t
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert runtime.services.planner is None  # gone with its component
+
+
+async def test_a_restarted_planner_plans_at_once_on_the_local_history(tmp_path: Path) -> None:
+    # The demo waits for 36 h of price history: two days of it in the site's history file are enough,
+    # without a period sampled since the start.
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(DEMO.read_text().replace("path: var/demo", f"path: {tmp_path / 'buffer'}"))
+    site = load_site(site_file)
+    store = HistoryStore.open(site_buffer_dir(site.config))
+    periods = [NOW.replace(minute=0) - timedelta(minutes=30 * k) for k in range(1, 97)]
+    store.put((PeriodRow(t, site_import_kwh=20.0, site_export_kwh=0.0, battery_charge_kwh=0.0,
+                         battery_discharge_kwh=0.0, imbalance_price_p_per_kwh=5.0 + (t.hour >= 16) * 20.0), None)
+              for t in periods)
+    store.close()
+    runtime = Runtime(site=site, clock=ManualClock(NOW))
+    c = site.config.controller
+    assert c is not None
+    d = site.config.device(c.battery)
+    runtime.state.update(Reading(d.id, d.name, d.type, NOW, {"soe_kwh": 500.0}, NOW))
+    [spec] = planner(site.config, runtime)
+    task = asyncio.create_task(spec.factory())
+    try:
+        for _ in range(600):  # real time: the child process starts and solves (seconds at most)
+            await asyncio.sleep(0.05)
+            if runtime.services.planner is not None and runtime.services.planner.plan is not None:
+                break
+        service = runtime.services.planner
+        assert service is not None and service.plan is not None, runtime.health.get("planner")
+        # The history's net load (40 kW: 20 kWh a half-hour) is what the stand-in forecast planned on.
+        assert service.plan.periods[0].net_load_kw == 40.0
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def test_no_planner_block_no_component(tmp_path: Path) -> None:
