@@ -130,6 +130,83 @@ def test_constant_setpoint_against_constant_price(
     assert s["limit_violations"] == 0
 
 
+def _dated_market(path: Path, day: str, price_gbp_mwh: dict[int, float], default: float) -> Path:
+    path.write_text("date,settlement_period,system_price,niv\n"
+                    + "".join(f"{day},{n},{price_gbp_mwh.get(n, default)},10\n" for n in range(1, 49)))
+    return path
+
+
+def _value_site(modes: list[tuple[str, str, str, float]], start_soe: float, planner: str) -> str:
+    """TINY_SITE with these (type, start, end, target SoE) modes, and a planner block where one is given."""
+    head, tail = TINY_SITE.split("  modes:\n")
+    block = "".join(f'    - {{type: {t}, periods: [{{start: "{a}", end: "{b}"}}], params: {{soe_kwh: {soe}}}}}\n'
+                    for t, a, b, soe in modes)
+    return (head + "  modes:\n" + block + tail[tail.index("simulator:"):]).replace("START", str(start_soe)) + planner
+
+
+NIGHT_CHEAP, AFTERNOON_DEAR = {n: 40.0 for n in range(3, 7)}, {n: 200.0 for n in range(29, 33)}
+
+
+# One row per way a day can end: the headline value is the cash plus the change in stored energy at one
+# stated price, so a day that drains the battery is worth less than its cash, one that fills it more.
+# (case, modes, start SoE, SP prices £/MWh, default price, extra args, planner block,
+#  cash £, SoE change kWh, stored-energy price p/kWh, its source, value £)
+@pytest.mark.parametrize(
+    ("case", "modes", "start_soe", "prices", "default", "extra", "planner", "cash", "change", "price", "source",
+     "value"),
+    [
+        # 200 kWh sold at 10 p (£20) out of the battery: at the day's mean, 10 p, the day made nothing.
+        ("ends emptier", [("discharge_to_soe", "10:00", "12:00", 300)], 500, {}, 100.0, [], "",
+         20.0, -200.0, 10.0, "day_mean_price", 0.0),
+        # 200 kWh bought at 8 p (-£16) stores 184 kWh, worth £14.72 at the mean: the day cost £1.28.
+        ("ends fuller", [("charge_to_soe", "10:00", "12:00", 484)], 300, {}, 80.0, [], "",
+         -16.0, 184.0, 8.0, "day_mean_price", -1.28),
+        # Bought 200 kWh at 4 p at night (-£8), sold the 184 kWh at 20 p (£36.80): the same SoE at both ends,
+        # so the value is the cash whatever the price.
+        ("same SoE at both ends",
+         [("charge_to_soe", "01:00", "03:00", 484), ("discharge_to_soe", "14:00", "16:00", 300)], 300,
+         {**NIGHT_CHEAP, **AFTERNOON_DEAR}, 100.0, [], "",
+         28.8, 0.0, (4 * 40 + 4 * 200 + 40 * 100) / 48 / 10, "day_mean_price", 28.8),
+        ("ends emptier, priced by the option", [("discharge_to_soe", "10:00", "12:00", 300)], 500, {}, 100.0,
+         ["--stored-energy-price", "5"], "", 20.0, -200.0, 5.0, "stored_energy_price_option", 10.0),
+        ("ends fuller, priced by the planner's terminal value", [("charge_to_soe", "10:00", "12:00", 484)], 300, {},
+         80.0, [], "planner: {terminal_value_p_per_kwh: 12}\n", -16.0, 184.0, 12.0, "planner_terminal_value",
+         6.08),
+    ])
+def test_the_value_counts_the_change_in_stored_energy(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, modes: list[tuple[str, str, str, float]],
+        start_soe: float, prices: dict[int, float], default: float, extra: list[str], planner: str, cash: float,
+        change: float, price: float, source: str, value: float) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text(_value_site(modes, start_soe, planner))
+    load = tmp_path / "load.csv"
+    load.write_text("time,kw\n00:00,50\n24:00,50\n")
+    solar = tmp_path / "solar.csv"
+    solar.write_text("time,kw\n00:00,0\n24:00,0\n")
+    out = tmp_path / "out"
+    market = _dated_market(tmp_path / "market.csv", SAMPLE_DAY, prices, default)
+    assert main(["backtest", "--site", str(site), "--day", SAMPLE_DAY, "--market", str(market), "--load", str(load),
+                 "--solar", str(solar), "--out", str(out), *extra]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["imbalance_revenue_gbp"] == pytest.approx(cash, abs=0.02)  # the raw cash stays
+    assert s["stored_energy_change_kwh"] == pytest.approx(change, abs=0.05)
+    assert s["stored_energy_price_p_per_kwh"] == pytest.approx(price, abs=1e-3)
+    assert s["stored_energy_price_source"] == source
+    assert s["value_gbp"] == pytest.approx(value, abs=0.03)
+    assert s["value_gbp"] == pytest.approx(s["imbalance_revenue_gbp"] + s["stored_energy_value_gbp"], abs=0.011)
+    if change < 0:
+        assert s["value_gbp"] < s["imbalance_revenue_gbp"]
+    elif change > 0:
+        assert s["value_gbp"] > s["imbalance_revenue_gbp"]
+    else:
+        assert s["value_gbp"] == pytest.approx(s["imbalance_revenue_gbp"], abs=0.01)
+    headline = capsys.readouterr().out.splitlines()[0]
+    label = {"day_mean_price": "the day's mean price", "stored_energy_price_option": "--stored-energy-price",
+             "planner_terminal_value": "planner.terminal_value_p_per_kwh"}[source]
+    assert headline.startswith(f"backtest tiny {SAMPLE_DAY}: value ") and f"p/kWh, {label}: " in headline
+    assert "cash " in headline
+
+
 def test_a_load_beyond_the_import_limit_is_a_violation_exit_1(root: Path, tmp_path: Path) -> None:
     # An empty battery cannot help a 400 kW load on a 300 kW connection: every step imports 100 kW too much.
     site = tmp_path / "site.yaml"
@@ -148,6 +225,7 @@ def test_a_load_beyond_the_import_limit_is_a_violation_exit_1(root: Path, tmp_pa
 @pytest.mark.parametrize(("option", "value", "message"), [
     ("--published-after-s", "-1", "--published-after-s: must be a finite number >= 0, got -1"),
     ("--soe-kwh", "nan", "--soe-kwh: must be a finite number >= 0, got nan"),
+    ("--stored-energy-price", "inf", "--stored-energy-price: must be a finite number (p/kWh), got inf"),
 ])
 def test_bad_option_is_one_line_and_exit_2(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                            option: str, value: str, message: str) -> None:
