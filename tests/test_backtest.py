@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -28,7 +29,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def _sample_args(root: Path, out: Path) -> list[str]:
     data = root / "simulator" / "data"
     return ["backtest", "--site", str(root / "config" / "sites" / "demo.yaml"), "--day", SAMPLE_DAY,
-            "--market", str(data / "modo_day.csv"), "--load", str(data / "backtest_load.csv"),
+            "--market", str(data / "backtest_market.csv"), "--load", str(data / "backtest_load.csv"),
             "--solar", str(data / "backtest_solar.csv"), "--axle", str(data / "backtest_axle.json"), "--out", str(out)]
 
 
@@ -83,8 +84,8 @@ simulator:
 
 
 def _constant_market(path: Path, price_gbp_mwh: float) -> Path:
-    path.write_text("settlement_period,system_price,niv\n"
-                    + "".join(f"{n},{price_gbp_mwh},10\n" for n in range(1, 49)))
+    path.write_text("date,settlement_period,system_price,niv\n"
+                    + "".join(f"{SAMPLE_DAY},{n},{price_gbp_mwh},10\n" for n in range(1, 49)))
     return path
 
 
@@ -302,11 +303,11 @@ def test_market_is_known_only_once_published(seconds_after_sp3_start: float, pub
     assert volume.value == known_sp
 
 
-def test_market_reader_agrees_with_the_simulators_parser(root: Path) -> None:
+def test_the_sample_market_day_is_the_simulators_day_dated(root: Path) -> None:
     day = date(2026, 4, 15)
-    path = root / "simulator" / "data" / "modo_day.csv"
-    ours = read_market(path, day, LONDON)
-    assert [(s.system_price, s.niv) for s in ours] == load_day(path.read_text())
+    data = root / "simulator" / "data"
+    ours = read_market(data / "backtest_market.csv", day, LONDON)
+    assert [(s.system_price, s.niv) for s in ours] == load_day((data / "modo_day.csv").read_text())
     assert ours[0].start == datetime(2026, 4, 14, 23, tzinfo=UTC)
 
 
@@ -320,28 +321,75 @@ def test_series_interpolates_local_clock_times(tmp_path: Path) -> None:
 
 
 def _market_rows(rows: str) -> str:
-    return "settlement_period,system_price,niv\n" + rows
+    return "date,settlement_period,system_price,niv\n" + rows
 
 
-GOOD_MARKET = _market_rows("".join(f"{n},50,1\n" for n in range(1, 49)))
+def _day_rows(day: str, numbers: range) -> str:
+    return "".join(f"{day},{n},50,1\n" for n in numbers)
+
+
+GOOD_MARKET = _market_rows(_day_rows(SAMPLE_DAY, range(1, 49)))
+UNDATED_MARKET = "settlement_period,system_price,niv\n" + "".join(f"{n},50,1\n" for n in range(1, 49))
+
+
+BAD_MARKET_ROWS = [
+    ("market.csv", "settlement_period,system_price\n1,50\n", SAMPLE_DAY,
+     "market.csv:1: missing column(s) niv (have: settlement_period, system_price)"),
+    ("market.csv", "# prices\n" + _market_rows("2026-04-15,1,50,1\n2026-04-15,2,fifty,1\n"), SAMPLE_DAY,
+     "market.csv:4: system_price: not a number: 'fifty'"),
+    ("market.csv", _market_rows("2026-04-15,1,50,1\n2026-04-15,x,50,1\n"), SAMPLE_DAY,
+     "market.csv:3: settlement_period: not an integer"),
+    ("market.csv", _market_rows("2026-04-15,1,50\n"), SAMPLE_DAY, "market.csv:2: expected 4 cells, got 3"),
+    ("market.csv", _market_rows("2026-04-15,1,50,1\n2026-04-15,1,50,1\n"), SAMPLE_DAY,
+     "market.csv:3: settlement period 2026-04-15 #1 given twice"),
+    ("market.csv", _market_rows("15/04/2026,1,50,1\n"), SAMPLE_DAY, "market.csv:2: date: not a YYYY-MM-DD date"),
+    # SP 49 of an ordinary day would be the next day's SP 1.
+    ("market.csv", _market_rows("2026-04-15,49,50,1\n"), SAMPLE_DAY,
+     "market.csv:2: settlement_period: 49 is not in 1..48 (the SPs of 2026-04-15)"),
+]
+
+
+# One row per market file that cannot show it covers the day asked for: (its text, --day, the whole error).
+@pytest.mark.parametrize(("text", "day", "message"), [
+    # Settlement periods alone could be any day's: refused whatever the day, even one they would fit.
+    (UNDATED_MARKET, SAMPLE_DAY,
+     "market.csv: no date column, so nothing shows its prices are 2026-04-15's: give each row its GB date "
+     "(YYYY-MM-DD, as Modo answers), like simulator/data/backtest_market.csv"),
+    ("# one day's prices\nsettlement_period,system_price,niv\n", "2026-10-25",
+     "market.csv: no date column, so nothing shows its prices are 2026-10-25's"),
+    # Dated, but another day: the error names the day asked for and what the file has.
+    (_market_rows(_day_rows("2026-04-14", range(1, 49))), SAMPLE_DAY,
+     "market.csv: does not cover 2026-04-15: 48 of its 48 settlement periods missing (UTC starts "
+     "2026-04-14T23:00:00+00:00, 2026-04-14T23:30:00+00:00, 2026-04-15T00:00:00+00:00, ...); "
+     "the file has 2026-04-14 SP 1 to 2026-04-14 SP 48"),
+    # Dated, the day's last hour missing.
+    (_market_rows(_day_rows(SAMPLE_DAY, range(1, 47))), SAMPLE_DAY,
+     "market.csv: does not cover 2026-04-15: 2 of its 48 settlement periods missing (UTC starts "
+     "2026-04-15T22:00:00+00:00, 2026-04-15T22:30:00+00:00); the file has 2026-04-15 SP 1 to 2026-04-15 SP 46"),
+    # A clock-change day has 50 periods: its first 48 do not cover it.
+    (_market_rows(_day_rows("2026-10-25", range(1, 49))), "2026-10-25",
+     "market.csv: does not cover 2026-10-25: 2 of its 50 settlement periods missing (UTC starts "
+     "2026-10-25T23:00:00+00:00, 2026-10-25T23:30:00+00:00); the file has 2026-10-25 SP 1 to 2026-10-25 SP 48"),
+    (_market_rows(""), SAMPLE_DAY,
+     "market.csv: does not cover 2026-04-15: 48 of its 48 settlement periods missing (UTC starts "
+     "2026-04-14T23:00:00+00:00, 2026-04-14T23:30:00+00:00, 2026-04-15T00:00:00+00:00, ...); "
+     "the file has no settlement periods"),
+])
+def test_a_market_file_that_cannot_show_it_covers_the_day_is_refused(
+        root: Path, tmp_path: Path, text: str, day: str, message: str) -> None:
+    (tmp_path / "market.csv").write_text(text)
+    done = subprocess.run([sys.executable, "-m", "controller", "backtest", "--site",
+                           str(root / "config" / "sites" / "demo.yaml"), "--day", day, "--market", "market.csv",
+                           "--out", "out"], check=False, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"flux-edge backtest: {message}"), done.stderr
+    assert not (tmp_path / "out").exists()
 
 
 # One row per bad input: (file name, its text, extra arguments, the expected one-line message part).
 @pytest.mark.parametrize(("name", "text", "day", "message"), [
-    ("market.csv", "settlement_period,system_price\n1,50\n", SAMPLE_DAY,
-     "market.csv:1: missing column(s) niv (have: settlement_period, system_price)"),
-    ("market.csv", "# prices\n" + _market_rows("1,50,1\n2,fifty,1\n"), SAMPLE_DAY,
-     "market.csv:4: system_price: not a number: 'fifty'"),
-    ("market.csv", _market_rows("1,50,1\nx,50,1\n"), SAMPLE_DAY, "market.csv:3: settlement_period: not an integer"),
-    ("market.csv", _market_rows("1,50\n"), SAMPLE_DAY, "market.csv:2: expected 3 cells, got 2"),
-    ("market.csv", _market_rows("1,50,1\n1,50,1\n"), SAMPLE_DAY, "market.csv:3: settlement period 2026-04-15 #1 given twice"),
-    ("market.csv", _market_rows("".join(f"{n},50,1\n" for n in range(1, 47))), SAMPLE_DAY,
-     "market.csv: does not cover 2026-04-15: 2 of its 48 settlement periods missing"),
-    # A clock-change day has 50 periods: a 48-period day does not cover it.
-    ("market.csv", GOOD_MARKET, "2026-10-25", "market.csv: does not cover 2026-10-25: 2 of its 50"),
-    ("market.csv", "date,settlement_period,system_price,niv\n"
-     + "".join(f"2026-04-14,{n},50,1\n" for n in range(1, 49)), SAMPLE_DAY,
-     "market.csv: does not cover 2026-04-15: 48 of its 48 settlement periods missing"),
+    *BAD_MARKET_ROWS,
     ("load.csv", "time,kw\n00:00,10\n12:00,10\n", SAMPLE_DAY, "load.csv: does not cover 2026-04-15"),
     ("load.csv", "time,kw\n00:00,10\n12:00,-1\n24:00,1\n", SAMPLE_DAY, "load.csv:3: kw: must be >= 0"),
     ("load.csv", "time,kw\n00:00,10\n00:00,10\n24:00,1\n", SAMPLE_DAY, "load.csv:3: time: 00:00 is not after"),

@@ -46,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--step-s", type=float, default=60.0, metavar="S", help="many days: simulation step")
     p.add_argument("--day", metavar="DATE", help="one day: local date in the site's timezone, YYYY-MM-DD")
     p.add_argument("--market", metavar="CSV",
-                   help="settlement_period,system_price (GBP/MWh),niv (MWh) [,date], as simulator/data/modo_day.csv")
+                   help="date,settlement_period,system_price (GBP/MWh),niv (MWh), as "
+                        "simulator/data/backtest_market.csv (a file without dates is refused)")
     p.add_argument("--load", metavar="CSV", help="time,kw site load replacing the simulator's profile")
     p.add_argument("--solar", metavar="CSV", help="time,kw solar generation replacing the simulator's profile")
     p.add_argument("--axle", metavar="JSON", help="Axle battery schedule, as Axle's API answers it")
