@@ -141,7 +141,7 @@ def run_many_days(args: argparse.Namespace) -> int:
     from controller.planner.history import HistoryError, read_history
 
     configure_logging("console", "error", stream=sys.stderr)
-    site = load_site_or_report(args.site)
+    site = load_site_or_report(args.site, defer_secrets=True)
     if site is None:
         return 2
     try:
@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     from controller.backtest.chart import draw_chart
     from controller.backtest.run import run_backtest
 
-    site = load_site_or_report(args.site)
+    site = load_site_or_report(args.site, defer_secrets=True)
     if site is None:
         return 2
     out = Path(args.out)
