@@ -158,7 +158,9 @@ def site_doc(kind: str, work: Path, ports: dict[str, int], scenario: str = "stea
         "devices": devices,
         "controller": demo["controller"],
         "market": {"modo": {"base_url": f"http://127.0.0.1:{ports['modo']}"},
-                   "axle": {**demo["market"]["axle"], "base_url": f"http://127.0.0.1:{ports['axle']}"}},
+                   # Inline, as the sink's key below: the demo's ${FLUX_DEMO_AXLE_PASSWORD} is set by `flux-edge demo`.
+                   "axle": {**demo["market"]["axle"], "password": "bench-axle-password",
+                            "base_url": f"http://127.0.0.1:{ports['axle']}"}},
         "buffer": {"path": str(work / "outbox")},
         # Offline: the cloud and the broker away (nothing listens on those ports).
         "uploader": {"sinks": [{"type": "postgrest", "name": "cloud", "api_key": "sim-anon-key",

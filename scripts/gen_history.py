@@ -106,7 +106,7 @@ def setpoint(local: datetime, soe: float, price: float) -> float:
 
 
 def generate(site: str, start: date, end: date, seed: int) -> tuple[list[PeriodRow], str]:
-    config = load_site(site).config
+    config = load_site(site, defer_secrets=True).config  # the site model and limits only: no secret used
     assert config.simulator is not None and config.controller is not None
     model = config.simulator.site_model
     bess = config.device(config.controller.battery)

@@ -22,6 +22,9 @@ from tests.helpers import port_open
 os.environ.setdefault("FLUX_ALLOW_INLINE_SECRETS", "1")
 # ... and send unsigned commands: authentication is tested on its own (tests/ops/test_authenticated_control.py).
 os.environ.setdefault("FLUX_COMMAND_AUTH", "off")
+# The demo site's secrets, which `flux-edge demo` sets for its children (tests/test_demo_secrets.py runs it without).
+os.environ.setdefault("FLUX_DEMO_AXLE_PASSWORD", "test-axle-password")
+os.environ.setdefault("FLUX_DEMO_CLOUD_API_KEY", "sim-anon-key")
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_DSN = os.environ.get("FLUX_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")

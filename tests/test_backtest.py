@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -28,7 +29,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def _sample_args(root: Path, out: Path) -> list[str]:
     data = root / "simulator" / "data"
     return ["backtest", "--site", str(root / "config" / "sites" / "demo.yaml"), "--day", SAMPLE_DAY,
-            "--market", str(data / "modo_day.csv"), "--load", str(data / "backtest_load.csv"),
+            "--market", str(data / "backtest_market.csv"), "--load", str(data / "backtest_load.csv"),
             "--solar", str(data / "backtest_solar.csv"), "--axle", str(data / "backtest_axle.json"), "--out", str(out)]
 
 
@@ -83,8 +84,8 @@ simulator:
 
 
 def _constant_market(path: Path, price_gbp_mwh: float) -> Path:
-    path.write_text("settlement_period,system_price,niv\n"
-                    + "".join(f"{n},{price_gbp_mwh},10\n" for n in range(1, 49)))
+    path.write_text("date,settlement_period,system_price,niv\n"
+                    + "".join(f"{SAMPLE_DAY},{n},{price_gbp_mwh},10\n" for n in range(1, 49)))
     return path
 
 
@@ -130,6 +131,83 @@ def test_constant_setpoint_against_constant_price(
     assert s["limit_violations"] == 0
 
 
+def _dated_market(path: Path, day: str, price_gbp_mwh: dict[int, float], default: float) -> Path:
+    path.write_text("date,settlement_period,system_price,niv\n"
+                    + "".join(f"{day},{n},{price_gbp_mwh.get(n, default)},10\n" for n in range(1, 49)))
+    return path
+
+
+def _value_site(modes: list[tuple[str, str, str, float]], start_soe: float, planner: str) -> str:
+    """TINY_SITE with these (type, start, end, target SoE) modes, and a planner block where one is given."""
+    head, tail = TINY_SITE.split("  modes:\n")
+    block = "".join(f'    - {{type: {t}, periods: [{{start: "{a}", end: "{b}"}}], params: {{soe_kwh: {soe}}}}}\n'
+                    for t, a, b, soe in modes)
+    return (head + "  modes:\n" + block + tail[tail.index("simulator:"):]).replace("START", str(start_soe)) + planner
+
+
+NIGHT_CHEAP, AFTERNOON_DEAR = {n: 40.0 for n in range(3, 7)}, {n: 200.0 for n in range(29, 33)}
+
+
+# One row per way a day can end: the headline value is the cash plus the change in stored energy at one
+# stated price, so a day that drains the battery is worth less than its cash, one that fills it more.
+# (case, modes, start SoE, SP prices £/MWh, default price, extra args, planner block,
+#  cash £, SoE change kWh, stored-energy price p/kWh, its source, value £)
+@pytest.mark.parametrize(
+    ("case", "modes", "start_soe", "prices", "default", "extra", "planner", "cash", "change", "price", "source",
+     "value"),
+    [
+        # 200 kWh sold at 10 p (£20) out of the battery: at the day's mean, 10 p, the day made nothing.
+        ("ends emptier", [("discharge_to_soe", "10:00", "12:00", 300)], 500, {}, 100.0, [], "",
+         20.0, -200.0, 10.0, "day_mean_price", 0.0),
+        # 200 kWh bought at 8 p (-£16) stores 184 kWh, worth £14.72 at the mean: the day cost £1.28.
+        ("ends fuller", [("charge_to_soe", "10:00", "12:00", 484)], 300, {}, 80.0, [], "",
+         -16.0, 184.0, 8.0, "day_mean_price", -1.28),
+        # Bought 200 kWh at 4 p at night (-£8), sold the 184 kWh at 20 p (£36.80): the same SoE at both ends,
+        # so the value is the cash whatever the price.
+        ("same SoE at both ends",
+         [("charge_to_soe", "01:00", "03:00", 484), ("discharge_to_soe", "14:00", "16:00", 300)], 300,
+         {**NIGHT_CHEAP, **AFTERNOON_DEAR}, 100.0, [], "",
+         28.8, 0.0, (4 * 40 + 4 * 200 + 40 * 100) / 48 / 10, "day_mean_price", 28.8),
+        ("ends emptier, priced by the option", [("discharge_to_soe", "10:00", "12:00", 300)], 500, {}, 100.0,
+         ["--stored-energy-price", "5"], "", 20.0, -200.0, 5.0, "stored_energy_price_option", 10.0),
+        ("ends fuller, priced by the planner's terminal value", [("charge_to_soe", "10:00", "12:00", 484)], 300, {},
+         80.0, [], "planner: {terminal_value_p_per_kwh: 12}\n", -16.0, 184.0, 12.0, "planner_terminal_value",
+         6.08),
+    ])
+def test_the_value_counts_the_change_in_stored_energy(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, modes: list[tuple[str, str, str, float]],
+        start_soe: float, prices: dict[int, float], default: float, extra: list[str], planner: str, cash: float,
+        change: float, price: float, source: str, value: float) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text(_value_site(modes, start_soe, planner))
+    load = tmp_path / "load.csv"
+    load.write_text("time,kw\n00:00,50\n24:00,50\n")
+    solar = tmp_path / "solar.csv"
+    solar.write_text("time,kw\n00:00,0\n24:00,0\n")
+    out = tmp_path / "out"
+    market = _dated_market(tmp_path / "market.csv", SAMPLE_DAY, prices, default)
+    assert main(["backtest", "--site", str(site), "--day", SAMPLE_DAY, "--market", str(market), "--load", str(load),
+                 "--solar", str(solar), "--out", str(out), *extra]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["imbalance_revenue_gbp"] == pytest.approx(cash, abs=0.02)  # the raw cash stays
+    assert s["stored_energy_change_kwh"] == pytest.approx(change, abs=0.05)
+    assert s["stored_energy_price_p_per_kwh"] == pytest.approx(price, abs=1e-3)
+    assert s["stored_energy_price_source"] == source
+    assert s["value_gbp"] == pytest.approx(value, abs=0.03)
+    assert s["value_gbp"] == pytest.approx(s["imbalance_revenue_gbp"] + s["stored_energy_value_gbp"], abs=0.011)
+    if change < 0:
+        assert s["value_gbp"] < s["imbalance_revenue_gbp"]
+    elif change > 0:
+        assert s["value_gbp"] > s["imbalance_revenue_gbp"]
+    else:
+        assert s["value_gbp"] == pytest.approx(s["imbalance_revenue_gbp"], abs=0.01)
+    headline = capsys.readouterr().out.splitlines()[0]
+    label = {"day_mean_price": "the day's mean price", "stored_energy_price_option": "--stored-energy-price",
+             "planner_terminal_value": "planner.terminal_value_p_per_kwh"}[source]
+    assert headline.startswith(f"backtest tiny {SAMPLE_DAY}: value ") and f"p/kWh, {label}: " in headline
+    assert "cash " in headline
+
+
 def test_a_load_beyond_the_import_limit_is_a_violation_exit_1(root: Path, tmp_path: Path) -> None:
     # An empty battery cannot help a 400 kW load on a 300 kW connection: every step imports 100 kW too much.
     site = tmp_path / "site.yaml"
@@ -148,6 +226,7 @@ def test_a_load_beyond_the_import_limit_is_a_violation_exit_1(root: Path, tmp_pa
 @pytest.mark.parametrize(("option", "value", "message"), [
     ("--published-after-s", "-1", "--published-after-s: must be a finite number >= 0, got -1"),
     ("--soe-kwh", "nan", "--soe-kwh: must be a finite number >= 0, got nan"),
+    ("--stored-energy-price", "inf", "--stored-energy-price: must be a finite number (p/kWh), got inf"),
 ])
 def test_bad_option_is_one_line_and_exit_2(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                            option: str, value: str, message: str) -> None:
@@ -224,11 +303,11 @@ def test_market_is_known_only_once_published(seconds_after_sp3_start: float, pub
     assert volume.value == known_sp
 
 
-def test_market_reader_agrees_with_the_simulators_parser(root: Path) -> None:
+def test_the_sample_market_day_is_the_simulators_day_dated(root: Path) -> None:
     day = date(2026, 4, 15)
-    path = root / "simulator" / "data" / "modo_day.csv"
-    ours = read_market(path, day, LONDON)
-    assert [(s.system_price, s.niv) for s in ours] == load_day(path.read_text())
+    data = root / "simulator" / "data"
+    ours = read_market(data / "backtest_market.csv", day, LONDON)
+    assert [(s.system_price, s.niv) for s in ours] == load_day((data / "modo_day.csv").read_text())
     assert ours[0].start == datetime(2026, 4, 14, 23, tzinfo=UTC)
 
 
@@ -242,28 +321,75 @@ def test_series_interpolates_local_clock_times(tmp_path: Path) -> None:
 
 
 def _market_rows(rows: str) -> str:
-    return "settlement_period,system_price,niv\n" + rows
+    return "date,settlement_period,system_price,niv\n" + rows
 
 
-GOOD_MARKET = _market_rows("".join(f"{n},50,1\n" for n in range(1, 49)))
+def _day_rows(day: str, numbers: range) -> str:
+    return "".join(f"{day},{n},50,1\n" for n in numbers)
+
+
+GOOD_MARKET = _market_rows(_day_rows(SAMPLE_DAY, range(1, 49)))
+UNDATED_MARKET = "settlement_period,system_price,niv\n" + "".join(f"{n},50,1\n" for n in range(1, 49))
+
+
+BAD_MARKET_ROWS = [
+    ("market.csv", "settlement_period,system_price\n1,50\n", SAMPLE_DAY,
+     "market.csv:1: missing column(s) niv (have: settlement_period, system_price)"),
+    ("market.csv", "# prices\n" + _market_rows("2026-04-15,1,50,1\n2026-04-15,2,fifty,1\n"), SAMPLE_DAY,
+     "market.csv:4: system_price: not a number: 'fifty'"),
+    ("market.csv", _market_rows("2026-04-15,1,50,1\n2026-04-15,x,50,1\n"), SAMPLE_DAY,
+     "market.csv:3: settlement_period: not an integer"),
+    ("market.csv", _market_rows("2026-04-15,1,50\n"), SAMPLE_DAY, "market.csv:2: expected 4 cells, got 3"),
+    ("market.csv", _market_rows("2026-04-15,1,50,1\n2026-04-15,1,50,1\n"), SAMPLE_DAY,
+     "market.csv:3: settlement period 2026-04-15 #1 given twice"),
+    ("market.csv", _market_rows("15/04/2026,1,50,1\n"), SAMPLE_DAY, "market.csv:2: date: not a YYYY-MM-DD date"),
+    # SP 49 of an ordinary day would be the next day's SP 1.
+    ("market.csv", _market_rows("2026-04-15,49,50,1\n"), SAMPLE_DAY,
+     "market.csv:2: settlement_period: 49 is not in 1..48 (the SPs of 2026-04-15)"),
+]
+
+
+# One row per market file that cannot show it covers the day asked for: (its text, --day, the whole error).
+@pytest.mark.parametrize(("text", "day", "message"), [
+    # Settlement periods alone could be any day's: refused whatever the day, even one they would fit.
+    (UNDATED_MARKET, SAMPLE_DAY,
+     "market.csv: no date column, so nothing shows its prices are 2026-04-15's: give each row its GB date "
+     "(YYYY-MM-DD, as Modo answers), like simulator/data/backtest_market.csv"),
+    ("# one day's prices\nsettlement_period,system_price,niv\n", "2026-10-25",
+     "market.csv: no date column, so nothing shows its prices are 2026-10-25's"),
+    # Dated, but another day: the error names the day asked for and what the file has.
+    (_market_rows(_day_rows("2026-04-14", range(1, 49))), SAMPLE_DAY,
+     "market.csv: does not cover 2026-04-15: 48 of its 48 settlement periods missing (UTC starts "
+     "2026-04-14T23:00:00+00:00, 2026-04-14T23:30:00+00:00, 2026-04-15T00:00:00+00:00, ...); "
+     "the file has 2026-04-14 SP 1 to 2026-04-14 SP 48"),
+    # Dated, the day's last hour missing.
+    (_market_rows(_day_rows(SAMPLE_DAY, range(1, 47))), SAMPLE_DAY,
+     "market.csv: does not cover 2026-04-15: 2 of its 48 settlement periods missing (UTC starts "
+     "2026-04-15T22:00:00+00:00, 2026-04-15T22:30:00+00:00); the file has 2026-04-15 SP 1 to 2026-04-15 SP 46"),
+    # A clock-change day has 50 periods: its first 48 do not cover it.
+    (_market_rows(_day_rows("2026-10-25", range(1, 49))), "2026-10-25",
+     "market.csv: does not cover 2026-10-25: 2 of its 50 settlement periods missing (UTC starts "
+     "2026-10-25T23:00:00+00:00, 2026-10-25T23:30:00+00:00); the file has 2026-10-25 SP 1 to 2026-10-25 SP 48"),
+    (_market_rows(""), SAMPLE_DAY,
+     "market.csv: does not cover 2026-04-15: 48 of its 48 settlement periods missing (UTC starts "
+     "2026-04-14T23:00:00+00:00, 2026-04-14T23:30:00+00:00, 2026-04-15T00:00:00+00:00, ...); "
+     "the file has no settlement periods"),
+])
+def test_a_market_file_that_cannot_show_it_covers_the_day_is_refused(
+        root: Path, tmp_path: Path, text: str, day: str, message: str) -> None:
+    (tmp_path / "market.csv").write_text(text)
+    done = subprocess.run([sys.executable, "-m", "controller", "backtest", "--site",
+                           str(root / "config" / "sites" / "demo.yaml"), "--day", day, "--market", "market.csv",
+                           "--out", "out"], check=False, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"flux-edge backtest: {message}"), done.stderr
+    assert not (tmp_path / "out").exists()
 
 
 # One row per bad input: (file name, its text, extra arguments, the expected one-line message part).
 @pytest.mark.parametrize(("name", "text", "day", "message"), [
-    ("market.csv", "settlement_period,system_price\n1,50\n", SAMPLE_DAY,
-     "market.csv:1: missing column(s) niv (have: settlement_period, system_price)"),
-    ("market.csv", "# prices\n" + _market_rows("1,50,1\n2,fifty,1\n"), SAMPLE_DAY,
-     "market.csv:4: system_price: not a number: 'fifty'"),
-    ("market.csv", _market_rows("1,50,1\nx,50,1\n"), SAMPLE_DAY, "market.csv:3: settlement_period: not an integer"),
-    ("market.csv", _market_rows("1,50\n"), SAMPLE_DAY, "market.csv:2: expected 3 cells, got 2"),
-    ("market.csv", _market_rows("1,50,1\n1,50,1\n"), SAMPLE_DAY, "market.csv:3: settlement period 2026-04-15 #1 given twice"),
-    ("market.csv", _market_rows("".join(f"{n},50,1\n" for n in range(1, 47))), SAMPLE_DAY,
-     "market.csv: does not cover 2026-04-15: 2 of its 48 settlement periods missing"),
-    # A clock-change day has 50 periods: a 48-period day does not cover it.
-    ("market.csv", GOOD_MARKET, "2026-10-25", "market.csv: does not cover 2026-10-25: 2 of its 50"),
-    ("market.csv", "date,settlement_period,system_price,niv\n"
-     + "".join(f"2026-04-14,{n},50,1\n" for n in range(1, 49)), SAMPLE_DAY,
-     "market.csv: does not cover 2026-04-15: 48 of its 48 settlement periods missing"),
+    *BAD_MARKET_ROWS,
     ("load.csv", "time,kw\n00:00,10\n12:00,10\n", SAMPLE_DAY, "load.csv: does not cover 2026-04-15"),
     ("load.csv", "time,kw\n00:00,10\n12:00,-1\n24:00,1\n", SAMPLE_DAY, "load.csv:3: kw: must be >= 0"),
     ("load.csv", "time,kw\n00:00,10\n00:00,10\n24:00,1\n", SAMPLE_DAY, "load.csv:3: time: 00:00 is not after"),

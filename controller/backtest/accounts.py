@@ -18,6 +18,11 @@ from typing import Any
 
 from controller.engine.envelope import Limits
 
+# Where the price of the day's change in stored energy came from (summary.json's `stored_energy_price_source`).
+PRICE_FROM_OPTION = "stored_energy_price_option"
+PRICE_FROM_PLANNER = "planner_terminal_value"
+PRICE_FROM_DAY_MEAN = "day_mean_price"
+
 VIOLATION_KINDS = ("soe_below_min", "soe_above_max", "battery_discharge_over_limit",
                    "battery_charge_over_limit", "site_import_over_limit", "site_export_over_limit")
 

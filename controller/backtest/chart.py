@@ -47,8 +47,10 @@ def draw_chart(result: BacktestResult, path: Path) -> None:
         fig.suptitle(f"flux-edge backtest: {result.site.site.name}, {result.day.isoformat()} "
                      f"({result.day.strftime('%A')})\n"
                      f"charged {s['charged_kwh']:.0f} kWh, discharged {s['discharged_kwh']:.0f} kWh, "
-                     f"{s['equivalent_full_cycles']:.2f} cycles, imbalance revenue £{s['imbalance_revenue_gbp']:.2f}, "
-                     f"limit violations {s['limit_violations']}", fontsize=10)
+                     f"{s['equivalent_full_cycles']:.2f} cycles, value £{s['value_gbp']:.2f} (cash "
+                     f"£{s['imbalance_revenue_gbp']:.2f}, stored energy {s['stored_energy_change_kwh']:+.0f} kWh at "
+                     f"{s['stored_energy_price_p_per_kwh']:.2f} p/kWh), limit violations {s['limit_violations']}",
+                     fontsize=10)
 
         ax_soe.plot(times, [x.soe_kwh for x in result.samples], color="tab:green", label="SoE")
         ax_soe.axhline(c.soe_min_kwh, color="grey", linestyle="--", linewidth=0.8, label="SoE bounds")

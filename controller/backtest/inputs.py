@@ -1,9 +1,10 @@
 """The recorded inputs of a backtest, read strictly: every problem is one line naming the file and line.
 
-Market CSV: the Modo sample's format (`simulator/data/modo_day.csv`, read by `simulator.market.load_day`):
-`#` comment lines, then a header with `settlement_period`, `system_price` (£/MWh) and `niv` (MWh, + = system
-short). Without a `date` column the rows are one day's SPs, laid on the backtest day; with one, each row is
-for its own (GB) date. Either way every SP of the backtest day must be there.
+Market CSV: `#` comment lines, then a header with `date` (the SP's GB date, YYYY-MM-DD, as Modo's API answers
+it), `settlement_period`, `system_price` (£/MWh) and `niv` (MWh, + = system short); every SP of the backtest
+day must be there (`simulator/data/backtest_market.csv`). A file without the `date` column (the simulator's
+repeating day, `simulator/data/modo_day.csv`, is one) is refused: nothing in it shows which day its prices
+are, and the backtest's value is only as true as its prices are the day's.
 
 Load and solar CSVs: `time,kw` (kW >= 0). `time` is a local clock time `HH:MM[:SS]` on the backtest day, in
 the site's timezone (`24:00` = the next midnight), or an ISO 8601 time with a UTC offset. Values are
@@ -28,12 +29,12 @@ from zoneinfo import ZoneInfo
 
 from controller.core.clock import parse_utc
 from controller.engine.schedule import local_to_utc
-from controller.engine.settlement import SP, current_sp_start, sp_start
+from controller.engine.settlement import SP, current_sp_start, periods_in_day, sp_start
 from controller.engine.site_state import AxleStep
 
 MARKET_COLUMNS = ("settlement_period", "system_price", "niv")
+DATE_COLUMN = "date"
 SERIES_COLUMNS = ("time", "kw")
-MAX_SP = 50  # a long clock-change day
 
 
 class InputError(ValueError):
@@ -46,8 +47,9 @@ class Row:
     values: dict[str, str]
 
 
-def _rows(path: Path, required: tuple[str, ...]) -> Iterator[Row]:
-    """Non-comment CSV rows with their 1-based line numbers; the header must have every required column."""
+def _rows(path: Path, required: tuple[str, ...]) -> tuple[list[str], Iterator[Row]]:
+    """The header's column names (checked now: it must have every required column), and the non-comment CSV
+    rows after it with their 1-based line numbers."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -61,11 +63,15 @@ def _rows(path: Path, required: tuple[str, ...]) -> Iterator[Row]:
     missing = [c for c in required if c not in names]
     if missing:
         raise InputError(f"{path}:{header_line}: missing column(s) {', '.join(missing)} (have: {', '.join(names)})")
-    for n, line in numbered[1:]:
-        cells = next(csv.reader([line]))
-        if len(cells) != len(names):
-            raise InputError(f"{path}:{n}: expected {len(names)} cells, got {len(cells)}")
-        yield Row(n, {k: v.strip() for k, v in zip(names, cells, strict=True)})
+
+    def rows() -> Iterator[Row]:
+        for n, line in numbered[1:]:
+            cells = next(csv.reader([line]))
+            if len(cells) != len(names):
+                raise InputError(f"{path}:{n}: expected {len(names)} cells, got {len(cells)}")
+            yield Row(n, {k: v.strip() for k, v in zip(names, cells, strict=True)})
+
+    return names, rows()
 
 
 def _float(path: Path, row: Row, column: str) -> float:
@@ -109,32 +115,40 @@ def periods_between(start: datetime, end: datetime) -> list[datetime]:
 
 def read_market(path: Path, day: date, tz: ZoneInfo) -> list[Settlement]:
     """The SPs of the backtest day (local `day` in `tz`), in time order. Raises InputError."""
+    names, rows = _rows(path, MARKET_COLUMNS)
+    if DATE_COLUMN not in names:
+        raise InputError(f"{path}: no {DATE_COLUMN} column, so nothing shows its prices are {day}'s: give each row "
+                         f"its GB date (YYYY-MM-DD, as Modo answers), like simulator/data/backtest_market.csv")
     by_start: dict[datetime, Settlement] = {}
-    for row in _rows(path, MARKET_COLUMNS):
+    labels: dict[datetime, str] = {}
+    for row in rows:
         text = row.values["settlement_period"]
         try:
             number = int(text)
         except ValueError:
             raise InputError(f"{path}:{row.line}: settlement_period: not an integer: {text!r}") from None
-        if not 1 <= number <= MAX_SP:
-            raise InputError(f"{path}:{row.line}: settlement_period: {number} is not in 1..{MAX_SP}")
-        sp_day = day
-        if "date" in row.values:
-            try:
-                sp_day = date.fromisoformat(row.values["date"])
-            except ValueError:
-                raise InputError(f"{path}:{row.line}: date: not a YYYY-MM-DD date: {row.values['date']!r}") from None
+        try:
+            sp_day = date.fromisoformat(row.values[DATE_COLUMN])
+        except ValueError:
+            raise InputError(f"{path}:{row.line}: date: not a YYYY-MM-DD date: {row.values[DATE_COLUMN]!r}") from None
+        # A number past the day's last SP would land on the next day's periods, where it would be taken as theirs.
+        if not 1 <= number <= periods_in_day(sp_day):
+            raise InputError(f"{path}:{row.line}: settlement_period: {number} is not in 1..{periods_in_day(sp_day)} "
+                             f"(the SPs of {sp_day})")
         start = sp_start(sp_day, number)
         if start in by_start:
             raise InputError(f"{path}:{row.line}: settlement period {sp_day} #{number} given twice")
         by_start[start] = Settlement(start, _float(path, row, "system_price"), _float(path, row, "niv"))
+        labels[start] = f"{sp_day} SP {number}"
     begin, end = day_window(day, tz)
     needed = periods_between(begin, end)
     missing = [t for t in needed if t not in by_start]
     if missing:
         shown = ", ".join(t.isoformat() for t in missing[:3]) + (", ..." if len(missing) > 3 else "")
+        span = (f"the file has {labels[min(labels)]} to {labels[max(labels)]}" if labels
+                else "the file has no settlement periods")
         raise InputError(f"{path}: does not cover {day}: {len(missing)} of its {len(needed)} settlement periods "
-                         f"missing (UTC starts {shown})")
+                         f"missing (UTC starts {shown}); {span}")
     return [by_start[t] for t in needed]
 
 
@@ -179,7 +193,8 @@ def read_series(path: Path, day: date, tz: ZoneInfo) -> Series:
     """A `time,kw` series that spans local date `day` in `tz`. Raises InputError."""
     times: list[float] = []
     values: list[float] = []
-    for row in _rows(path, SERIES_COLUMNS):
+    _, rows = _rows(path, SERIES_COLUMNS)
+    for row in rows:
         t = _series_time(path, row, day, tz)
         if times and t <= times[-1]:
             raise InputError(f"{path}:{row.line}: time: {row.values['time']} is not after the row before")

@@ -11,6 +11,12 @@ Axle's schedule, when given, is known all day (Axle publishes it ahead); without
 inactive. What this does not model: poll latency and register rounding, the extra ticks on fresh site
 readings, operator overrides, `dry_run`/`emulation` (the battery is always driven). Same site file, day
 and inputs: same result, bit for bit.
+
+Value (`value_gbp`): the cash at the recorded prices (`imbalance_revenue_gbp`, accounts.py) plus the change in
+stored energy at one stated price: `--stored-energy-price`, else the site's `planner.terminal_value_p_per_kwh`
+(what the planner and the multi-day backtest value a kWh left in the battery at), else the day's mean
+recorded price. A day that ends emptier than it began sold energy it did not buy that day; counted as cash
+alone, draining the battery would look like profit.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from controller.backtest.accounts import Accounts
+from controller.backtest.accounts import PRICE_FROM_DAY_MEAN, PRICE_FROM_OPTION, PRICE_FROM_PLANNER, Accounts
 from controller.backtest.inputs import InputError, Series, day_window
 from controller.backtest.market import RecordedMarket
 from controller.config.site import SiteConfig
@@ -88,6 +94,8 @@ class BacktestResult:
     soe_start_kwh: float = 0.0
     soe_end_kwh: float = 0.0
     nameplate_energy_kwh: float = 0.0
+    stored_energy_price_p_per_kwh: float = 0.0
+    stored_energy_price_source: str = PRICE_FROM_DAY_MEAN
     inputs: dict[str, Any] = field(default_factory=dict)
 
     def record(self, now: datetime, period_s: float, state: SiteState, decision: Decision, battery_kw: float) -> None:
@@ -108,6 +116,18 @@ class BacktestResult:
             math.nan if settlement is None else settlement.price_p_per_kwh, decision.effective,
             decision.constraints))
 
+    @property
+    def stored_energy_change_kwh(self) -> float:
+        return self.soe_end_kwh - self.soe_start_kwh
+
+    @property
+    def stored_energy_value_gbp(self) -> float:
+        return self.stored_energy_change_kwh * self.stored_energy_price_p_per_kwh / 100.0
+
+    @property
+    def value_gbp(self) -> float:
+        return self.accounts.revenue_gbp + self.stored_energy_value_gbp
+
     def summary(self) -> dict[str, Any]:
         c = self.site.controller
         assert c is not None
@@ -127,6 +147,11 @@ class BacktestResult:
             "soe_start_kwh": round(self.soe_start_kwh, 3),
             "soe_end_kwh": round(self.soe_end_kwh, 3),
             **self.accounts.summary(self.nameplate_energy_kwh),
+            "stored_energy_change_kwh": round(self.stored_energy_change_kwh, 3),
+            "stored_energy_price_p_per_kwh": round(self.stored_energy_price_p_per_kwh, 3),
+            "stored_energy_price_source": self.stored_energy_price_source,
+            "stored_energy_value_gbp": round(self.stored_energy_value_gbp, 2),
+            "value_gbp": round(self.value_gbp, 2),
             "limits": {"soe_min_kwh": c.soe_min_kwh, "soe_max_kwh": c.soe_max_kwh,
                        "battery_charge_limit_kw": c.battery_charge_limit_kw,
                        "battery_discharge_limit_kw": c.battery_discharge_limit_kw,
@@ -150,8 +175,19 @@ def soe_tolerance_kwh(charge_limit_kw: float, discharge_limit_kw: float, period_
     return kw * (period_s + kw / ramp_down_kw_per_s) / 3600.0
 
 
+def stored_energy_price(site: SiteConfig, market: RecordedMarket, given: float | None) -> tuple[float, str]:
+    """(p/kWh, source) a kWh gained or lost over the day is valued at: the option, the planner's, the day's mean."""
+    if given is not None:
+        return given, PRICE_FROM_OPTION
+    if site.planner is not None and site.planner.terminal_value_p_per_kwh is not None:
+        return site.planner.terminal_value_p_per_kwh, PRICE_FROM_PLANNER
+    prices = [s.price_p_per_kwh for s in market.settlements]
+    return sum(prices) / len(prices), PRICE_FROM_DAY_MEAN
+
+
 def run_backtest(site: SiteConfig, day: date, market: RecordedMarket, *, load: Series | None = None,
                  solar: Series | None = None, axle: tuple[AxleStep, ...] = (), initial_soe_kwh: float | None = None,
+                 stored_energy_price_p_per_kwh: float | None = None,
                  inputs: dict[str, Any] | None = None) -> BacktestResult:
     """Run local date `day` (site timezone). Raises InputError when the site cannot be backtested."""
     c = site.controller
@@ -179,6 +215,8 @@ def run_backtest(site: SiteConfig, day: date, market: RecordedMarket, *, load: S
     result = BacktestResult(site, day, start, end, market, accounts, soe_start_kwh=battery.soe_kwh,
                             nameplate_energy_kwh=battery_config.nameplate_energy_kwh, inputs=inputs or {})
     result.mode_names = tuple(m.name for m in controller.modes)
+    result.stored_energy_price_p_per_kwh, result.stored_energy_price_source = stored_energy_price(
+        site, market, stored_energy_price_p_per_kwh)
     battery.command_timeout_s = float(battery_config.command_timeout_s)
     battery.real_power_mode = 1
 

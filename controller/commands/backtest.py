@@ -2,9 +2,10 @@
 `flux-edge backtest --site FILE --history CSV --from DATE --to DATE [--strategy modes|plan|perfect] [--compare]
 [--json] [--out DIR]` over many days (controller/backtest/multiday.py; the spec's "Planning contract").
 
-The single day writes DIR/summary.json (energy, cycles, imbalance revenue estimate, peaks, limit violations,
-time per mode), DIR/chart.png and DIR/ticks.csv (one row per tick). Exit 0; 1 when the physics saw a limit violation
-(outputs still written); 2 with one line on stderr for a bad site file, CSV, day or output directory.
+The single day writes DIR/summary.json (energy, cycles, value = imbalance cash + the change in stored energy at
+a stated price, peaks, limit violations, time per mode), DIR/chart.png and DIR/ticks.csv (one row per tick).
+Exit 0; 1 when the physics saw a limit violation (outputs still written); 2 with one line on stderr for a bad
+site file, CSV, day or output directory.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from controller.backtest.accounts import PRICE_FROM_DAY_MEAN, PRICE_FROM_OPTION, PRICE_FROM_PLANNER
 from controller.backtest.inputs import InputError, read_axle, read_market, read_series
 from controller.backtest.market import PUBLISHED_AT_SP_END_S, RecordedMarket
 from controller.commands.common import load_site_or_report
@@ -44,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--step-s", type=float, default=60.0, metavar="S", help="many days: simulation step")
     p.add_argument("--day", metavar="DATE", help="one day: local date in the site's timezone, YYYY-MM-DD")
     p.add_argument("--market", metavar="CSV",
-                   help="settlement_period,system_price (GBP/MWh),niv (MWh) [,date], as simulator/data/modo_day.csv")
+                   help="date,settlement_period,system_price (GBP/MWh),niv (MWh), as "
+                        "simulator/data/backtest_market.csv (a file without dates is refused)")
     p.add_argument("--load", metavar="CSV", help="time,kw site load replacing the simulator's profile")
     p.add_argument("--solar", metavar="CSV", help="time,kw solar generation replacing the simulator's profile")
     p.add_argument("--axle", metavar="JSON", help="Axle battery schedule, as Axle's API answers it")
@@ -54,6 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="an SP's price and NIV are known this long after it starts (default: at its end)")
     p.add_argument("--soe-kwh", type=float, metavar="KWH",
                    help="SoE at the start of the day (default: the simulator's initial_soe_kwh)")
+    p.add_argument("--stored-energy-price", type=float, metavar="P_PER_KWH",
+                   help="one day: what a kWh more (or less) in the battery at the end is worth, p/kWh (default: the "
+                        "site's planner.terminal_value_p_per_kwh, else the day's mean recorded price)")
 
 
 def _file_info(path: Path) -> dict[str, str]:
@@ -66,6 +72,7 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, name)
         info[name] = None if value is None else _file_info(Path(value))
     info["initial_soe_kwh"] = args.soe_kwh
+    info["stored_energy_price_p_per_kwh"] = args.stored_energy_price
     return info
 
 
@@ -79,7 +86,24 @@ def _day(args: argparse.Namespace) -> date:
         raise InputError(f"--published-after-s: must be a finite number >= 0, got {args.published_after_s:g}")
     if args.soe_kwh is not None and (not math.isfinite(args.soe_kwh) or args.soe_kwh < 0):
         raise InputError(f"--soe-kwh: must be a finite number >= 0, got {args.soe_kwh:g}")
+    if args.stored_energy_price is not None and not math.isfinite(args.stored_energy_price):
+        raise InputError(f"--stored-energy-price: must be a finite number (p/kWh), got {args.stored_energy_price:g}")
     return day
+
+
+PRICE_SOURCES = {PRICE_FROM_OPTION: "--stored-energy-price", PRICE_FROM_PLANNER: "planner.terminal_value_p_per_kwh",
+                 PRICE_FROM_DAY_MEAN: "the day's mean price"}
+
+
+def _gbp(value: float) -> str:
+    return f"-£{-value:.2f}" if value < 0 else f"£{value:.2f}"
+
+
+def _value_line(s: dict[str, Any]) -> str:
+    """The headline: value first, with the cash and the stored energy it is made of, and whose price."""
+    return (f"value {_gbp(s['value_gbp'])} (cash {_gbp(s['imbalance_revenue_gbp'])}, stored energy "
+            f"{s['stored_energy_change_kwh']:+.1f} kWh at {s['stored_energy_price_p_per_kwh']:.2f} p/kWh, "
+            f"{PRICE_SOURCES[s['stored_energy_price_source']]}: {_gbp(s['stored_energy_value_gbp'])})")
 
 
 def _write_ticks(result: BacktestResult, path: Path) -> None:
@@ -117,7 +141,7 @@ def run_many_days(args: argparse.Namespace) -> int:
     from controller.planner.history import HistoryError, read_history
 
     configure_logging("console", "error", stream=sys.stderr)
-    site = load_site_or_report(args.site)
+    site = load_site_or_report(args.site, defer_secrets=True)
     if site is None:
         return 2
     try:
@@ -159,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     from controller.backtest.chart import draw_chart
     from controller.backtest.run import run_backtest
 
-    site = load_site_or_report(args.site)
+    site = load_site_or_report(args.site, defer_secrets=True)
     if site is None:
         return 2
     out = Path(args.out)
@@ -171,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
         solar = None if args.solar is None else read_series(Path(args.solar), day, tz)
         axle = () if args.axle is None else read_axle(Path(args.axle))
         result = run_backtest(site, day, market, load=load, solar=solar, axle=axle, initial_soe_kwh=args.soe_kwh,
-                              inputs=_inputs(args))
+                              stored_energy_price_p_per_kwh=args.stored_energy_price, inputs=_inputs(args))
         out.mkdir(parents=True, exist_ok=True)
     except InputError as exc:
         print(f"flux-edge backtest: {exc}", file=sys.stderr)
@@ -183,9 +207,10 @@ def run(args: argparse.Namespace) -> int:
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     _write_ticks(result, out / TICKS_FILE)
     draw_chart(result, out / CHART_FILE)
-    print(f"backtest {summary['site']} {summary['day']}: charged {summary['charged_kwh']:.1f} kWh, "
-          f"discharged {summary['discharged_kwh']:.1f} kWh, {summary['equivalent_full_cycles']:.3f} cycles, "
-          f"revenue £{summary['imbalance_revenue_gbp']:.2f}, peak import {summary['peak_import_kw']:.1f} kW, "
+    print(f"backtest {summary['site']} {summary['day']}: {_value_line(summary)}")
+    print(f"charged {summary['charged_kwh']:.1f} kWh, discharged {summary['discharged_kwh']:.1f} kWh "
+          f"(SoE {summary['soe_start_kwh']:.1f} -> {summary['soe_end_kwh']:.1f} kWh), "
+          f"{summary['equivalent_full_cycles']:.3f} cycles, peak import {summary['peak_import_kw']:.1f} kW, "
           f"limit violations {summary['limit_violations']}")
     for name in (SUMMARY_FILE, CHART_FILE, TICKS_FILE):
         print(f"wrote {out / name}")

@@ -157,7 +157,7 @@ def parse_state(data: Any) -> tuple[datetime, SiteState]:
 def run(args: argparse.Namespace) -> int:
     # stdout carries exactly one JSON answer: log lines (a mode's error, say) go to stderr.
     configure_logging("json", "warning", sys.stderr)
-    site = load_site_or_report(args.site)
+    site = load_site_or_report(args.site, defer_secrets=True)
     if site is None:
         return 2
     if site.controller is None:

@@ -3,28 +3,35 @@ child processes, with a status view that refreshes every few seconds. Ctrl-C sto
 
 Logs go to files beside the outbox (`var/<site>/simulator.log`, `daemon.log`) so the terminal
 stays a status view; `tail -f` them for detail.
+
+The demo site keeps its secrets as `${...}`, like a real site. Where the shell does not set them, this
+command does, in the children's environment only: a new random Axle password each run (the stand-in and
+the daemon read the same variable) and the cloud stand-in's key.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from controller.commands.common import load_site_or_report
 from controller.commands.status import render
-from controller.config import SiteConfig
+from controller.config import ConfigError, SiteConfig, load_site
 from controller.engine.schedule import zone
 from controller.ops.client import AdminUnavailable, admin_address, request
 
 CLEAR = "\x1b[H\x1b[2J"
+DEMO_AXLE_PASSWORD = "FLUX_DEMO_AXLE_PASSWORD"
+DEMO_CLOUD_API_KEY = "FLUX_DEMO_CLOUD_API_KEY"
 PATH_HINT = ("in another terminal: `. .venv/bin/activate` (or use `.venv/bin/flux-edge`), then "
              "`flux-edge status --site config/sites/demo.yaml`")
 
@@ -49,6 +56,16 @@ def fast_clock(site: SiteConfig, speed: float, start: str | None, now: datetime 
         hh, mm = (int(x) for x in start.split(":", 1))
         begin = begin.replace(hour=hh, minute=mm, second=0, microsecond=0)
     return f"start={begin.astimezone(UTC).isoformat()},speed={speed:g},anchor={real.timestamp():.3f}"
+
+
+def demo_environment(site: SiteConfig, base: Mapping[str, str]) -> dict[str, str]:
+    """The children's environment: `base`, plus the demo's secrets it does not set."""
+    env = dict(base)
+    env.setdefault(DEMO_AXLE_PASSWORD, secrets.token_urlsafe(24))
+    cloud = site.simulator.cloud if site.simulator is not None else None
+    if cloud is not None:
+        env.setdefault(DEMO_CLOUD_API_KEY, cloud.api_key)
+    return env
 
 
 def daemon_site_file(site_path: str, state_dir: Path) -> Path:
@@ -85,7 +102,7 @@ def _tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
-def _start(args: list[str], log: IO[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def _start(args: list[str], log: IO[str], env: dict[str, str]) -> subprocess.Popen[str]:
     # Own process group: the terminal's Ctrl-C reaches us only, and we stop the children in order.
     return subprocess.Popen([sys.executable, "-m", "controller", *args], stdout=log, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True, env=env)
@@ -118,8 +135,19 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    site = load_site_or_report(args.site)
-    if site is None:
+    try:
+        loaded = load_site(args.site, defer_secrets=True)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    site = loaded.config
+    env = demo_environment(site, os.environ)
+    unset = [u for u in loaded.unset_secrets if u.name not in env]
+    if unset:
+        for u in unset:
+            print(f"{u.problem}: the demo sets only {DEMO_AXLE_PASSWORD} and {DEMO_CLOUD_API_KEY}: export it",
+                  file=sys.stderr)
         return 2
     busy = _busy_ports(site)
     if busy:
@@ -129,13 +157,14 @@ def run(args: argparse.Namespace) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     sim_log_path, daemon_log_path = state_dir / "simulator.log", state_dir / "daemon.log"
     interactive = sys.stdout.isatty()
-    env: dict[str, str] | None = None
+    fast = False
     if args.speed is not None:
         if args.speed <= 0:
             print("--speed must be above 0", file=sys.stderr)
             return 2
         try:
-            env = {**os.environ, "FLUX_CLOCK": fast_clock(site, args.speed, args.start)}
+            env["FLUX_CLOCK"] = fast_clock(site, args.speed, args.start)
+            fast = True
         except ValueError:
             print(f"--start {args.start!r}: expected HH:MM", file=sys.stderr)
             return 2
@@ -157,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"simulator pid {simulator.pid}, daemon pid {daemon.pid}; logs in {state_dir}/ -- Ctrl-C stops both")
         print(f"the daemon runs {daemon_site} (a copy of {args.site}): "
               f"`flux-edge config apply --site {daemon_site} NEW.yaml` changes it")
-        if env is not None:
+        if fast:
             print(f"fast clock: {env['FLUX_CLOCK']}")
         print(PATH_HINT)
         stop_at = None if args.duration_s is None else time.monotonic() + args.duration_s

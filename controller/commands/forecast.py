@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.site:
         print("forecast: --site FILE is required", file=sys.stderr)
         return 2
-    config = load_site_or_report(args.site)
+    config = load_site_or_report(args.site, defer_secrets=True)
     if config is None:
         return 2
     try:

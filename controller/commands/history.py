@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     configure_logging("console", "warning", stream=sys.stderr)  # stdout is the answer's
-    config = load_site_or_report(args.site)
+    config = load_site_or_report(args.site, defer_secrets=True)
     if config is None:
         return 2
     if args.history_command == "stats":

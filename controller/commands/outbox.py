@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_site_or_report(args.site)
+    config = load_site_or_report(args.site, defer_secrets=True)
     if config is None:
         return 2
     site = uploader_site(config)

@@ -129,7 +129,7 @@ def _inputs(args: argparse.Namespace, site: SiteConfig) -> tuple[datetime, PlanI
 
 def run(args: argparse.Namespace) -> int:
     configure_logging("console", "error", stream=sys.stderr)
-    site = load_site_or_report(args.site)
+    site = load_site_or_report(args.site, defer_secrets=True)
     if site is None:
         return 2
     if site.controller is None:

@@ -45,7 +45,7 @@ async def read_once(site: SiteConfig, name: str) -> Reading:
 def run(args: argparse.Namespace) -> int:
     # stdout carries the JSON answer only; logs go to stderr.
     configure_logging("console", "error", stream=sys.stderr)
-    site = load_site_or_report(args.site)
+    site = load_site_or_report(args.site, defer_secrets=True)
     if site is None:
         return 2
     names = [d.name for d in site.devices]

@@ -8,6 +8,7 @@ locations (`devices.0.powerpack.host`) are stripped so the path is the one the p
 from __future__ import annotations
 
 import hashlib
+import os
 import types
 import typing
 import zoneinfo
@@ -21,7 +22,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from controller.config.hard_limits import HardLimitsError, configured_hard_limits, widenings
 from controller.config.site import SiteConfig
-from controller.core.config import DEFAULT_TIMEZONE, ENV_REF, ConfigModel, Path, did_you_mean
+from controller.core.config import DEFAULT_TIMEZONE, ENV_REF, SECRET_REF, ConfigModel, Path, did_you_mean
 
 UNITS = {"_s": "seconds", "_kw": "kW", "_kwh": "kWh", "_mwh": "MWh", "_min": "minutes", "_bytes": "bytes",
          "_days": "days", "_m3": "m3", "_c": "degC"}
@@ -46,10 +47,43 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class UnsetSecret:
+    """A secret field whose `${NAME}` is not set in this environment (loaded with `defer_secrets`)."""
+
+    name: str
+    problem: Problem  # where it is, as a validation problem would say it
+
+
+@dataclass(frozen=True)
 class LoadedSite:
     config: SiteConfig
     path: str
     sha256: str  # of the file's bytes: the config version operators see
+    # Filled only with `defer_secrets`: each of these fields holds DEFERRED_SECRET, not the secret.
+    unset_secrets: tuple[UnsetSecret, ...] = ()
+
+
+# What an unset secret holds when a command that never uses secrets loads the file (`defer_secrets`).
+DEFERRED_SECRET = "unset-in-this-environment"
+
+
+class _DeferredEnv(Mapping[str, str]):
+    """The environment, with DEFERRED_SECRET for every variable it lacks."""
+
+    def __init__(self, base: Mapping[str, str]) -> None:
+        self._base = base
+
+    def __getitem__(self, key: str) -> str:
+        return self._base.get(key, DEFERRED_SECRET)
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._base)
+
+    def __len__(self) -> int:
+        return len(self._base)
 
 
 # --- YAML with positions ---------------------------------------------------------------------------
@@ -396,8 +430,29 @@ def _hard_limit_problems(config: SiteConfig, doc: _Doc, filename: str) -> Iterat
         yield Problem(filename, *_mark(doc, path), _dotted(path), message)
 
 
+def _unset_secrets(doc: _Doc, filename: str, env: Mapping[str, str]) -> Iterator[UnsetSecret]:
+    for path in doc.env_refs:
+        _, ann, _ = _resolve(path, doc.data)
+        value = _child_at(doc.data, path)
+        ref = SECRET_REF.fullmatch(value.strip()) if isinstance(value, str) else None
+        if ann is not None and _is_secret(ann) and ref is not None and ref.group(1) not in env:
+            yield UnsetSecret(ref.group(1), Problem(filename, *_mark(doc, path), _dotted(path),
+                                                    f"environment variable {ref.group(1)} is not set here"))
+
+
+def _child_at(data: Any, path: Path) -> Any:
+    for key in path:
+        data = _child(data, key)
+    return data
+
+
 def parse_site(text: str, filename: str = "<site>", env: Mapping[str, str] | None = None) -> SiteConfig:
     """Validate a site file's text. Raises ConfigError with every problem found."""
+    return _parse(text, filename, env, defer_secrets=False)[0]
+
+
+def _parse(text: str, filename: str, env: Mapping[str, str] | None,
+           *, defer_secrets: bool) -> tuple[SiteConfig, tuple[UnsetSecret, ...]]:
     problems: list[Problem] = []
     doc = _compose(text, filename, problems)
     if doc is None:
@@ -409,7 +464,12 @@ def parse_site(text: str, filename: str = "<site>", env: Mapping[str, str] | Non
     tz = site.get("timezone") if isinstance(site, dict) else None
     # An invalid site timezone is reported once, at the site; periods then fall back to the default.
     context: dict[str, Any] = {"timezone": tz if isinstance(tz, str) and _valid_tz(tz) else DEFAULT_TIMEZONE}
-    if env is not None:
+    base_env: Mapping[str, str] = os.environ if env is None else env
+    unset: tuple[UnsetSecret, ...] = ()
+    if defer_secrets:
+        unset = tuple(_unset_secrets(doc, filename, base_env))
+        context["env"] = _DeferredEnv(base_env)
+    elif env is not None:
         context["env"] = env
     config: SiteConfig | None = None
     try:
@@ -424,10 +484,14 @@ def parse_site(text: str, filename: str = "<site>", env: Mapping[str, str] | Non
     if problems:
         raise ConfigError(sorted(set(problems), key=lambda p: (p.line, p.col, p.path, p.message)))
     assert config is not None
-    return config
+    return config, unset
 
 
-def load_site(path: str | FsPath, env: Mapping[str, str] | None = None) -> LoadedSite:
+def load_site(path: str | FsPath, env: Mapping[str, str] | None = None, *,
+              defer_secrets: bool = False) -> LoadedSite:
+    """The site file, validated. With `defer_secrets` (commands that never use a secret: validate, decide,
+    backtest, ...) a secret whose variable is unset is not an error: it holds DEFERRED_SECRET and is listed
+    in `unset_secrets`; the daemon, which uses them, loads without it."""
     p = FsPath(path)
     try:
         raw = p.read_bytes()
@@ -437,5 +501,5 @@ def load_site(path: str | FsPath, env: Mapping[str, str] | None = None) -> Loade
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError([Problem(str(path), 1, 1, "(file)", f"not UTF-8 text: {exc.reason}")]) from None
-    config = parse_site(text, str(path), env)
-    return LoadedSite(config, str(path), hashlib.sha256(raw).hexdigest())
+    config, unset = _parse(text, str(path), env, defer_secrets=defer_secrets)
+    return LoadedSite(config, str(path), hashlib.sha256(raw).hexdigest(), unset)
