@@ -24,6 +24,12 @@ class SinkBase(ConfigModel):
                                        "per table and one cursor commit for several outbox commits (0: at once)")
     timeout_s: float = Field(default=30.0, gt=0)
     backoff_max_s: float = Field(default=300.0, gt=0)
+    outage_alert_after_s: float = Field(
+        default=3600.0, gt=0, description="when the oldest row still pending for this sink is older than this "
+                                          "(a cloud outage, a refused login, a sink slower than the site), an "
+                                          "`upload_backlog` Error alert names the sink, the backlog's age and its "
+                                          "rows, once per episode; an Info alert follows when it is younger again "
+                                          "(the age is the flux_edge_outbox_oldest_pending_age_seconds gauge)")
 
 
 class PostgrestSinkConfig(SinkBase):
