@@ -55,7 +55,8 @@ class BackoffState:
 
     def next_delay(self, rng: random.Random) -> float:
         self.attempt += 1
-        base = min(self.max_s, self.initial_s * 2 ** (self.attempt - 1))
+        # The exponent is capped: 2 ** 1024 overflows a float, which crashed the loop after ~1000 retries (days).
+        base = min(self.max_s, self.initial_s * 2 ** min(self.attempt - 1, 64))
         return float(base * rng.uniform(0.5, 1.0))  # jitter: sites that lost the cloud together do not retry together
 
     def reset(self) -> None:
