@@ -215,7 +215,8 @@ class Delivery:
         messages = {
             ErrorKind.AUTH: "the cloud refuses our credentials (expired or wrong key?); readings are kept",
             ErrorKind.CONFLICT: "the cloud reports a conflict: the conflict target does not match the table",
-            ErrorKind.CONFIG: "the cloud refuses the request (schema, table or conflict handling)",
+            ErrorKind.CONFIG: "the cloud refuses the request or the connection settings (DSN, database, schema, "
+                              "table or conflict handling); readings are kept",
         }
         log.error("upload_failed", sink=self.sink.name, kind=exc.kind.value, error=exc.detail,
                   retry_in_s=self.backoff_max_s)
