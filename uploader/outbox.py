@@ -444,6 +444,12 @@ class Outbox:
                           "ORDER BY t", (table, key, to_micros(start), to_micros(end)))
         return [StoredRow(s, tb, k, from_micros(t), self.decode(b)) for s, tb, k, t, b in rows]
 
+    def table_rows_between(self, table: str, start: datetime, end: datetime) -> list[StoredRow]:
+        """Rows of every key of `table` in [start, end), by time (for tables keyed by ids of their own)."""
+        rows = self._read("SELECT seq, tbl, key, t, body FROM rows WHERE tbl = ? AND t >= ? AND t < ? ORDER BY t",
+                          (table, to_micros(start), to_micros(end)))
+        return [StoredRow(s, tb, k, from_micros(t), self.decode(b)) for s, tb, k, t, b in rows]
+
     # --- body encoding --------------------------------------------------------------------------
 
     def _encode(self, table: str, body: str) -> bytes:

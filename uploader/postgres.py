@@ -113,6 +113,18 @@ class PostgresSink:
         except psycopg.Error as exc:
             raise _classify(exc, self._hide) from exc
 
+    async def id_slots(self, table: str, device_id: str, id_column: str, start: datetime,
+                       end: datetime) -> set[tuple[str, datetime]]:
+        query = sql.SQL("SELECT {}::text, time FROM {}.{} WHERE device_id = %s AND time >= %s AND time < %s").format(
+            sql.Identifier(id_column), sql.Identifier(self.config.schema_name), sql.Identifier(table))
+        conn = await self._connection()
+        try:
+            async with conn.transaction():
+                cur = await conn.execute(query, (device_id, start, end))
+                return {(str(r[0]), utc(r[1])) for r in await cur.fetchall()}
+        except psycopg.Error as exc:
+            raise _classify(exc, self._hide) from exc
+
     async def register_devices(self, devices: Sequence[DeviceEntry]) -> None:
         query = sql.SQL("INSERT INTO {}.mg_device_registry (device_id, site, name, type) VALUES (%s, %s, %s, %s) "
                         "ON CONFLICT (device_id) DO NOTHING").format(sql.Identifier(self.config.schema_name))
