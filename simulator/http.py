@@ -1,7 +1,8 @@
-"""A small asyncio HTTP/1.1 server for the simulator's stand-ins (market APIs, the cloud endpoint).
+"""The simulator's HTTP/1.1 server for its stand-ins (market APIs, the cloud endpoint).
 
-Only what those need: request line, headers, Content-Length bodies, keep-alive, a route table.
-No framework dependency: the daemon never imports this.
+Requests are read by the same h11 core as the daemon's own endpoints (controller.core.http), with
+keep-alive (the uploader's and market clients' connection pools reuse connections) and a body limit
+large enough for any upload batch. The daemon never imports this.
 """
 
 from __future__ import annotations
@@ -12,14 +13,11 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
-REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 401: "Unauthorized",
-           403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
-           413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
-           500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
-           504: "Gateway Timeout"}
+from controller.core.http import Answer, Incoming, Limits, serve_connection
+
 MAX_BODY = 256 * 1024 * 1024
+LIMITS = Limits(max_head_bytes=1 << 20, max_body_bytes=MAX_BODY, keep_alive=True)
 
 
 @dataclass
@@ -65,7 +63,7 @@ class HttpServer:
         self._conns: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, limit=1 << 20)
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     @property
@@ -93,47 +91,18 @@ class HttpServer:
         assert task is not None
         self._conns.add(task)
         try:
-            while True:
-                request = await _read_request(reader)
-                if request is None:
-                    return
-                try:
-                    response = await self._handler(request)
-                except Exception as exc:  # a bug in a stand-in answers 500, like a real server would
-                    response = Response.json({"message": f"internal error: {exc!r}"}, 500)
-                if response.close:
-                    return
-                head = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Status')}",
-                        f"Content-Length: {len(response.body)}"]
-                head += [f"{k}: {v}" for k, v in response.headers.items()]
-                writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + response.body)
-                await writer.drain()
-                if request.headers.get("connection", "").lower() == "close":
-                    return
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
-            return
+            await serve_connection(reader, writer, self._respond, LIMITS)
         finally:
             self._conns.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
 
-
-async def _read_request(reader: asyncio.StreamReader) -> Request | None:
-    line = await reader.readline()
-    if not line:
-        return None
-    method, target, _ = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
-    headers: dict[str, str] = {}
-    while True:
-        h = (await reader.readline()).decode("latin-1").rstrip("\r\n")
-        if not h:
-            break
-        name, _, value = h.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    length = int(headers.get("content-length", "0"))
-    if length > MAX_BODY:
-        raise ValueError("body too large")
-    body = await reader.readexactly(length) if length else b""
-    parts = urlsplit(target)
-    return Request(method.upper(), parts.path, parse_qsl(parts.query, keep_blank_values=True), headers, body)
+    async def _respond(self, incoming: Incoming | Answer) -> Answer | None:
+        if isinstance(incoming, Answer):
+            return incoming
+        request = Request(incoming.method, incoming.path, incoming.query, incoming.headers, incoming.body)
+        try:
+            response = await self._handler(request)
+        except Exception as exc:  # a bug in a stand-in answers 500, like a real server would
+            response = Response.json({"message": f"internal error: {exc!r}"}, 500)
+        if response.close:
+            return None
+        return Answer(response.status, response.body, tuple(response.headers.items()))

@@ -1,7 +1,8 @@
 """Gap recovery against the cloud: what the cloud lacks is resent, what nobody has is read back.
 
-(b) For each device, the cloud is asked which slots it holds over the window; rows this sink has
-    already delivered (so the cloud once had them) but the cloud no longer holds are sent again.
+(b) For each device (and the site's decisions, forecasts, events and plans), the cloud is asked which
+    slots it holds over the window; rows this sink has already delivered (so the cloud once had them)
+    but the cloud no longer holds are sent again.
 (c) Devices that keep half-hourly profile logs (Emlite meters): half-hour slots missing both here and
     in the cloud are read back from the device and go into the outbox like any reading.
 
@@ -24,7 +25,16 @@ from uploader.factory import make_sink
 from uploader.outbox import Outbox
 from uploader.sink import Sink, SinkError
 from uploader.site import ProfileLog, UploaderSite, reopen_outbox
-from uploader.tables import DECISIONS, FORECASTS, CloudRow, map_reading, reading_table, site_device_id
+from uploader.tables import (
+    DECISIONS,
+    EVENTS,
+    FORECASTS,
+    PLANS,
+    CloudRow,
+    map_reading,
+    reading_table,
+    site_device_id,
+)
 from uploader.writer import OutboxService
 
 log = get_logger("coverage")
@@ -40,9 +50,12 @@ Run = Callable[[Callable[[], Any]], Awaitable[Any]]
 class Stream:
     """One device's rows in one cloud table."""
 
-    label: str  # device name (or "decisions")
+    label: str  # device name (or "decisions", "events", ...)
     table: str
-    key: str
+    key: str  # the device id its rows are filed under in the cloud
+    # Rows told apart by an id of their own (events, plans: many to one site id and time): the column of that
+    # id in the cloud, the rows' key in the outbox. None: the device id is the key, one row per time.
+    id_column: str | None = None
 
 
 @dataclass
@@ -67,9 +80,12 @@ def streams(site: UploaderSite) -> list[Stream]:
             out.append(Stream(d.name, table.name, str(d.id)))
     if site.battery_id is not None:
         out.append(Stream("decisions", DECISIONS.name, str(site.battery_id)))
+    site_key = str(site_device_id(site.site_id))
     # Forecasts are filed under the site's id, one per made_at: the cloud's slots for that id are theirs.
-    # (Events and plans are keyed by their own ids, not the device id the cloud is asked about: not checked.)
-    out.append(Stream("forecasts", FORECASTS.name, str(site_device_id(site.site_id))))
+    out.append(Stream("forecasts", FORECASTS.name, site_key))
+    # Events and plans are filed under it too, several at one time: compared by (their id, time).
+    out.append(Stream("events", EVENTS.name, site_key, "event_id"))
+    out.append(Stream("plans", PLANS.name, site_key, "plan_id"))
     return out
 
 
@@ -83,12 +99,19 @@ async def resend_missing(sink: Sink, outbox: Outbox, site: UploaderSite, start: 
     delivered_upto: int = await run(lambda: outbox.cursor(sink.name))
     out: dict[str, int] = {}
     for s in streams(site):
-        local = await run(lambda s=s: outbox.rows_between(s.table, s.key, start, end))  # type: ignore[misc]
+        if s.id_column is None:
+            local = await run(lambda s=s: outbox.rows_between(s.table, s.key, start, end))  # type: ignore[misc]
+        else:
+            local = await run(lambda s=s: outbox.table_rows_between(s.table, start, end))  # type: ignore[misc]
         local = [r for r in local if r.seq <= delivered_upto]
         if not local:
             continue
-        held = await sink.slots(s.table, s.key, start, end)
-        missing = [r for r in local if r.time not in held]
+        if s.id_column is None:
+            held = await sink.slots(s.table, s.key, start, end)
+            missing = [r for r in local if r.time not in held]
+        else:
+            held_ids = await sink.id_slots(s.table, s.key, s.id_column, start, end)
+            missing = [r for r in local if (r.key, r.time) not in held_ids]
         for i in range(0, len(missing), batch_size):
             await sink.upload_bodies(s.table, [r.body for r in missing[i:i + batch_size]])
         if missing:

@@ -42,6 +42,9 @@ class SinkCounters:
     rows_quarantined: int = 0
     batch_size: int = 0
     errors_by_kind: dict[str, int] = field(default_factory=dict)
+    # An upload_backlog alert stands: kept with the counters across reloads and restarts of the sink's
+    # loop, so one episode raises one alert however often the loop is rebuilt.
+    backlog_alerted: bool = False
 
 
 @dataclass
@@ -52,7 +55,8 @@ class BackoffState:
 
     def next_delay(self, rng: random.Random) -> float:
         self.attempt += 1
-        base = min(self.max_s, self.initial_s * 2 ** (self.attempt - 1))
+        # The exponent is capped: 2 ** 1024 overflows a float, which crashed the loop after ~1000 retries (days).
+        base = min(self.max_s, self.initial_s * 2 ** min(self.attempt - 1, 64))
         return float(base * rng.uniform(0.5, 1.0))  # jitter: sites that lost the cloud together do not retry together
 
     def reset(self) -> None:
@@ -62,7 +66,8 @@ class BackoffState:
 class Delivery:
     def __init__(self, sink: Sink, outbox: Outbox, clock: Clock, *, batch_size: int, backoff_max_s: float,
                  alert: Alert, counters: SinkCounters, run: Run | None = None,
-                 rng: random.Random | None = None, backoff_initial_s: float = 1.0) -> None:
+                 rng: random.Random | None = None, backoff_initial_s: float = 1.0,
+                 outage_alert_after_s: float | None = None) -> None:
         self.sink = sink
         self.outbox = outbox
         self.clock = clock
@@ -77,6 +82,7 @@ class Delivery:
         self._rng = rng or random.Random()
         self._ok_streak = 0
         self._alerted: ErrorKind | None = None
+        self.outage_alert_after_s = outage_alert_after_s  # None: the backlog is not watched (backfill)
 
     async def deliver_once(self) -> int:
         """Send the next batch. Returns rows delivered (0: nothing pending). Raises SinkError on failure."""
@@ -94,12 +100,42 @@ class Delivery:
         try:
             n = await self.deliver_once()
         except SinkError as exc:
-            return 0, self._on_failure(exc)
+            delay = self._on_failure(exc)
+            await self._watch_backlog()
+            return 0, delay
         if self._alerted is not None:
             self.alert("upload_recovered", "Info", f"uploads to {self.sink.name} work again", sink=self.sink.name)
             self._alerted = None
         self.backoff.reset()
+        await self._watch_backlog()
         return n, 0.0
+
+    async def _watch_backlog(self) -> None:
+        """Alert once when the oldest row pending here is older than `outage_alert_after_s`, Info once it is not.
+
+        Transient failures are only logged (each retry would otherwise be an alert): without this, hours of
+        cloud outage raised nothing an operator sees. Measured on the clock, after every attempt, so the
+        alert is at most one retry pause late."""
+        limit = self.outage_alert_after_s
+        if limit is None:
+            return
+        name = self.sink.name
+        rows, oldest = await self._run(lambda: self.outbox.backlog(name))
+        age_s = 0.0 if oldest is None else max(0.0, (self.clock.now() - oldest).total_seconds())
+        c = self.counters
+        if age_s > limit and not c.backlog_alerted and oldest is not None:
+            c.backlog_alerted = True
+            log.error("upload_backlog", sink=name, age_s=round(age_s, 1), rows=rows, oldest=oldest.isoformat(),
+                      limit_s=limit, last_error=c.last_error)
+            self.alert("upload_backlog", "Error",
+                       f"{name} is {_duration(age_s)} behind: {rows} rows wait, the oldest from {oldest.isoformat()}",
+                       sink=name, age_s=round(age_s, 1), rows=rows, oldest=oldest.isoformat(), limit_s=limit,
+                       last_error=c.last_error)
+        elif age_s <= limit and c.backlog_alerted:
+            c.backlog_alerted = False
+            log.info("upload_backlog_cleared", sink=name, age_s=round(age_s, 1), rows=rows)
+            self.alert("upload_backlog_cleared", "Info", f"{name} has caught up: {rows} rows wait",
+                       sink=name, age_s=round(age_s, 1), rows=rows, limit_s=limit)
 
     # --- sending --------------------------------------------------------------------------------
 
@@ -179,7 +215,8 @@ class Delivery:
         messages = {
             ErrorKind.AUTH: "the cloud refuses our credentials (expired or wrong key?); readings are kept",
             ErrorKind.CONFLICT: "the cloud reports a conflict: the conflict target does not match the table",
-            ErrorKind.CONFIG: "the cloud refuses the request (schema, table or conflict handling)",
+            ErrorKind.CONFIG: "the cloud refuses the request or the connection settings (DSN, database, schema, "
+                              "table or conflict handling); readings are kept",
         }
         log.error("upload_failed", sink=self.sink.name, kind=exc.kind.value, error=exc.detail,
                   retry_in_s=self.backoff_max_s)
@@ -188,3 +225,11 @@ class Delivery:
                        sink=self.sink.name, error=exc.detail, status=exc.status, code=exc.code)
             self._alerted = exc.kind
         return self.backoff_max_s
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min"

@@ -444,6 +444,12 @@ class Outbox:
                           "ORDER BY t", (table, key, to_micros(start), to_micros(end)))
         return [StoredRow(s, tb, k, from_micros(t), self.decode(b)) for s, tb, k, t, b in rows]
 
+    def table_rows_between(self, table: str, start: datetime, end: datetime) -> list[StoredRow]:
+        """Rows of every key of `table` in [start, end), by time (for tables keyed by ids of their own)."""
+        rows = self._read("SELECT seq, tbl, key, t, body FROM rows WHERE tbl = ? AND t >= ? AND t < ? ORDER BY t",
+                          (table, to_micros(start), to_micros(end)))
+        return [StoredRow(s, tb, k, from_micros(t), self.decode(b)) for s, tb, k, t, b in rows]
+
     # --- body encoding --------------------------------------------------------------------------
 
     def _encode(self, table: str, body: str) -> bytes:
@@ -484,13 +490,23 @@ class Outbox:
         rows = self._read("SELECT value FROM counters WHERE name = ?", (name,))
         return int(rows[0][0]) if rows else 0
 
-    def sink_stats(self, sink: str | None) -> SinkStats:
-        """Read from the counters: a few point lookups whatever the backlog."""
+    def _counts(self, sink: str | None) -> tuple[int, int, int | None]:
+        """(rows held, rows `sink` has not delivered, its oldest pending reading time in micros)."""
         rows = self._read("SELECT sink, pending, oldest_t FROM sink_counts WHERE sink IN (?, ?)",
                           (ALL_ROWS, ALL_ROWS if sink is None else sink))
         counts = {r[0]: (int(r[1]), r[2]) for r in rows}
         total = counts.get(ALL_ROWS, (0, None))[0]
         pending, oldest = counts.get(ALL_ROWS if sink is None else sink, (total, counts.get(ALL_ROWS, (0, None))[1]))
+        return total, pending, oldest
+
+    def backlog(self, sink: str) -> tuple[int, datetime | None]:
+        """(rows `sink` has not delivered, the reading time of the oldest of them): point lookups, as `sink_stats`."""
+        _, pending, oldest = self._counts(sink)
+        return pending, from_micros(oldest) if oldest is not None and pending else None
+
+    def sink_stats(self, sink: str | None) -> SinkStats:
+        """Read from the counters: a few point lookups whatever the backlog."""
+        total, pending, oldest = self._counts(sink)
         return SinkStats(pending, total - pending, from_micros(oldest).isoformat() if oldest is not None else None,
                          self.file_bytes())
 

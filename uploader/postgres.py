@@ -3,6 +3,7 @@ table then INSERT ... ON CONFLICT DO NOTHING: a batch sent twice leaves one row 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
@@ -12,10 +13,11 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from controller.core.clock import utc
 from controller.core.logs import get_logger
-from uploader.config import PostgresSinkConfig
+from uploader.config import PostgresSinkConfig, dsn_secrets
 from uploader.sink import DeviceEntry, ErrorKind, SinkError, sqlstate_kind
 from uploader.tables import TABLES, CloudRow, CloudTable
 
@@ -28,6 +30,7 @@ class PostgresSink:
         self.name = config.name
         self.config = config
         self._dsn = config.dsn.get_secret_value()
+        self._hide = _secrets_of(self._dsn)
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._optimistic = True
 
@@ -42,7 +45,7 @@ class PostgresSink:
                 self._conn = await psycopg.AsyncConnection.connect(
                     self._dsn, connect_timeout=max(1, int(self.config.timeout_s)))
             except psycopg.Error as exc:
-                raise _classify(exc) from exc
+                raise _classify(exc, self._hide, connecting=True) from exc
             await self._conn.execute(sql.SQL("SET statement_timeout = {}").format(
                 sql.Literal(int(self.config.timeout_s * 1000))))
             await self._conn.commit()
@@ -74,7 +77,7 @@ class PostgresSink:
                 inserted = await self._insert_via_temp(conn, table, bodies)
                 self._optimistic = inserted == len(bodies)
         except psycopg.Error as exc:
-            raise _classify(exc) from exc
+            raise _classify(exc, self._hide) from exc
 
     async def _copy(self, conn: psycopg.AsyncConnection[Any], target: sql.Composable, t: CloudTable,
                     bodies: Sequence[str]) -> None:
@@ -108,7 +111,19 @@ class PostgresSink:
                 cur = await conn.execute(query, (device_id, start, end))
                 return {utc(r[0]) for r in await cur.fetchall()}
         except psycopg.Error as exc:
-            raise _classify(exc) from exc
+            raise _classify(exc, self._hide) from exc
+
+    async def id_slots(self, table: str, device_id: str, id_column: str, start: datetime,
+                       end: datetime) -> set[tuple[str, datetime]]:
+        query = sql.SQL("SELECT {}::text, time FROM {}.{} WHERE device_id = %s AND time >= %s AND time < %s").format(
+            sql.Identifier(id_column), sql.Identifier(self.config.schema_name), sql.Identifier(table))
+        conn = await self._connection()
+        try:
+            async with conn.transaction():
+                cur = await conn.execute(query, (device_id, start, end))
+                return {(str(r[0]), utc(r[1])) for r in await cur.fetchall()}
+        except psycopg.Error as exc:
+            raise _classify(exc, self._hide) from exc
 
     async def register_devices(self, devices: Sequence[DeviceEntry]) -> None:
         query = sql.SQL("INSERT INTO {}.mg_device_registry (device_id, site, name, type) VALUES (%s, %s, %s, %s) "
@@ -118,7 +133,7 @@ class PostgresSink:
             async with conn.transaction(), conn.cursor() as cur:
                 await cur.executemany(query, [(d.device_id, d.site, d.name, d.type) for d in devices])
         except psycopg.Error as exc:
-            raise _classify(exc) from exc
+            raise _classify(exc, self._hide) from exc
 
 
 COPY_CHUNK_ROWS = 500
@@ -169,17 +184,54 @@ def _copy_value(value: Any) -> str:
     return json.dumps(value, separators=(",", ":")).translate(_ESCAPES)
 
 
-def _classify(exc: psycopg.Error) -> SinkError:
+def _secrets_of(dsn: str) -> tuple[str, ...]:
+    """What `_classify` takes out of error texts, longest first (a password inside the DSN goes with it)."""
+    found = dsn_secrets(dsn)
+    with contextlib.suppress(psycopg.Error):  # a malformed DSN: the patterns of dsn_secrets found what there is
+        found |= {str(v) for k, v in conninfo_to_dict(dsn).items() if k in _SECRET_OPTIONS and v}
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+_SECRET_OPTIONS = ("password", "sslpassword", "oauth_client_secret")
+# What the server says at connection time arrives without a SQLSTATE psycopg exposes: its text tells.
+_NO_DATABASE = re.compile(r'database "[^"]*" does not exist')
+_AUTH_MARKERS = ("authentication", "password", "permission denied", "pg_hba.conf", "role \"")
+
+
+def _classify(exc: psycopg.Error, hide: Sequence[str] = (), *, connecting: bool = False) -> SinkError:
+    """The kind of a psycopg error, its text without any of `hide` (the DSN's secrets).
+
+    Connecting, a DSN that cannot work however often it is tried (malformed, an invalid option value, a
+    database that does not exist, a login refused) is a configuration error: alerted and retried slowly,
+    not retried as a transient forever. A host name that does not resolve stays transient: at a site
+    that is what a DNS outage looks like too (the backlog alert names it if it lasts)."""
     code = exc.sqlstate
-    detail = f"{type(exc).__name__} {code or ''} {str(exc).splitlines()[0] if str(exc) else ''}".strip()[:300]
+    text = " ".join(str(exc).split())
+    for secret in hide:
+        # Every length: a short password still must not reach a log line, an alert or the cloud.
+        text = text.replace(secret, "***")
+    malformed = connecting and isinstance(exc, psycopg.ProgrammingError)
+    if malformed:
+        # libpq quotes pieces of a DSN it cannot parse: only the option names it knows are kept.
+        text = "malformed DSN: " + re.sub(r'"([^"]*)"', lambda m: m.group(0) if m.group(1) in _conninfo_keywords()
+                                          or len(m.group(1)) <= 1 else '"..."', text)
+    detail = f"{type(exc).__name__} {code or ''} {text}".strip()[:300]
     kind = sqlstate_kind(code)
     if kind is None:
-        text = str(exc).lower()
-        auth_markers = ("authentication", "password", "permission denied", "pg_hba.conf", "role \"")
-        if any(m in text for m in auth_markers):
+        lower = text.lower()
+        if malformed:
+            kind = ErrorKind.CONFIG
+        elif any(m in lower for m in _AUTH_MARKERS):
             kind = ErrorKind.AUTH
+        elif connecting and (_NO_DATABASE.search(text) or lower.startswith("connection is bad: invalid")):
+            kind = ErrorKind.CONFIG  # no such database, an option's value libpq refuses (sslmode, port)
         elif isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) or code is None:
             kind = ErrorKind.TRANSIENT
         else:
             kind = ErrorKind.CONFIG
     return SinkError(kind, detail, code=code)
+
+
+@functools.cache
+def _conninfo_keywords() -> frozenset[str]:
+    return frozenset(o.keyword.decode() for o in psycopg.pq.Conninfo.get_defaults())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -66,12 +66,27 @@ class PostgrestSink:
 
     async def slots(self, table: str, device_id: str, start: datetime, end: datetime) -> set[datetime]:
         out: set[datetime] = set()
+        async for page in self._pages(table, ("time",), device_id, start, end):
+            out.update(utc(datetime.fromisoformat(r["time"])) for r in page)
+        return out
+
+    async def id_slots(self, table: str, device_id: str, id_column: str, start: datetime,
+                       end: datetime) -> set[tuple[str, datetime]]:
+        out: set[tuple[str, datetime]] = set()
+        async for page in self._pages(table, (id_column, "time"), device_id, start, end):
+            out.update((str(r[id_column]), utc(datetime.fromisoformat(r["time"]))) for r in page)
+        return out
+
+    async def _pages(self, table: str, columns: Sequence[str], device_id: str, start: datetime,
+                     end: datetime) -> AsyncIterator[list[dict[str, Any]]]:
+        """`columns` of the rows held for `device_id` in [start, end), a page at a time, in a total order (a
+        page boundary between two rows of one time must neither skip nor repeat one)."""
+        order = ",".join(f"{c}.asc" for c in dict.fromkeys(("time", *columns)))
         offset = 0
         while True:
             params: list[tuple[str, str | int | float | bool | None]] = [
-                ("select", "time"), ("device_id", f"eq.{device_id}"), ("time", f"gte.{iso(start)}"),
-                      ("time", f"lt.{iso(end)}"), ("order", "time.asc"), ("limit", str(PAGE_ROWS)),
-                      ("offset", str(offset))]
+                ("select", ",".join(columns)), ("device_id", f"eq.{device_id}"), ("time", f"gte.{iso(start)}"),
+                ("time", f"lt.{iso(end)}"), ("order", order), ("limit", str(PAGE_ROWS)), ("offset", str(offset))]
             try:
                 response = await self._client.get(f"/{table}", params=params,
                                                   headers={"Accept-Profile": self.config.schema_name})
@@ -82,9 +97,9 @@ class PostgrestSink:
             if response.status_code >= 300:
                 raise classify(response)
             page = response.json()
-            out.update(utc(datetime.fromisoformat(r["time"])) for r in page)
+            yield page
             if len(page) < PAGE_ROWS:
-                return out
+                return
             offset += len(page)
 
     async def register_devices(self, devices: Sequence[DeviceEntry]) -> None:

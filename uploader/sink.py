@@ -55,6 +55,11 @@ class Sink(Protocol):
     async def slots(self, table: str, device_id: str, start: datetime, end: datetime) -> set[datetime]:
         """Times the cloud holds for `device_id` in [start, end)."""
 
+    async def id_slots(self, table: str, device_id: str, id_column: str, start: datetime,
+                       end: datetime) -> set[tuple[str, datetime]]:
+        """(`id_column`, time) of the rows the cloud holds for `device_id` in [start, end): for tables whose rows
+        are told apart by an id of their own (events, plans), many of them to one device id and time."""
+
     async def register_devices(self, devices: Sequence[DeviceEntry]) -> None:
         """Add the devices to `mg_device_registry` (existing entries are left alone)."""
 

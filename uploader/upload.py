@@ -46,7 +46,7 @@ async def run_sink(site: UploaderSite, service: OutboxService, sink_config: Post
             outbox = await asyncio.to_thread(partial(reopen_outbox, site))
             delivery = Delivery(sink, outbox, clock, batch_size=sink_config.batch_size,
                                 backoff_max_s=sink_config.backoff_max_s, alert=alert, counters=counters,
-                                rng=random.Random())
+                                rng=random.Random(), outage_alert_after_s=sink_config.outage_alert_after_s)
             delivered = 0
             while service.generation == generation and service.ready.is_set():
                 n, delay = await delivery.step()

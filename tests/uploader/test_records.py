@@ -1,5 +1,6 @@
-"""Plans and forecasts as cloud rows: the mapping, and gap recovery over the forecasts table
-(real outbox, real PostgreSQL sink). The daemon path (bus -> outbox -> cloud) is in test_components.py."""
+"""Plans and forecasts as cloud rows: the mapping, and gap recovery over the forecasts, events and plans
+tables (real outbox, real PostgreSQL sink or the PostgREST stand-in). The daemon path (bus -> outbox ->
+cloud) is in test_components.py."""
 
 from __future__ import annotations
 
@@ -7,17 +8,21 @@ from datetime import timedelta
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from controller.core.bus import Event
 from controller.core.forecast import NET_LOAD, Band, Forecast, PeriodForecast
+from simulator.cloud import CloudStandIn
 from tests.uploader.fixtures import T0
-from uploader.config import BufferConfig, PostgresSinkConfig, UploaderConfig
+from uploader.config import BufferConfig, PostgresSinkConfig, PostgrestSinkConfig, UploaderConfig
 from uploader.coverage import resend_missing, streams
 from uploader.migrate import migrate
 from uploader.outbox import Outbox
 from uploader.postgres import PostgresSink
+from uploader.postgrest import PostgrestSink
+from uploader.sink import Sink
 from uploader.site import UploaderSite
-from uploader.tables import FORECASTS, PLANS, map_forecast, map_plan, plan_of, site_device_id
+from uploader.tables import EVENTS, FORECASTS, PLANS, map_event, map_forecast, map_plan, plan_of, site_device_id
 
 
 def forecast(minutes: int, kw: float = 10.0) -> Forecast:
@@ -75,3 +80,48 @@ async def test_gap_recovery_resends_forecasts_the_cloud_lost(tmp_path: Path, pg_
     finally:
         box.close()
         await sink.close()
+
+
+def _cloud(dsn: str, query: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(query).fetchall()
+
+
+@pytest.mark.parametrize("sink_type", ["postgres", "postgrest"])
+async def test_gap_recovery_resends_events_and_plans_the_cloud_lost(sink_type: str, tmp_path: Path,
+                                                                    pg_dsn: str) -> None:
+    migrate(pg_dsn)
+    site = _site(tmp_path)
+    assert {(s.label, s.table, s.key, s.id_column) for s in streams(site)} >= {
+        ("events", EVENTS.name, str(site_device_id("rec")), "event_id"),
+        ("plans", PLANS.name, str(site_device_id("rec")), "plan_id")}
+    async with CloudStandIn(pg_dsn, "rec-key") as cloud:
+        sink: Sink = (PostgresSink(PostgresSinkConfig(type="postgres", name="cloud", dsn=pg_dsn))
+                      if sink_type == "postgres" else
+                      PostgrestSink(PostgrestSinkConfig(type="postgrest", name="cloud", url=cloud.url, api_key="rec-key")))
+        box = Outbox.open(tmp_path / "rec")
+        try:
+            box.register_sinks(["cloud"])
+            t = T0 + timedelta(minutes=10, microseconds=123456)
+            # Three events at one time, told apart by their ids alone (a time held is not each event held).
+            events = [Event(t, "mode_changed", "Info", f"event {i}", {"i": i}) for i in range(3)]
+            events.append(Event(T0 + timedelta(minutes=20), "upload_backlog", "Error", "event 3", {}))
+            plans = [{"plan_id": pid, "created_at": t.isoformat(), "status": "optimal", "periods": []}
+                     for pid in ("pa", "pb")]
+            rows = [map_event(e, "rec") for e in events] + [map_plan(p, "rec") for p in plans]
+            box.add(rows)
+            for table in (EVENTS.name, PLANS.name):
+                await sink.upload_bodies(table, [r.body() for r in rows if r.table == table])
+            box.ack("cloud", box.pending("cloud", 100)[-1].seq)
+            with psycopg.connect(pg_dsn) as conn:
+                conn.execute("DELETE FROM flux.mg_controller_events WHERE message IN ('event 1', 'event 3')")
+                conn.execute("DELETE FROM flux.mg_controller_plans WHERE plan_id = 'pb'")
+            resent = await resend_missing(sink, box, site, T0, T0 + timedelta(days=1))
+            assert resent == {"events": 2, "plans": 1}
+            assert await resend_missing(sink, box, site, T0, T0 + timedelta(days=1)) == {}
+        finally:
+            box.close()
+            await sink.close()
+    assert _cloud(pg_dsn, "SELECT message, time FROM flux.mg_controller_events ORDER BY message") == [
+        ("event 0", t), ("event 1", t), ("event 2", t), ("event 3", T0 + timedelta(minutes=20))]
+    assert _cloud(pg_dsn, "SELECT plan_id FROM flux.mg_controller_plans ORDER BY plan_id") == [("pa",), ("pb",)]

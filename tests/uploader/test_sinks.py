@@ -6,6 +6,7 @@ through the Delivery loop with the stand-in's fault knobs.
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -22,7 +23,7 @@ from devices.catalog import CLOUD_ROUTING
 from simulator.cloud import CloudStandIn
 from tests.uploader.fixtures import BESS_ID, METER_ID, T0, bess, meter, minutes
 from uploader.config import PostgresSinkConfig, PostgrestSinkConfig
-from uploader.delivery import Delivery, SinkCounters
+from uploader.delivery import BackoffState, Delivery, SinkCounters
 from uploader.migrate import migrate
 from uploader.outbox import Outbox
 from uploader.postgres import PostgresSink
@@ -273,3 +274,10 @@ async def test_slots_are_read_in_pages_beyond_postgrests_row_limit(cloud: CloudS
         assert PAGE_ROWS < 2500 and held == set(minutes(2500))
     finally:
         await sink.close()
+
+
+def test_backoff_stays_at_its_maximum_through_days_of_retries() -> None:
+    backoff = BackoffState(1.0, 300.0)
+    rng = random.Random(1)
+    delays = [backoff.next_delay(rng) for _ in range(5000)]  # about two weeks of 300 s retries
+    assert min(delays[20:]) >= 150.0 and max(delays) <= 300.0
