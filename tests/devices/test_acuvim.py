@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ from controller.config import SiteConfig
 from controller.core.clock import ManualClock
 from devices.acuvim2 import registers as r
 from devices.acuvim2.driver import Acuvim2
+from devices.base import DeviceError
 from devices.catalog import create_device
 from devices.links import DeviceLinks
 from devices.modbus import encode
@@ -160,6 +161,33 @@ async def test_simulated_site_meter_is_consistent_and_integrates() -> None:
         await bess_meter.close()
 
 
+async def test_energy_counters_are_read_once_per_telemetry_slot_by_its_first_poll_that_answers() -> None:
+    port = free_port()
+    clock = ManualClock(T0)
+    site = _site([{**METER, "port": port, "ct1": 800, "ct2": 5, "poll_interval_s": 20}])
+    bank = _bank()
+    for name, (address, _) in r.FLOAT_FIELDS.items():
+        bank.set(address, encode(RAW_AND_EXPECTED[name][0], "float32"))
+    for name, address in r.ENERGY_FIELDS.items():
+        bank.set(address, encode(ENERGY_COUNTS[name], "int32"))
+    unit = SimUnit("site-meter", bank, Faults(None, random.Random(1)))
+    has_energy: list[bool] = []
+    async with ModbusSimServer("127.0.0.1", port, clock, {1: unit}):
+        meter = _meter(site, clock)
+        for k in range(6):  # 12:00:00 .. 12:01:40, every 20 s; the 12:01:00 poll fails
+            slot = T0 + timedelta(seconds=20 * k)
+            unit.faults.config = FaultConfig(exception_probability=1.0 if k == 3 else 0.0)
+            try:
+                reading = await meter.poll(slot)
+            except DeviceError:
+                has_energy.append(False)
+                continue
+            assert "power_total_active" in reading.fields
+            has_energy.append(set(r.ENERGY_FIELDS) <= set(reading.fields))
+        await meter.close()
+    assert has_energy == [True, False, False, False, True, False]
+
+
 async def test_garbage_answers_never_reach_the_reading_as_non_numbers() -> None:
     port = free_port()
     clock = ManualClock(T0)
@@ -171,7 +199,8 @@ async def test_garbage_answers_never_reach_the_reading_as_non_numbers() -> None:
             reading = await meter.poll(clock.now())
             assert all(isinstance(v, int | float) and math.isfinite(v) for v in reading.fields.values())
         assert meter.health.fields_rejected > 0
-        assert sim.units["site-meter"].faults.counts["garbage"] == 15
+        # Five polls of one telemetry slot: the first reads all three blocks, the others the instantaneous one.
+        assert sim.units["site-meter"].faults.counts["garbage"] == 7
         sim.units["site-meter"].faults.config = FaultConfig()
         await meter.close()
 

@@ -199,8 +199,10 @@ async def test_poller_that_wakes_after_its_slot_counts_the_lost_slots() -> None:
         task = asyncio.create_task(poller.run())
         await clock.settle()
         await _step(clock, (device, 1))  # 11:59:52 polled
-        # The poller's next wake-up (11:59:54) is seen only at 12:00:00.5: three whole slots have passed.
-        await clock.advance(8.5)
+        # The loop is blocked for 8.5 s: the poller's next wake-up (11:59:54) comes at 12:00:00.5, when
+        # three whole slots (11:59:54, :56, :58) have passed.
+        clock.jump(8.5)
+        await clock.advance(0)
         await eventually(lambda: _done(device) >= 2, timeout=20)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
