@@ -12,6 +12,7 @@ the daemon read the same variable) and the cloud stand-in's key.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import secrets
 import shutil
@@ -20,16 +21,24 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
 from controller.commands.status import render
 from controller.config import ConfigError, SiteConfig, load_site
+from controller.core.clock import ScaledClock
 from controller.engine.schedule import zone
+from controller.engine.settlement import SP
+from controller.forecast.history import HistoryStore, history_path
+from controller.forecast.rows import PeriodRow, open_text, parse_lines
 from controller.ops.client import AdminUnavailable, admin_address, request
 
 CLEAR = "\x1b[H\x1b[2J"
+DEMO_HISTORY = Path(__file__).resolve().parents[2] / "simulator" / "data" / "demo_history.csv.gz"
+DEMO_HISTORY_DAYS = timedelta(days=56)  # what the forecasters look back on, and the planner's 15 days
+WEEK = timedelta(days=7)
 DEMO_AXLE_PASSWORD = "FLUX_DEMO_AXLE_PASSWORD"
 DEMO_CLOUD_API_KEY = "FLUX_DEMO_CLOUD_API_KEY"
 PATH_HINT = ("in another terminal: `. .venv/bin/activate` (or use `.venv/bin/flux-edge`), then "
@@ -74,6 +83,32 @@ def daemon_site_file(site_path: str, state_dir: Path) -> Path:
     copy = state_dir / "site.yaml"
     shutil.copyfile(site_path, copy)
     return copy
+
+
+def seed_demo_history(state_dir: Path, now: datetime) -> tuple[int, int]:
+    """On a demo's first start, its local history from the shipped synthetic set, moved on by whole weeks
+    (weekdays stay weekdays) to end before `now`: the forecasts and the planner then start at once, as on a
+    site that has run for weeks, instead of after the planner's `min_history_h`. Returns (periods, weeks
+    moved); (0, 0) when the demo already has a history of its own.
+
+    The set is synthetic (scripts/gen_history.py) and says so; moved across a clock change, its half-hours
+    fall an hour off their local time, which a demo can live with."""
+    if history_path(state_dir).exists():
+        return 0, 0
+    with open_text(DEMO_HISTORY) as f:
+        rows = [item for _, item in parse_lines(f, str(DEMO_HISTORY)) if isinstance(item, PeriodRow)]
+    if not rows:
+        return 0, 0
+    weeks = max(0, math.ceil((now - (rows[-1].period_start + SP)) / WEEK))
+    keep_from = now - DEMO_HISTORY_DAYS
+    moved = [(replace(r, period_start=t), None) for r in rows
+             if keep_from <= (t := r.period_start + weeks * WEEK) and t + SP <= now]
+    store = HistoryStore.open(state_dir)
+    try:
+        store.put(moved, source="import")
+    finally:
+        store.close()
+    return len(moved), weeks
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -182,6 +217,11 @@ def run(args: argparse.Namespace) -> int:
         cloud_note = "" if cloud is None or cloud_up else (
             "cloud stand-in not running (no PostgreSQL reachable): readings stay pending in the outbox")
         daemon_site = daemon_site_file(args.site, state_dir)
+        start = ScaledClock.parse(env["FLUX_CLOCK"]).now() if fast else datetime.now(UTC)
+        periods, weeks = seed_demo_history(state_dir, start)
+        if periods:
+            print(f"local history: {periods} synthetic half-hours from {DEMO_HISTORY.name}, moved on {weeks} weeks "
+                  f"to end before {start.isoformat(timespec='minutes')}: forecasts and plans start at once")
         daemon = _start(["run", "--site", str(daemon_site)], daemon_log, env)
         print(f"simulator pid {simulator.pid}, daemon pid {daemon.pid}; logs in {state_dir}/ -- Ctrl-C stops both")
         print(f"the daemon runs {daemon_site} (a copy of {args.site}): "
