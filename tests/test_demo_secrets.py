@@ -59,10 +59,12 @@ def test_validate_require_secrets_makes_them_problems() -> None:
 
 def test_an_inline_secret_is_still_refused_by_validate(tmp_path: Path) -> None:
     site = tmp_path / "site.yaml"
-    site.write_text((ROOT / DEMO).read_text().replace("${FLUX_DEMO_AXLE_PASSWORD}", "hunter2"))
+    text = (ROOT / DEMO).read_text()
+    site.write_text(text.replace("${FLUX_DEMO_AXLE_PASSWORD}", "hunter2"))
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if "${FLUX_DEMO_AXLE_PASSWORD}" in t)
     done = flux("validate", str(site))
     assert done.returncode == 2
-    assert f"{site}:140:15: market.axle.password: secrets are not written in the site file" in done.stdout
+    assert f"{site}:{line}:15: market.axle.password: secrets are not written in the site file" in done.stdout
 
 
 def test_decide_on_the_demo_needs_no_secret() -> None:
