@@ -13,7 +13,8 @@ import os
 import sys
 from pathlib import Path
 
-from controller.ops.client import AdminUnavailable, PlaceholderEnv, actor, admin_address, request
+from controller.config.loader import PlaceholderEnv
+from controller.ops.client import AdminUnavailable, actor, admin_address, request
 from controller.ops.config import RemoteConfigConfig
 from controller.ops.remote_config import install_file, sha256, validate
 
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{new_path}: {exc.strerror}", file=sys.stderr)
         return 2
     # Secrets are resolved by the daemon: unset variables in this shell are not errors here.
-    config, problems = validate(text, str(new_path), PlaceholderEnv(os.environ))
+    config, problems = validate(text, str(new_path), PlaceholderEnv(os.environ, "unset-in-this-shell"))
     if config is None:
         for problem in problems:
             print(problem)

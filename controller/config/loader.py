@@ -67,14 +67,16 @@ class LoadedSite:
 DEFERRED_SECRET = "unset-in-this-environment"
 
 
-class _DeferredEnv(Mapping[str, str]):
-    """The environment, with DEFERRED_SECRET for every variable it lacks."""
+class PlaceholderEnv(Mapping[str, str]):
+    """The environment, with `placeholder` for every variable it lacks: for a file whose secrets are
+    someone else's to resolve (a command that never uses them; the daemon, for a pushed file)."""
 
-    def __init__(self, base: Mapping[str, str]) -> None:
+    def __init__(self, base: Mapping[str, str], placeholder: str = DEFERRED_SECRET) -> None:
         self._base = base
+        self._placeholder = placeholder
 
     def __getitem__(self, key: str) -> str:
-        return self._base.get(key, DEFERRED_SECRET)
+        return self._base.get(key, self._placeholder)
 
     def __contains__(self, key: object) -> bool:
         return True
@@ -468,7 +470,7 @@ def _parse(text: str, filename: str, env: Mapping[str, str] | None,
     unset: tuple[UnsetSecret, ...] = ()
     if defer_secrets:
         unset = tuple(_unset_secrets(doc, filename, base_env))
-        context["env"] = _DeferredEnv(base_env)
+        context["env"] = PlaceholderEnv(base_env)
     elif env is not None:
         context["env"] = env
     config: SiteConfig | None = None

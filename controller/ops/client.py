@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,24 +50,3 @@ def request(method: str, host: str, port: int, path: str, *, body: bytes | None 
         return response.status_code, response.json()
     except json.JSONDecodeError:
         return response.status_code, {"message": response.text}
-
-
-class PlaceholderEnv(Mapping[str, str]):
-    """The environment, with a stand-in for every unset variable: secrets are the daemon's to resolve."""
-
-    PLACEHOLDER = "unset-in-this-shell"
-
-    def __init__(self, base: Mapping[str, str]) -> None:
-        self._base = base
-
-    def __getitem__(self, key: str) -> str:
-        return self._base.get(key, self.PLACEHOLDER)
-
-    def __contains__(self, key: object) -> bool:
-        return True
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._base)
-
-    def __len__(self) -> int:
-        return len(self._base)

@@ -15,6 +15,7 @@ from controller.core.reading import Reading
 from controller.engine.site_state import MarketValue
 from controller.forecast.history import HistoryStore
 from controller.forecast.rows import PeriodRow
+from controller.planner.service import PlannerService
 from controller.runtime import Runtime
 from controller.wiring import planner
 
@@ -26,6 +27,17 @@ NOW = datetime(2026, 6, 3, 12, 5, tzinfo=UTC)
 class Modo:
     price = MarketValue(9.0, datetime(2026, 6, 3, 11, 30, tzinfo=UTC))
     volume = None
+
+
+async def _first_plan(runtime: Runtime) -> PlannerService:
+    """The planner once it holds a plan (real time: the child process starts and solves, seconds at most)."""
+    for _ in range(600):
+        await asyncio.sleep(0.05)
+        if runtime.services.planner is not None and runtime.services.planner.plan is not None:
+            break
+    service = runtime.services.planner
+    assert service is not None and service.plan is not None, runtime.health.get("planner")
+    return service
 
 
 async def test_the_planner_component_plans_in_its_child_and_publishes_the_plan(tmp_path: Path) -> None:
@@ -44,12 +56,7 @@ async def test_the_planner_component_plans_in_its_child_and_publishes_the_plan(t
     [spec] = planner(site.config, runtime)
     task = asyncio.create_task(spec.factory())
     try:
-        for _ in range(600):  # real time: the child process starts and solves (seconds at most)
-            await asyncio.sleep(0.05)
-            if runtime.services.planner is not None and runtime.services.planner.plan is not None:
-                break
-        service = runtime.services.planner
-        assert service is not None and service.plan is not None, runtime.health.get("planner")
+        service = await _first_plan(runtime)
         assert runtime.health["planner"]["status"] in ("optimal", "breaches")
         targets = service.current()
         assert targets is not None and targets.target_at(NOW) is not None
@@ -81,12 +88,7 @@ async def test_a_restarted_planner_plans_at_once_on_the_local_history(tmp_path: 
     [spec] = planner(site.config, runtime)
     task = asyncio.create_task(spec.factory())
     try:
-        for _ in range(600):  # real time: the child process starts and solves (seconds at most)
-            await asyncio.sleep(0.05)
-            if runtime.services.planner is not None and runtime.services.planner.plan is not None:
-                break
-        service = runtime.services.planner
-        assert service is not None and service.plan is not None, runtime.health.get("planner")
+        service = await _first_plan(runtime)
         # The history's net load (40 kW: 20 kWh a half-hour) is what the stand-in forecast planned on.
         assert service.plan.periods[0].net_load_kw == 40.0
     finally:
