@@ -4,7 +4,8 @@
 - `plan`: the same modes with the `plan` mode tracking a plan re-made, as the daemon re-makes it, at every
   settlement period and again when the running period's price is published, from what was known then (the
   site's forecasters, `controller.forecast`, on the history's earlier rows and that published price);
-- `perfect`: the same, the planner fed the actual prices and loads of the horizon.
+- `perfect`: the same, the planner fed the actual prices and loads of the horizon (and without the site's
+  preferred SoE band, a hedge with nothing to hedge when the prices are known).
 
 Every `step_s` of simulated time (60 s by default) the engine's own `Decider` decides on the state the site
 would show (site power = net load - the last setpoint; the imbalance price and volume of the newest period
@@ -159,6 +160,11 @@ def run_strategy(site: SiteConfig, history: list[HistoryRow], first: date, last:
     if c is None:
         raise BacktestInputError("the site file has no controller section")
     config = site.planner or PlannerConfig()
+    if strategy == "perfect" and config.band is not None:
+        # The preferred band is priced, not money: a hedge (a reserve for price spikes no forecast sees) costs
+        # value where the prices are known, so perfect foresight, the most value the actuals allow, plans
+        # without it. The value is accounted in money alone for every strategy.
+        config = config.model_copy(update={"band": None})
     start, end = day_range(site, first, last)
     rows = {r.start: r for r in history}
     periods = [start + i * SP for i in range(int((end - start).total_seconds() // SP_S))]

@@ -116,3 +116,22 @@ def test_bad_arguments_are_one_line(args: list[str], message: str) -> None:
     out = backtest(*args)
     assert out.returncode == 2 and out.stdout == ""
     assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_perfect_foresight_plans_without_the_preferred_band() -> None:
+    # The band is priced, not money (a hedge): with the prices known there is nothing to hedge.
+    from controller.planner.config import SoeBand
+
+    site = load_site(DEMO).config
+    assert site.planner is not None
+    banded = site.model_copy(update={"planner": site.planner.model_copy(
+        update={"band": SoeBand(low_kwh=600, high_kwh=950, breach_p_per_kwh_h=5.0)})})
+    start = datetime(2026, 4, 4, 23, tzinfo=UTC)
+    rows = [HistoryRow(start + timedelta(minutes=30 * i), 20.0, 30.0 if 34 <= i % 48 < 38 else 4.0, 0.0, None)
+            for i in range(9 * 48)]
+    day = date(2026, 4, 13)
+    plain = run_strategy(site, rows, day, day, "perfect", step_s=300)
+    with_band = run_strategy(banded, rows, day, day, "perfect", step_s=300)
+    assert plain.discharged_kwh > 100 and with_band.value_p == pytest.approx(plain.value_p)
+    hedged = run_strategy(banded, rows, day, day, "plan", step_s=300)
+    assert hedged.limit_violations == 0
