@@ -24,6 +24,7 @@ from controller.backtest.accounts import PRICE_FROM_DAY_MEAN, PRICE_FROM_OPTION,
 from controller.backtest.inputs import InputError, read_axle, read_market, read_series
 from controller.backtest.market import PUBLISHED_AT_SP_END_S, RecordedMarket
 from controller.commands.common import load_site_or_report
+from controller.engine.prediction import CURRENT_SP_TRUSTED_AFTER_S as LIVE_AFTER_S
 from controller.engine.schedule import zone
 
 if TYPE_CHECKING:
@@ -53,8 +54,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--axle", metavar="JSON", help="Axle battery schedule, as Axle's API answers it")
     p.add_argument("--out", metavar="DIR", help=f"one day: writes {SUMMARY_FILE}, {CHART_FILE}, {TICKS_FILE}; "
                    "many days: writes days.png")
-    p.add_argument("--published-after-s", type=float, default=PUBLISHED_AT_SP_END_S, metavar="S",
-                   help="an SP's price and NIV are known this long after it starts (default: at its end)")
+    p.add_argument("--published-after-s", type=float, default=None, metavar="S",
+                   help="an SP's price and NIV are known this long after it starts (default: one day at its end, "
+                        f"{PUBLISHED_AT_SP_END_S:g} s; many days {LIVE_AFTER_S:g} s, the live price as the engine "
+                        "trusts it)")
     p.add_argument("--soe-kwh", type=float, metavar="KWH",
                    help="SoE at the start of the day (default: the simulator's initial_soe_kwh)")
     p.add_argument("--stored-energy-price", type=float, metavar="P_PER_KWH",
@@ -82,8 +85,7 @@ def _day(args: argparse.Namespace) -> date:
         day = date.fromisoformat(args.day)
     except ValueError:
         raise InputError(f"--day: not a YYYY-MM-DD date: {args.day!r}") from None
-    if not math.isfinite(args.published_after_s) or args.published_after_s < 0:
-        raise InputError(f"--published-after-s: must be a finite number >= 0, got {args.published_after_s:g}")
+    _published_after_s(args, PUBLISHED_AT_SP_END_S)
     if args.soe_kwh is not None and (not math.isfinite(args.soe_kwh) or args.soe_kwh < 0):
         raise InputError(f"--soe-kwh: must be a finite number >= 0, got {args.soe_kwh:g}")
     if args.stored_energy_price is not None and not math.isfinite(args.stored_energy_price):
@@ -115,6 +117,15 @@ def _write_ticks(result: BacktestResult, path: Path) -> None:
             w.writerow([s.time.isoformat(), f"{s.soe_kwh:.3f}", f"{s.site_kw:.3f}", f"{s.setpoint_kw:.3f}",
                         f"{s.battery_kw:.3f}", f"{s.price_p_per_kwh:.3f}", " ".join(s.effective),
                         " ".join(s.constraints)])
+
+
+def _published_after_s(args: argparse.Namespace, default: float) -> float:
+    """--published-after-s, checked (one-line errors), or `default`; stored back on `args`."""
+    if args.published_after_s is None:
+        args.published_after_s = default
+    if not math.isfinite(args.published_after_s) or args.published_after_s < 0:
+        raise InputError(f"--published-after-s: must be a finite number >= 0, got {args.published_after_s:g}")
+    return float(args.published_after_s)
 
 
 def _date(value: str | None, flag: str) -> date:
@@ -150,9 +161,10 @@ def run_many_days(args: argparse.Namespace) -> int:
             raise InputError("--to: before --from")
         if not math.isfinite(args.step_s) or not 0 < args.step_s <= 1800 or 1800 % args.step_s:
             raise InputError(f"--step-s: must divide 1800 s, got {args.step_s:g}")
+        published = _published_after_s(args, LIVE_AFTER_S)
         history = read_history(Path(args.history))
         strategies = ("modes", "plan", "perfect") if args.compare else (args.strategy,)
-        answer = compare(site, history, first, last, strategies, step_s=args.step_s)
+        answer = compare(site, history, first, last, strategies, step_s=args.step_s, published_after_s=published)
     except (InputError, HistoryError, BacktestInputError) as exc:
         print(f"flux-edge backtest: {exc}", file=sys.stderr)
         return 2

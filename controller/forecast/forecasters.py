@@ -69,10 +69,12 @@ class Forecaster:
     name: str
     params: Params
 
-    def forecast(self, history: History, quantity: str, at: datetime,
-                 starts: Sequence[int]) -> tuple[list[Band], list[str]] | None:
+    def forecast(self, history: History, quantity: str, at: datetime, starts: Sequence[int],
+                 live: float | None = None) -> tuple[list[Band], list[str]] | None:
         """Bands for the periods starting at `starts` (epoch s) from what was known at `at`; None
-        when nothing at all is known of the quantity before `at`."""
+        when nothing at all is known of the quantity before `at`. `live`: the value published for
+        the period `at` falls in while it runs (a market's live imbalance price): that period's
+        value is it, and the nowcast starts from it instead of the latest ended period."""
         q = history.get(quantity)
         known = int(at.timestamp())
         if q is None:
@@ -97,9 +99,20 @@ class Forecaster:
         if anchor is not None and age_s > p.nowcast_max_age_s:
             notes.append(f"{quantity}: latest value {age_s / 3600:.1f} h old; no nowcast")
             anchor = None
+        current = int(current_sp_start(at).timestamp())
+        if live is not None and not math.isfinite(live):
+            live = None
+        if live is not None and current > anchor_ts:
+            base_now = self._base(history, q, current, current)
+            anchor_ts = current
+            anchor = None if base_now is None or not p.nowcast else (
+                live - base_now[0], self._floored(base_now[1], floor))
         bands: list[Band] = []
         fallback = 0
         for ts in starts:
+            if live is not None and ts == current:
+                bands.append(Band.exact(live))
+                continue
             base = self._base(history, q, ts, known)
             if base is None:
                 fallback += 1
@@ -324,15 +337,17 @@ def period_starts(at: datetime, horizon: int) -> list[int]:
 
 
 def forecast_site(history: History, at: datetime, horizon: int = 48,
-                  choice: Mapping[str, Forecaster] | None = None) -> Forecast:
-    """What the daemon uses: each quantity's first forecaster (or `choice`), from what is known at `at`."""
+                  choice: Mapping[str, Forecaster] | None = None, live_price: float | None = None) -> Forecast:
+    """What the daemon uses: each quantity's first forecaster (or `choice`), from what is known at `at`;
+    `live_price`: the imbalance price published for the period `at` falls in while it runs (Modo's live
+    price): that period's price, and where the price nowcast starts."""
     starts = period_starts(at, horizon)
     values: list[dict[str, Band]] = [{} for _ in starts]
     names: dict[str, str] = {}
     notes: list[str] = []
     for quantity, candidates in FORECASTERS.items():
         forecaster = (choice or {}).get(quantity, candidates[0])
-        out = forecaster.forecast(history, quantity, at, starts)
+        out = forecaster.forecast(history, quantity, at, starts, live_price if quantity == PRICE else None)
         if out is None:
             if quantity in (NET_LOAD, PRICE):
                 notes.append(f"{quantity}: no history; not forecast")

@@ -4,6 +4,10 @@ of the local history, and at every period boundary the forecasts are refreshed a
 `Recorder` is synchronous and clock-free (fed readings, decisions and "now"); `ForecastService.run`
 is the component: it drains its bus queues, and at each boundary (on the injected clock) closes the
 periods that ended, stores them, rebuilds the forecast from the stored history and publishes it.
+Once more inside each period: when the market client has published the running period's imbalance
+price (Modo's live price, seen in the decisions) and the engine would trust it (from
+`CURRENT_SP_TRUSTED_AFTER_S` into the period, modes.md), the forecast is rebuilt with that price as
+the period's own and the nowcast starting from it; the planner re-plans on the new forecast.
 A failing forecast is logged and counted, never raised: the rows are stored first.
 """
 
@@ -22,6 +26,7 @@ from controller.core.clock import Clock
 from controller.core.forecast import Forecast
 from controller.core.logs import get_logger
 from controller.core.reading import Reading
+from controller.engine.prediction import CURRENT_SP_TRUSTED_AFTER_S
 from controller.engine.settlement import SP, current_sp_start
 from controller.forecast.forecasters import HISTORY_DAYS_USED, forecast_site
 from controller.forecast.history import ControllerPeriod, HistoryStore, PeriodAccumulator
@@ -31,6 +36,7 @@ from controller.forecast.series import History
 log = get_logger("controller.forecast.service")
 
 LATE_PRICE_PERIODS = 4  # a price published this many periods late still reaches its row
+LIVE_POLL_S = 20.0  # how often, once the running period's price may be trusted, it is looked for
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,13 @@ class Recorder:
             if sp is not None:
                 old = self.prices.get(sp, (None, None))
                 self.prices[sp] = (value, old[1]) if slot == 0 else (old[0], value)
+
+    def live_price(self, now: datetime) -> float | None:
+        """The running period's published imbalance price, once the engine would trust it; else None."""
+        start = current_sp_start(now)
+        if (now - start).total_seconds() < CURRENT_SP_TRUSTED_AFTER_S:
+            return None
+        return self.prices.get(start, (None, None))[0]
 
     def roll(self, now: datetime) -> list[tuple[PeriodRow, ControllerPeriod]]:
         """Rows to store: every period that ended by `now`, and recent rows whose price came late."""
@@ -124,20 +137,21 @@ class ForecastService:
         self.recorder = Recorder(ids)
         self.publish = publish
         self.latest: Forecast | None = None
-        self.counts = {"periods_stored": 0, "forecasts": 0, "forecast_failures": 0}
+        self.counts = {"periods_stored": 0, "forecasts": 0, "forecast_failures": 0, "live_price_forecasts": 0}
 
-    def refresh(self, now: datetime) -> Forecast | None:
-        """Store what ended by `now`, then forecast from the stored history (synchronous)."""
-        return self._announce(self._store_and_forecast(self.recorder.roll(now), now))
+    def refresh(self, now: datetime, live_price: float | None = None) -> Forecast | None:
+        """Store what ended by `now`, then forecast from the stored history (synchronous); `live_price`:
+        the running period's published price."""
+        return self._announce(self._store_and_forecast(self.recorder.roll(now), now, live_price))
 
     def _store_and_forecast(self, rows: list[tuple[PeriodRow, ControllerPeriod]],
-                            now: datetime) -> tuple[Forecast | None, int]:
+                            now: datetime, live_price: float | None = None) -> tuple[Forecast | None, int]:
         if rows:
             self.store.put(rows)
             self.counts["periods_stored"] += len(rows)
         try:
             history = History.from_rows(self.store.rows(now - timedelta(days=HISTORY_DAYS_USED)))
-            return forecast_site(history, now, self.horizon), len(rows)
+            return forecast_site(history, now, self.horizon, live_price=live_price), len(rows)
         except Exception as exc:  # a forecast is advice: never let it stop the recording
             self.counts["forecast_failures"] += 1
             log.error("forecast_failed", error=repr(exc))
@@ -155,12 +169,33 @@ class ForecastService:
             self.publish(forecast)
         return forecast
 
-    async def _refresh_async(self) -> None:
+    async def _refresh_async(self, live_price: float | None = None) -> None:
         # Rolling touches what the drain tasks feed: on the loop. Storing and forecasting (~0.1 s)
         # go to a thread so the control loop's tick is not held up; publishing is back on the loop.
         now = self.clock.now()
         rows = self.recorder.roll(now)
-        self._announce(await asyncio.to_thread(self._store_and_forecast, rows, now))
+        self._announce(await asyncio.to_thread(self._store_and_forecast, rows, now, live_price))
+        if live_price is not None:
+            self.counts["live_price_forecasts"] += 1
+
+    async def _until_next_period(self) -> None:
+        """Sleep to just after the next boundary; on the way, once the running period's price may be
+        trusted, refresh once with it (looked for every LIVE_POLL_S: Modo may publish it late)."""
+        start = current_sp_start(self.clock.now())
+        boundary = start + SP + timedelta(seconds=5)  # so the last readings of the period have arrived
+        wake = start + timedelta(seconds=CURRENT_SP_TRUSTED_AFTER_S)
+        while wake < start + SP:
+            await self.clock.sleep_until(wake)
+            await asyncio.sleep(0)
+            now = self.clock.now()
+            if current_sp_start(now) != start:
+                break
+            live = self.recorder.live_price(now)
+            if live is not None:
+                await self._refresh_async(live)
+                break
+            wake = now + timedelta(seconds=LIVE_POLL_S)
+        await self.clock.sleep_until(boundary)
 
     async def run(self) -> None:
         readings, decisions = self.bus.readings.subscribe(), self.bus.decisions.subscribe()
@@ -177,8 +212,7 @@ class ForecastService:
         try:
             await self._refresh_async()  # forecasts from the stored history at once
             while True:
-                # A little after the boundary, so the last readings of the period have arrived.
-                await self.clock.sleep_until(current_sp_start(self.clock.now()) + SP + timedelta(seconds=5))
+                await self._until_next_period()
                 await asyncio.sleep(0)
                 await self._refresh_async()
         finally:

@@ -65,3 +65,46 @@ async def test_records_each_period_and_publishes(tmp_path: object) -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
         store.close()
+
+
+LIVE_CASES = [
+    # (why, when the decision carrying the price is seen (minutes in), the price's period (minutes from
+    #  T0), when the live forecast is published (minutes in, None: not before the boundary))
+    ("the running period's price, seen early: used once the engine trusts it", 2, 0, 10.0),
+    ("seen late: used at the next look", 14, 0, 14 + 1 / 3),
+    ("only the last ended period's price: no live forecast", 2, -30, None),
+]
+
+
+@pytest.mark.parametrize(("why", "seen_min", "sp_min", "published_min"), LIVE_CASES, ids=[c[0] for c in LIVE_CASES])
+async def test_a_live_price_refreshes_the_forecast_inside_the_period(
+        tmp_path: object, why: str, seen_min: float, sp_min: float, published_min: float | None) -> None:
+    store = HistoryStore.open(str(tmp_path))
+    store.put((r, None) for r in rows_from(lambda t: 60.0, date(2026, 5, 4), 28, price=lambda t: 8.0))
+    clock, bus = ManualClock(T0), Bus()
+    published = bus.forecasts.subscribe()
+    service = ForecastService(store, clock, bus, MeterIds(SITE, BESS, BMETER), publish=bus.forecasts.publish)
+    task = asyncio.create_task(service.run())
+    try:
+        first = await asyncio.wait_for(published.get(), 30)
+        assert first.made_at == T0
+        await clock.advance(seen_min * 60)
+        bus.decisions.publish(decision(clock.now(), T0 + timedelta(minutes=sp_min), 31.5))
+        await clock.advance(29 * 60 - seen_min * 60)  # to 11:29, before the boundary
+        if published_min is None:
+            await asyncio.sleep(0.5)
+            assert published.empty() and service.counts["live_price_forecasts"] == 0
+        else:
+            live = await asyncio.wait_for(published.get(), 30)  # forecast in a thread: real time
+            assert live.made_at == T0 + timedelta(seconds=round(published_min * 60))
+            p0 = live.periods[0].values[PRICE]
+            assert live.periods[0].start == T0 and (p0.value, p0.lower, p0.upper) == (31.5, 31.5, 31.5)
+            assert service.counts["live_price_forecasts"] == 1 and published.empty()  # once a period
+        await clock.advance(2 * 60)
+        after = await asyncio.wait_for(published.get(), 30)
+        assert after.periods[0].start == T0 + timedelta(minutes=30)  # the boundary's forecast as before
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        store.close()

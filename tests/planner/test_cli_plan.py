@@ -76,10 +76,16 @@ def test_bad_input_is_one_line_on_stderr(args: list[str], message: str) -> None:
     assert message in out.stderr and "Traceback" not in out.stderr
 
 
+# Without the demo's spike reserve: every later period is assumed at the one price given (the last known),
+# so with the reserve's price the plan would sell as late as it can, not in the period the file names.
+DEMO_BAND = "  band: {low_kwh: 250, high_kwh: 950, breach_p_per_kwh_h: 0.5}\n"
+
+
 def test_a_schedule_price_file_next_to_the_site_file(tmp_path: Path) -> None:
+    assert DEMO_BAND in DEMO.read_text()
     site = tmp_path / "site.yaml"
     site.write_text(DEMO.read_text().replace("price: {type: imbalance}", "price: {type: schedule, path: prices.json}")
-                    .replace("horizon_h: 48", "horizon_h: 48\n  terminal_value_p_per_kwh: 0"))
+                    .replace("horizon_h: 48", "horizon_h: 48\n  terminal_value_p_per_kwh: 0").replace(DEMO_BAND, ""))
     (tmp_path / "prices.json").write_text(json.dumps(
         [{"period_start": "2026-06-03T00:30:00Z", "price_p_per_kwh": 100.0}]))
     out = plan("--site", str(site), "--at", "2026-06-03T00:00:00Z", "--soe-kwh", "500", "--json")
@@ -113,7 +119,7 @@ def test_an_agile_price_feed(tmp_path: Path) -> None:
         site = tmp_path / "site.yaml"
         url = f"http://127.0.0.1:{server.server_port}/products/AGILE/unit-rates/"
         site.write_text(DEMO.read_text().replace("price: {type: imbalance}", f"price: {{type: http, url: '{url}'}}")
-                        .replace("horizon_h: 48", "horizon_h: 48\n  terminal_value_p_per_kwh: 0"))
+                        .replace("horizon_h: 48", "horizon_h: 48\n  terminal_value_p_per_kwh: 0").replace(DEMO_BAND, ""))
         out = plan("--site", str(site), "--at", "2026-06-03T00:00:00Z", "--soe-kwh", "500", "--json")
         assert out.returncode == 0, out.stderr
         answer = json.loads(out.stdout)
