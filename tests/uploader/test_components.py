@@ -158,8 +158,9 @@ async def test_seven_days_without_the_cloud_then_complete_ordered_recovery(tmp_p
         cloud.keep_log = True
         cloud.log.clear()
         cloud.faults.down = False
-        await eventually(lambda: len(h.cloud_slots("mg_meter_readings")) == len(h.producer.slots), timeout=180,
-                         interval=0.5)
+        # Both tables: their rows go up in batches of their own, so one can finish a batch before the other.
+        await eventually(lambda: all(len(h.cloud_slots(t)) == len(h.producer.slots)
+                                     for t in ("mg_meter_readings", "mg_bess_readings")), timeout=180, interval=0.5)
         assert h.cloud_slots("mg_bess_readings") == h.producer.slots
         peak = max(peak, h.outbox_bytes())
         assert peak <= max_bytes
