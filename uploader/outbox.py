@@ -38,6 +38,7 @@ from typing import Any, Literal
 from controller.core.clock import utc
 from controller.core.logs import get_logger
 from controller.core.memory import give_back
+from controller.core.sqlite import immediate
 from uploader.tables import CloudRow
 
 log = get_logger("outbox")
@@ -222,19 +223,13 @@ class Outbox:
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._conn
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
-            except sqlite3.DatabaseError as exc:
-                if _is_corruption(exc):
-                    raise OutboxCorrupt(str(exc)) from exc
-                raise
+        try:
+            with immediate(self._conn, self._lock) as conn:
+                yield conn
+        except sqlite3.DatabaseError as exc:
+            if _is_corruption(exc):
+                raise OutboxCorrupt(str(exc)) from exc
+            raise
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._lock:

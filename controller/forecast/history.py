@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ from uuid import UUID
 
 from controller.core.logs import get_logger
 from controller.core.reading import Reading
+from controller.core.sqlite import immediate
 from controller.engine.settlement import SP_S
 from controller.forecast.rows import VALUE_COLUMNS, PeriodRow
 
@@ -59,14 +59,18 @@ def read_rows(directory: str | Path, since: datetime, until: datetime) -> list[P
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
         try:
-            data = conn.execute(f"SELECT period_start, {', '.join(VALUE_COLUMNS)} FROM periods "
-                                "WHERE period_start >= ? AND period_start < ? ORDER BY period_start",
-                                (int(since.timestamp()), int(until.timestamp()))).fetchall()
+            return _select_rows(conn, int(since.timestamp()), int(until.timestamp()))
         finally:
             conn.close()
     except sqlite3.Error as exc:
         log.warning("history_unreadable", path=str(path), error=str(exc))
         return []
+
+
+def _select_rows(conn: sqlite3.Connection, lo: int, hi: int) -> list[PeriodRow]:
+    """The periods starting in [lo, hi) (epoch seconds), in time order."""
+    data = conn.execute(f"SELECT period_start, {', '.join(VALUE_COLUMNS)} FROM periods "
+                        "WHERE period_start >= ? AND period_start < ? ORDER BY period_start", (lo, hi)).fetchall()
     return [PeriodRow(datetime.fromtimestamp(r[0], UTC), *r[1:]) for r in data]
 
 
@@ -111,23 +115,13 @@ class HistoryStore:
         with self._lock:
             self._conn.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
 
     def put(self, rows: Iterable[tuple[PeriodRow, ControllerPeriod | None]], source: str = "readings") -> int:
         """Insert or replace periods in one transaction, then drop what is now too old. Returns rows written."""
         cols = ("period_start", *VALUE_COLUMNS, *EXTRA_COLUMNS)
         sql = f"INSERT OR REPLACE INTO periods ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
         n = 0
-        with self._tx() as c:
+        with immediate(self._conn, self._lock) as c:
             for row, did in rows:
                 d = did or ControllerPeriod()
                 c.execute(sql, (int(row.period_start.timestamp()), *(getattr(row, k) for k in VALUE_COLUMNS),
@@ -147,9 +141,7 @@ class HistoryStore:
     def rows(self, since: datetime | None = None) -> list[PeriodRow]:
         lo = int(since.timestamp()) if since is not None else -(1 << 62)
         with self._lock:
-            data = self._conn.execute(f"SELECT period_start, {', '.join(VALUE_COLUMNS)} FROM periods "
-                                      "WHERE period_start >= ? ORDER BY period_start", (lo,)).fetchall()
-        return [PeriodRow(datetime.fromtimestamp(r[0], UTC), *r[1:]) for r in data]
+            return _select_rows(self._conn, lo, 1 << 62)
 
     def periods(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
         """Every column of the periods starting in [since, until) as dicts (`period_start` a UTC datetime),
