@@ -65,7 +65,7 @@ class TelemetrySlot:
         2 s does not cost the cloud its minute.
         """
         self.polls.append(reading)
-        if self.mode == "first" and len(self.polls) == 1 and (reading.time == self.start or self.covers_start):
+        if self.mode == "first" and self.covers_start and len(self.polls) == 1:
             return reading
         return None
 
