@@ -22,7 +22,7 @@ import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -156,12 +156,9 @@ def _series_time(path: Path, row: Row, day: date, tz: ZoneInfo) -> float:
     text = row.values["time"]
     if "T" in text or " " in text or "-" in text:
         try:
-            t = datetime.fromisoformat(text)
-        except ValueError:
-            raise InputError(f"{path}:{row.line}: time: not an ISO 8601 time: {text!r}") from None
-        if t.tzinfo is None:
-            raise InputError(f"{path}:{row.line}: time: give a UTC offset (e.g. +01:00 or Z): {text!r}")
-        return t.astimezone(UTC).timestamp()
+            return parse_utc(text).timestamp()
+        except ValueError as exc:
+            raise InputError(f"{path}:{row.line}: time: {exc}") from None
     if text in ("24:00", "24:00:00"):
         return local_to_utc(day + timedelta(days=1), time(0), tz).timestamp()
     try:
