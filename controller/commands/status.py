@@ -98,15 +98,21 @@ def _value_line(v: dict[str, Any]) -> str | None:
     d = v.get("value_today")
     if not d:
         return None
-    notes = [f"{d['unrecorded_periods']} not recorded"] if d.get("unrecorded_periods") else []
+    notes = [_n(d["earned_periods"], "ended period")]
+    if d.get("unrecorded_periods"):
+        notes.append(f"{d['unrecorded_periods']} not recorded")
     if d.get("setpoint_periods"):
         notes.append(f"{d['setpoint_periods']} at the setpoint")
-    earned = f"earned {_gbp(d['earned_gbp'])} ({d['earned_periods']} ended periods{''.join(', ' + n for n in notes)})"
+    earned = f"earned {_gbp(d['earned_gbp'])} ({', '.join(notes)})"
     if d.get("expected_gbp") is None:
         return f"value today {earned}; the rest of the day: {d.get('no_plan') or 'no plan'}"
     beyond = f", {d['unplanned_periods']} beyond the plan" if d.get("unplanned_periods") else ""
     return (f"value today {_gbp(d['total_gbp'])} = {earned} + planned {_gbp(d['expected_gbp'])} "
-            f"({d['expected_periods']} periods left{beyond})")
+            f"({_n(d['expected_periods'], 'period')} left{beyond})")
+
+
+def _n(count: int, what: str) -> str:
+    return f"{count} {what}{'' if count == 1 else 's'}"
 
 
 def _band(b: dict[str, Any] | None, unit: str, digits: int) -> str:
