@@ -257,8 +257,8 @@
     root.setAttribute("data-periods", String(hist.length));
     const p = d.plan;
     set("chart_note", `${hist.length} periods recorded today · ${fc.length ? `forecast from ${clock(d.forecast.made_at)}`
-      : "no forecast yet"} · ${p ? `plan ${p.status}, expected £${ok(p.expected_value_gbp)
-      ? p.expected_value_gbp.toFixed(2) : "-"}` : "no plan (rule-based modes)"}`);
+      : "no forecast yet"} · ${p ? `plan ${p.status}, £${ok(p.expected_value_gbp)
+      ? p.expected_value_gbp.toFixed(2) : "-"} expected over its horizon` : "no plan (rule-based modes)"}`);
   }
 
   async function refreshChart() {
