@@ -92,6 +92,29 @@ def _today_line(v: dict[str, Any]) -> str | None:
             f"battery value {_gbp(t['battery_value_gbp'])}")
 
 
+def _value_line(v: dict[str, Any]) -> str | None:
+    """`value today £13.80 = earned £0.80 (2 ended periods, 20 not recorded) + planned £13.00 (26 periods
+    left)`; without a plan, the earned part and why there is no number for the rest."""
+    d = v.get("value_today")
+    if not d:
+        return None
+    notes = [_n(d["earned_periods"], "ended period")]
+    if d.get("unrecorded_periods"):
+        notes.append(f"{d['unrecorded_periods']} not recorded")
+    if d.get("setpoint_periods"):
+        notes.append(f"{d['setpoint_periods']} at the setpoint")
+    earned = f"earned {_gbp(d['earned_gbp'])} ({', '.join(notes)})"
+    if d.get("expected_gbp") is None:
+        return f"value today {earned}; the rest of the day: {d.get('no_plan') or 'no plan'}"
+    beyond = f", {d['unplanned_periods']} beyond the plan" if d.get("unplanned_periods") else ""
+    return (f"value today {_gbp(d['total_gbp'])} = {earned} + planned {_gbp(d['expected_gbp'])} "
+            f"({_n(d['expected_periods'], 'period')} left{beyond})")
+
+
+def _n(count: int, what: str) -> str:
+    return f"{count} {what}{'' if count == 1 else 's'}"
+
+
 def _band(b: dict[str, Any] | None, unit: str, digits: int) -> str:
     if not b:
         return "-"
@@ -155,7 +178,7 @@ def render(v: dict[str, Any]) -> str:
         f"reloads     ok {v.get('reloads_ok', 0)}, failed {v.get('reloads_failed', 0)}   mqtt {mqtt}",
     ]
     out[3:3] = _why_lines(v)
-    out += [line for line in (_battery_line(v), _today_line(v)) if line]
+    out += [line for line in (_battery_line(v), _today_line(v), _value_line(v)) if line]
     beats = v.get("heartbeat_age_s") or {}
     if beats:
         out.append("liveness    " + ", ".join(f"{name} {age:.1f} s ago" for name, age in beats.items()))

@@ -24,6 +24,7 @@ from controller.engine.explain import explain
 from controller.engine.schedule import zone
 from controller.engine.site_state import AxleStep, MarketValue
 from controller.engine.upcoming import next_mode_change
+from controller.ops.value import value_today
 
 if TYPE_CHECKING:
     from controller.runtime import Runtime
@@ -105,6 +106,9 @@ class OpsView:
     battery_commanded_kw: float | None = None
     battery_measured_kw: float | None = None
     today: dict[str, Any] | None = None  # controller.ops.today.Totals.to_json()
+    # The value expected today: earned in the local day's ended periods + the plan's for the rest
+    # (controller.planner.day_value.DayValue.as_json(); None without a controller block).
+    value_today: dict[str, Any] | None = None
     alerts: list[dict[str, Any]] = field(default_factory=list)  # the last few, oldest first
     # Every top number's age against its allowed age: {name: {age_s, max_age_s, stale}}.
     freshness: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -411,6 +415,10 @@ async def take_view(runtime: Runtime, last_decision: Mapping[str, Any] | None = 
     view.reloads_failed = daemon.reloads_failed if daemon is not None else 0
     if runtime.services.planner is not None:
         view.plan = runtime.services.planner.summary(now)
+    try:
+        view.value_today = await value_today(runtime, now)
+    except Exception as exc:  # a corner case of the day's sums must not take the status page down
+        log.warning("value_today_failed", error=repr(exc))
     latest = runtime.services.forecast.latest if runtime.services.forecast is not None else None
     if latest is not None:
         view.forecast = _forecast_view(latest, now)

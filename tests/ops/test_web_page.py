@@ -81,6 +81,10 @@ def fill_history(directory: Path, days: int = 8) -> int:
     return len(rows)
 
 
+def gbp(v: float) -> str:
+    return f"{'-' if v < 0 else ''}£{abs(v):.2f}"
+
+
 def num(v: float | None, unit: str) -> str:
     return "-" if v is None else f"{v:.1f} {unit}"
 
@@ -159,6 +163,16 @@ async def test_the_page_in_chromium(tmp_path: Path) -> None:
         assert shown["battery_commanded_kw"] == num(status["battery_commanded_kw"], "kW")
         assert [r[:3] for r in first["rows"]] == [[d["name"], d["kind"], d["state"]] for d in status["devices"]]
         assert [r[0] for r in first["sinks"]] == [s["name"] for s in status["sinks"]]
+        # The value expected today, as status reports it: the history filled before the start has today's periods
+        # (valued at the planner's defaults: no planner on this site), and no plan for the rest: said, not a number.
+        vt = status["value_today"]
+        assert vt["earned_periods"] + vt["unrecorded_periods"] + vt["unplanned_periods"] == vt["periods"]
+        assert vt["expected_gbp"] is None and vt["total_gbp"] is None
+        assert vt["no_plan"] == "no planner in the site file: the rule-based modes decide"
+        periods = f"{vt['earned_periods']} ended period{'' if vt['earned_periods'] == 1 else 's'}"
+        unrecorded = f", {vt['unrecorded_periods']} not recorded" if vt["unrecorded_periods"] else ""
+        assert shown["value_earned"] == f"{gbp(vt['earned_gbp'])} ({periods}{unrecorded})"
+        assert shown["value_expected"] == vt["no_plan"] and shown["value_total"] == "- (no plan)"
 
         # It updates by itself: a newer status is rendered, and the page was not reloaded meanwhile.
         await page.evaluate("window.__notReloaded = 'still here'")

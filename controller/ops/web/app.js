@@ -84,6 +84,16 @@
       set(`today_${k}`, t ? num(t[k], "kWh") : "-");
     }
     set("today_battery_value_gbp", t ? gbp(t.battery_value_gbp) : "-");
+    // The value expected today (status's value_today): earned in the ended periods + the plan's for the rest.
+    const vt = v.value_today;
+    const plural = (n, what) => `${n} ${what}${n === 1 ? "" : "s"}`;
+    set("value_earned", vt ? `${gbp(vt.earned_gbp)} (${plural(vt.earned_periods, "ended period")}${
+      vt.unrecorded_periods ? `, ${vt.unrecorded_periods} not recorded` : ""}${
+      vt.setpoint_periods ? `, ${vt.setpoint_periods} at the setpoint` : ""})` : "-");
+    set("value_expected", !vt ? "-" : vt.expected_gbp === null ? vt.no_plan || "no plan"
+      : `${gbp(vt.expected_gbp)} (${plural(vt.expected_periods, "period")} left${
+        vt.unplanned_periods ? `, ${vt.unplanned_periods} beyond the plan` : ""})`);
+    set("value_total", !vt ? "-" : vt.total_gbp === null ? "- (no plan)" : gbp(vt.total_gbp));
 
     const devices = document.getElementById("devices");
     devices.replaceChildren();
@@ -247,8 +257,8 @@
     root.setAttribute("data-periods", String(hist.length));
     const p = d.plan;
     set("chart_note", `${hist.length} periods recorded today · ${fc.length ? `forecast from ${clock(d.forecast.made_at)}`
-      : "no forecast yet"} · ${p ? `plan ${p.status}, expected £${ok(p.expected_value_gbp)
-      ? p.expected_value_gbp.toFixed(2) : "-"}` : "no plan (rule-based modes)"}`);
+      : "no forecast yet"} · ${p ? `plan ${p.status}, £${ok(p.expected_value_gbp)
+      ? p.expected_value_gbp.toFixed(2) : "-"} expected over its horizon` : "no plan (rule-based modes)"}`);
   }
 
   async function refreshChart() {
