@@ -46,6 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEPS = ("pydantic", "pymodbus", "httpx", "prometheus_client", "psycopg", "meterbus", "structlog", "yaml",
         "aiomqtt")
 HEAVY = ("psycopg", "matplotlib", "numpy", "simulator")
+# The stand-ins' secrets, set in the environment of both processes: the site file names them only.
+SECRETS = {"FLUX_BENCH_AXLE_PASSWORD": "bench-axle-password", "FLUX_BENCH_CLOUD_API_KEY": "sim-anon-key"}
 DB = f"flux_footprint_{os.getpid()}"  # the cloud stand-in's database for this run, dropped at the end
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -96,7 +98,7 @@ def cpu_s(pid: int) -> float:
 
 
 def py(code_dir: Path, script: str) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(code_dir)}
+    env = {**os.environ, **SECRETS, "PYTHONPATH": str(code_dir)}
     out = subprocess.run([sys.executable, "-c", RSS_SNIPPET + script], capture_output=True, text=True, env=env,
                          cwd=code_dir, check=True)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -158,12 +160,12 @@ def site_doc(kind: str, work: Path, ports: dict[str, int], scenario: str = "stea
         "devices": devices,
         "controller": demo["controller"],
         "market": {"modo": {"base_url": f"http://127.0.0.1:{ports['modo']}"},
-                   # Inline, as the sink's key below: the demo's ${FLUX_DEMO_AXLE_PASSWORD} is set by `flux-edge demo`.
-                   "axle": {**demo["market"]["axle"], "password": "bench-axle-password",
+                   # Secrets from the environment, as on a real site (see SECRETS).
+                   "axle": {**demo["market"]["axle"], "password": "${FLUX_BENCH_AXLE_PASSWORD}",
                             "base_url": f"http://127.0.0.1:{ports['axle']}"}},
         "buffer": {"path": str(work / "outbox")},
         # Offline: the cloud and the broker away (nothing listens on those ports).
-        "uploader": {"sinks": [{"type": "postgrest", "name": "cloud", "api_key": "sim-anon-key",
+        "uploader": {"sinks": [{"type": "postgrest", "name": "cloud", "api_key": "${FLUX_BENCH_CLOUD_API_KEY}",
                                 "url": f"http://127.0.0.1:{ports['closed'] if offline else ports['cloud']}"}]},
         "mqtt": {"host": "127.0.0.1", "port": ports["closed"] if offline else 1883},
         "metrics": {"port": ports["metrics"]},
@@ -214,7 +216,7 @@ def run_site(kind: str, code_dir: Path, seconds: float, work: Path, scenario: st
     accelerated clock so the queues fill within a short run), backlog (`backlog_days` of HMCE-size rows
     waiting in the outbox at start: RSS while and after they are uploaded)."""
     site_file, doc = write_site(kind, work, scenario)
-    env = {**os.environ, "PYTHONPATH": str(code_dir)}
+    env = {**os.environ, **SECRETS, "PYTHONPATH": str(code_dir)}
     env.pop("FLUX_CLOCK", None)
     if speed != 1.0:
         env["FLUX_CLOCK"] = f"start={datetime.now(UTC).isoformat()},speed={speed},anchor={time.time()}"

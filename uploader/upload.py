@@ -49,6 +49,9 @@ async def run_sink(site: UploaderSite, service: OutboxService, sink_config: Post
                                 rng=random.Random(), outage_alert_after_s=sink_config.outage_alert_after_s)
             delivered = 0
             while service.generation == generation and service.ready.is_set():
+                # Cleared before the batch is read: a commit after the read sets it again, so a partial batch
+                # below can tell "caught up" from "more arrived meanwhile".
+                wake.clear()
                 n, delay = await delivery.step()
                 delivered += n
                 if n == 0 and delay == 0 and delivered >= GIVE_BACK_AFTER_ROWS:
@@ -64,8 +67,10 @@ async def run_sink(site: UploaderSite, service: OutboxService, sink_config: Post
                         log.warning("device_registration_failed", sink=sink.name, error=exc.detail)
                 if delay > 0:
                     await clock.sleep(delay)
-                elif n == 0:
-                    wake.clear()
+                elif n < delivery.batch_size:
+                    # Caught up (less than a full batch was pending): wait for the next commit and gather,
+                    # rather than chase the writer with a request for every commit or two (a 65-device site
+                    # then sent about one row per POST). Full batches (a backlog) go back to back.
                     await first_done(wake.wait(), clock.sleep(sink_config.interval_s))
                     if wake.is_set() and sink_config.gather_s > 0:
                         # Woken by a commit: what the next few commits bring goes in the same requests.

@@ -39,7 +39,7 @@ KEY = "svc-key"
 
 
 def site_yaml(buffer: Path, cloud_url: str, *, max_bytes: int = 64 << 20, coverage_s: float = 3600,
-              batch_size: int = 1000) -> str:
+              batch_size: int = 1000, gather_s: float = 3.0) -> str:
     return f"""\
 site: {{id: svc, name: Service test}}
 devices:
@@ -51,7 +51,7 @@ uploader:
   coverage_check_interval_s: {coverage_s}
   sinks:
     - {{type: postgrest, name: cloud, url: "{cloud_url}", api_key: {KEY}, batch_size: {batch_size},
-       backoff_max_s: 300}}
+       backoff_max_s: 300, gather_s: {gather_s}}}
 """
 
 
@@ -138,6 +138,24 @@ async def test_readings_reach_the_cloud_once_and_registry_is_filled(tmp_path: Pa
     with psycopg.connect(pg_dsn) as conn:
         names = {r[0] for r in conn.execute("SELECT name FROM flux.mg_device_registry WHERE site = 'svc'")}
     assert names == {"bess", "site-meter", "svc"}
+
+
+async def test_rows_that_arrive_one_commit_at_a_time_go_up_together(tmp_path: Path, cloud: CloudStandIn,
+                                                                   pg_dsn: str) -> None:
+    """A site's readings arrive spread over the minute, one outbox commit each. Once the uploader has
+    caught up it waits for the next commit and gathers, rather than send a request per commit."""
+    clock = ScaledClock(T0, speed=300)  # a reading pair every 0.2 s of real time, one commit each
+    cloud.faults.latency_s = 0.3  # a site's cloud over 4G: commits arrive while a request is out
+    h = await start(tmp_path, cloud, pg_dsn, clock, T0 + timedelta(minutes=40), gather_s=300.0)  # 1 s real
+    try:
+        await asyncio.wait_for(h.producer.done.wait(), 60)
+        await eventually(lambda: len(h.cloud_slots("mg_meter_readings")) == len(h.producer.slots), timeout=60)
+    finally:
+        assert await h.stop() == 0
+    posts = [r for r in cloud.log if r.method == "POST" and r.table == "mg_meter_readings" and r.status == 201]
+    assert sum(r.rows for r in posts) == 40
+    # Seen: gathering, 8 readings a request (5 requests); chasing the commits, 3 a request (13 requests).
+    assert len(posts) <= 9, [r.rows for r in posts]
 
 
 async def test_seven_days_without_the_cloud_then_complete_ordered_recovery(tmp_path: Path, cloud: CloudStandIn,
