@@ -11,6 +11,7 @@ import httpx
 
 from controller.core.clock import utc
 from controller.core.logs import get_logger
+from controller.core.tls import client_context
 from uploader.config import PostgrestSinkConfig
 from uploader.sink import DeviceEntry, ErrorKind, SinkError, sqlstate_kind
 from uploader.tables import TABLES, iso
@@ -32,7 +33,8 @@ class PostgrestSink:
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
         self._client = httpx.AsyncClient(base_url=config.url.rstrip("/") + "/rest/v1", headers=headers,
-                                         timeout=config.timeout_s, transport=transport)
+                                         timeout=config.timeout_s, transport=transport,
+                                         verify=client_context())
         self.preference_warnings = 0
 
     async def close(self) -> None:

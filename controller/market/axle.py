@@ -23,6 +23,7 @@ import httpx
 from controller.core.clock import Clock, utc
 from controller.core.logs import get_logger
 from controller.core.state import StateStore
+from controller.core.tls import client_context
 from controller.engine.site_state import AxleStep
 from controller.market.config import AxleConfig
 
@@ -68,7 +69,8 @@ class AxleClient:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(base_url=self.config.base_url, timeout=self.config.timeout_s)
+            self._http = httpx.AsyncClient(base_url=self.config.base_url, timeout=self.config.timeout_s,
+                                           verify=client_context())
         return self._http
 
     async def close(self) -> None:

@@ -17,6 +17,7 @@ import httpx
 
 from controller.core.clock import Clock
 from controller.core.logs import get_logger
+from controller.core.tls import client_context
 from controller.engine.settlement import sp_start, today_gb
 from controller.engine.site_state import MarketValue
 from controller.market.config import ModoConfig
@@ -41,7 +42,8 @@ class ModoClient:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(base_url=self.config.base_url, timeout=self.config.timeout_s)
+            self._http = httpx.AsyncClient(base_url=self.config.base_url, timeout=self.config.timeout_s,
+                                           verify=client_context())
         return self._http
 
     async def close(self) -> None:
