@@ -155,7 +155,10 @@ def site_doc(kind: str, work: Path, ports: dict[str, int], scenario: str = "stea
                         "port": free_port()})
     site_id = f"fpbench-{kind}-{os.getpid()}"  # its own MQTT client id: runs side by side must not kick each other
     offline = scenario == "offline"
-    return {
+    # planned: the demo's planner block too (the other scenarios have the plan mode but no planner, so the
+    # rule-based modes decide); its local history is seeded before the start (run_site), so it plans at once.
+    planner = {"planner": demo["planner"]} if scenario == "planned" else {}
+    return {**planner,
         "site": {"id": site_id, "name": f"footprint bench {kind}", "timezone": "Europe/London"},
         "devices": devices,
         "controller": demo["controller"],
@@ -220,6 +223,14 @@ def run_site(kind: str, code_dir: Path, seconds: float, work: Path, scenario: st
     env.pop("FLUX_CLOCK", None)
     if speed != 1.0:
         env["FLUX_CLOCK"] = f"start={datetime.now(UTC).isoformat()},speed={speed},anchor={time.time()}"
+    if scenario == "planned":
+        # The demo's own seeding (the shipped synthetic history moved on to end before now), in a process of
+        # the measured checkout: this script imports nothing of the project.
+        seed = ("import sys; from datetime import UTC, datetime; from pathlib import Path; "
+                "from controller.commands.demo import seed_demo_history; "
+                "print(seed_demo_history(Path(sys.argv[1]), datetime.now(UTC)))")
+        subprocess.run([sys.executable, "-c", seed, doc["buffer"]["path"]], env=env, cwd=code_dir, check=True,
+                       stdout=subprocess.DEVNULL)
     if backlog_days:
         subprocess.run([sys.executable, str(ROOT / "bench/outbox_growth.py"), "--days", str(backlog_days),
                         "--fill", doc["buffer"]["path"]], env={**env, "PYTHONPATH": str(code_dir)}, check=True,
@@ -272,7 +283,9 @@ def run_site(kind: str, code_dir: Path, seconds: float, work: Path, scenario: st
         return {**extra, "site": kind, "scenario": scenario, "devices": len(doc["devices"]), "startup_s": startup,
                 "rss_median": statistics.median(samples), "rss_max": max(samples),
                 "cpu_pct": 100 * (cpu1 - cpu0) / wall, "cpu_s_per_min": 60 * (cpu1 - cpu0) / wall,
-                "window_s": wall, "devices_polled": devices_ok, "backlog": st.get("backlog")}
+                "window_s": wall, "devices_polled": devices_ok, "backlog": st.get("backlog"),
+                "rss_window": (samples[0], samples[-1]),
+                "plans_made": (work / f"{kind}-daemon.log").read_text(errors="replace").count('"plan_made"')}
     finally:
         if daemon is not None:
             stop(daemon)
@@ -304,6 +317,8 @@ def main() -> int:
     p.add_argument("--offline-speed", type=float, default=20.0, help="clock speed of the offline run")
     p.add_argument("--backlog-days", type=float, default=0.0,
                    help="also run HMCE with this many days of rows waiting in the outbox (7: the issue's week)")
+    p.add_argument("--planner", action="store_true",
+                   help="also run HMCE with the demo's planner on (history seeded: it plans from the start)")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory (site files, logs)")
     args = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: the simulator and daemon are stopped too
@@ -343,6 +358,8 @@ def main() -> int:
             runs.append(("hmce", "offline", {"speed": args.offline_speed}))
         if args.backlog_days:
             runs.append(("hmce", "backlog", {"backlog_days": args.backlog_days}))
+        if args.planner:
+            runs.append(("hmce", "planned", {}))
         for kind, scenario, kw in runs:
             (work / f"{kind}-{scenario}").mkdir()
             r = run_site(kind, code_dir, args.seconds, work / f"{kind}-{scenario}", scenario, **kw)
@@ -353,6 +370,9 @@ def main() -> int:
             if scenario == "offline":
                 print(f"       (clock speed {kw['speed']:g}: {args.seconds * kw['speed'] / 3600:.1f} simulated hours "
                       "offline; CPU figures of this row are at that speed)", flush=True)
+            if scenario == "planned" or args.seconds >= 600:
+                print(f"       (RSS {r['rss_window'][0]:.1f} MiB at the window's start, {r['rss_window'][1]:.1f} at "
+                      f"its end; {r['plans_made']} plans made)", flush=True)
             if scenario == "backlog":
                 print(f"       ({args.backlog_days:g} days of rows uploaded in {r['drain_s']:.0f} s, RSS peak "
                       f"{r['drain_peak']:.1f} MiB while uploading; the row's RSS is after)", flush=True)
