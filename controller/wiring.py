@@ -19,8 +19,8 @@ from controller.config.site import SiteConfig
 from controller.config.views import site_buffer_dir, uploader_site
 from controller.control_loop import ControlLoop, LoopIO
 from controller.core.component import STOP_CONTROL, STOP_MARKET, ComponentSpec
+from controller.core.httpclient import client_options
 from controller.core.logs import get_logger
-from controller.core.tls import client_context
 from controller.forecast.history import HistoryStore, history_path, read_rows
 from controller.forecast.service import ForecastService, MeterIds
 from controller.history_rebuild import rebuild_from_outbox
@@ -201,7 +201,7 @@ def publish_plan(runtime: Runtime, plan: Plan) -> None:
 async def price_feed(source: HttpPriceSource, service: PlannerService, runtime: Runtime) -> None:
     """Poll an Agile-style price feed; garbage or no answer keeps the prices already fetched (counted, alerted)."""
     failures = 0
-    async with httpx.AsyncClient(timeout=source.timeout_s, verify=client_context()) as client:
+    async with httpx.AsyncClient(timeout=source.timeout_s, **client_options()) as client:
         while True:
             try:
                 response = await client.get(source.url)

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 
 from controller.core.clock import utc
+from controller.core.httpclient import client_options
 from controller.core.logs import get_logger
-from controller.core.tls import client_context
 from uploader.config import PostgrestSinkConfig
 from uploader.sink import DeviceEntry, ErrorKind, SinkError, sqlstate_kind
 from uploader.tables import TABLES, iso
@@ -34,7 +34,7 @@ class PostgrestSink:
             headers["Authorization"] = f"Bearer {bearer}"
         self._client = httpx.AsyncClient(base_url=config.url.rstrip("/") + "/rest/v1", headers=headers,
                                          timeout=config.timeout_s, transport=transport,
-                                         verify=client_context())
+                                         **client_options())
         self.preference_warnings = 0
 
     async def close(self) -> None:

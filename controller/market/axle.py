@@ -21,9 +21,9 @@ from uuid import UUID
 import httpx
 
 from controller.core.clock import Clock, utc
+from controller.core.httpclient import client_options
 from controller.core.logs import get_logger
 from controller.core.state import StateStore
-from controller.core.tls import client_context
 from controller.engine.site_state import AxleStep
 from controller.market.config import AxleConfig
 
@@ -70,7 +70,7 @@ class AxleClient:
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
             self._http = httpx.AsyncClient(base_url=self.config.base_url, timeout=self.config.timeout_s,
-                                           verify=client_context())
+                                           **client_options())
         return self._http
 
     async def close(self) -> None:

@@ -16,8 +16,8 @@ from typing import Any, Literal
 import httpx
 
 from controller.core.clock import Clock
+from controller.core.httpclient import client_options
 from controller.core.logs import get_logger
-from controller.core.tls import client_context
 from controller.engine.settlement import sp_start, today_gb
 from controller.engine.site_state import MarketValue
 from controller.market.config import ModoConfig
@@ -43,7 +43,7 @@ class ModoClient:
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
             self._http = httpx.AsyncClient(base_url=self.config.base_url, timeout=self.config.timeout_s,
-                                           verify=client_context())
+                                           **client_options())
         return self._http
 
     async def close(self) -> None:
