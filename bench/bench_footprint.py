@@ -157,6 +157,7 @@ def site_doc(kind: str, work: Path, ports: dict[str, int], scenario: str = "stea
     offline = scenario == "offline"
     # planned: the demo's planner block too (the other scenarios have the plan mode but no planner, so the
     # rule-based modes decide); its local history is seeded before the start (run_site), so it plans at once.
+    # seeded: the same history, no planner (the forecasts run on it alike): planned's baseline.
     planner = {"planner": demo["planner"]} if scenario == "planned" else {}
     return {**planner,
         "site": {"id": site_id, "name": f"footprint bench {kind}", "timezone": "Europe/London"},
@@ -223,7 +224,7 @@ def run_site(kind: str, code_dir: Path, seconds: float, work: Path, scenario: st
     env.pop("FLUX_CLOCK", None)
     if speed != 1.0:
         env["FLUX_CLOCK"] = f"start={datetime.now(UTC).isoformat()},speed={speed},anchor={time.time()}"
-    if scenario == "planned":
+    if scenario in ("planned", "seeded"):
         # The demo's own seeding (the shipped synthetic history moved on to end before now), in a process of
         # the measured checkout: this script imports nothing of the project.
         seed = ("import sys; from datetime import UTC, datetime; from pathlib import Path; "
@@ -319,6 +320,8 @@ def main() -> int:
                    help="also run HMCE with this many days of rows waiting in the outbox (7: the issue's week)")
     p.add_argument("--planner", action="store_true",
                    help="also run HMCE with the demo's planner on (history seeded: it plans from the start)")
+    p.add_argument("--seeded", action="store_true",
+                   help="also run HMCE with the same seeded history as --planner but no planner: its baseline")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory (site files, logs)")
     args = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: the simulator and daemon are stopped too
@@ -358,6 +361,8 @@ def main() -> int:
             runs.append(("hmce", "offline", {"speed": args.offline_speed}))
         if args.backlog_days:
             runs.append(("hmce", "backlog", {"backlog_days": args.backlog_days}))
+        if args.seeded:
+            runs.append(("hmce", "seeded", {}))
         if args.planner:
             runs.append(("hmce", "planned", {}))
         for kind, scenario, kw in runs:
@@ -370,7 +375,7 @@ def main() -> int:
             if scenario == "offline":
                 print(f"       (clock speed {kw['speed']:g}: {args.seconds * kw['speed'] / 3600:.1f} simulated hours "
                       "offline; CPU figures of this row are at that speed)", flush=True)
-            if scenario == "planned" or args.seconds >= 600:
+            if scenario in ("planned", "seeded") or args.seconds >= 600:
                 print(f"       (RSS {r['rss_window'][0]:.1f} MiB at the window's start, {r['rss_window'][1]:.1f} at "
                       f"its end; {r['plans_made']} plans made)", flush=True)
             if scenario == "backlog":

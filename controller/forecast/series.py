@@ -26,7 +26,13 @@ OUTLIER_MADS = 25.0
 SlotKey = tuple[date, int]  # (local date, local minute of day)
 
 
-@functools.lru_cache(maxsize=65536)
+# Bounded to the working set (the 56 days of periods the forecasters read, HISTORY_DAYS_USED, plus a
+# horizon): every period start a daemon meets stays in an lru_cache until it is full, and at 65536 that
+# was 17 MiB reached after 3.7 years of periods (measured), for keys no forecast asks about again.
+LOCAL_KEYS_CACHED = 4096
+
+
+@functools.lru_cache(maxsize=LOCAL_KEYS_CACHED)
 def local_key(ts: int) -> SlotKey:
     """Local (Europe/London) date and minute of day of a period start (epoch seconds). The two
     periods of a repeated hour (fall-back day) share a key; the skipped hour has none."""
