@@ -54,7 +54,8 @@ async def run_sink(site: UploaderSite, service: OutboxService, sink_config: Post
                 wake.clear()
                 n, delay = await delivery.step()
                 delivered += n
-                if n == 0 and delay == 0 and delivered >= GIVE_BACK_AFTER_ROWS:
+                caught_up = delay == 0 and n < delivery.batch_size  # less than a full batch was pending
+                if caught_up and delivered >= GIVE_BACK_AFTER_ROWS:
                     give_back(f"backlog of {delivered} rows uploaded to {sink.name}")
                     delivered = 0
                 if not registered and delay == 0 and clock.monotonic() >= next_registration:
@@ -67,10 +68,9 @@ async def run_sink(site: UploaderSite, service: OutboxService, sink_config: Post
                         log.warning("device_registration_failed", sink=sink.name, error=exc.detail)
                 if delay > 0:
                     await clock.sleep(delay)
-                elif n < delivery.batch_size:
-                    # Caught up (less than a full batch was pending): wait for the next commit and gather,
-                    # rather than chase the writer with a request for every commit or two (a 65-device site
-                    # then sent about one row per POST). Full batches (a backlog) go back to back.
+                elif caught_up:
+                    # Wait for the next commit and gather, rather than send at once what arrived during the
+                    # last request (a few rows). Full batches (a backlog) go back to back.
                     await first_done(wake.wait(), clock.sleep(sink_config.interval_s))
                     if wake.is_set() and sink_config.gather_s > 0:
                         # Woken by a commit: what the next few commits bring goes in the same requests.

@@ -158,8 +158,8 @@ async def test_rows_that_arrive_one_commit_at_a_time_go_up_together(tmp_path: Pa
     assert len(posts) <= 9, [r.rows for r in posts]
 
 
-async def test_seven_days_without_the_cloud_then_complete_ordered_recovery(tmp_path: Path, cloud: CloudStandIn,
-                                                                           pg_dsn: str) -> None:
+async def test_seven_days_without_the_cloud_then_complete_ordered_recovery(
+        tmp_path: Path, cloud: CloudStandIn, pg_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
     cloud.faults.down = True
     max_bytes = 32 << 20
     clock = ScaledClock(T0, speed=20000)
@@ -185,6 +185,8 @@ async def test_seven_days_without_the_cloud_then_complete_ordered_recovery(tmp_p
         firsts = [e.first_time for e in cloud.log if e.table == "mg_meter_readings"]
         assert firsts == sorted(firsts)  # delivered in order, oldest first
         assert h.runtime.services.outbox.dropped_pending == 0
+        # The week's 20 160 rows are over GIVE_BACK_AFTER_ROWS: once caught up, the batches' memory is given back.
+        await eventually(lambda: "backlog of" in capsys.readouterr().err, timeout=30)
     finally:
         assert await h.stop() == 0
 
