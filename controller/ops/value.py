@@ -33,9 +33,9 @@ def plan_in_force(config: SiteConfig, service: PlannerService | None, now: datet
         return None, f"no planner in the site file: {FALLBACK}"
     if c is None or not any(m.type == "plan" for m in c.modes):
         return None, f"no plan mode in the site file: {FALLBACK}"
-    plan = getattr(service, "plan", None)
-    if not isinstance(plan, Plan):
-        error = getattr(service, "last_error", None)
+    plan = service.plan if service is not None else None
+    if plan is None:
+        error = service.last_error if service is not None else None
         return None, f"no plan yet: {FALLBACK}" + (f" ({error})" if error else "")
     age = (now - plan.created_at).total_seconds()
     if age > p.max_plan_age_s:
@@ -50,7 +50,7 @@ async def value_today(runtime: Runtime, now: datetime) -> dict[str, Any] | None:
     if c is None:
         return None
     service = runtime.services.planner
-    prices = getattr(service, "prices", None)
+    prices = service.prices if service is not None else None
     model = ValueModel.of(config.planner or PlannerConfig(), c.import_rates, c.export_rates, prices)
     _, _, end, periods = day_periods(now, config.site.timezone)
     rows: list[dict[str, Any]] = []

@@ -32,7 +32,7 @@ from controller.engine.rates import rate_now
 from controller.engine.schedule import local_midnight, zone
 from controller.engine.settlement import SP, SP_S, current_sp_start
 from controller.planner.config import PlannerConfig
-from controller.planner.model import Plan, PlanPeriod
+from controller.planner.model import Plan, PlanPeriod, settled_cost_p
 
 H = SP_S / 3600.0  # a settlement period, in hours
 
@@ -66,11 +66,9 @@ class ValueModel:
         """Pence the battery brings in the period: cost without it - cost with it - throughput cost.
         `net_load_kwh`: what the site would import without the battery (+ import); `battery_kwh`: + discharge."""
         imp, exp = rate_now(self.import_rates, start), rate_now(self.export_rates, start)
-
-        def cost(kwh: float) -> float:
-            return kwh * (price + imp if kwh > 0 else price - exp)
-
-        return cost(net_load_kwh) - cost(net_load_kwh - battery_kwh) - discharged_kwh * self.throughput_p_per_kwh
+        without, with_battery = net_load_kwh, net_load_kwh - battery_kwh
+        return (settled_cost_p(without, price, imp, exp) - settled_cost_p(with_battery, price, imp, exp)
+                - discharged_kwh * self.throughput_p_per_kwh)
 
 
 @dataclass(frozen=True, slots=True)

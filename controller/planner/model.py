@@ -339,11 +339,16 @@ class Plan:
                    float(d.get("solve_ms", 0.0)))
 
 
+def settled_cost_p(kwh: float, price: float, import_rate: float, export_rate: float) -> float:
+    """What `kwh` of site energy (+ import) costs, in pence: price + import rate on import, price - export
+    rate on export (the period settled net)."""
+    return kwh * (price + import_rate if kwh > 0 else price - export_rate)
+
+
 def energy_cost_p(x: PlanInputs, t: int, site_kw: float) -> float:
     """What the site's energy costs in period t at `site_kw` (+ import), in pence."""
-    price = x.price_p_per_kwh[t]
-    rate = price + x.import_rate_p_per_kwh[t] if site_kw > 0 else price - x.export_rate_p_per_kwh[t]
-    return site_kw * x.hours(t) * rate
+    return settled_cost_p(site_kw * x.hours(t), x.price_p_per_kwh[t], x.import_rate_p_per_kwh[t],
+                          x.export_rate_p_per_kwh[t])
 
 
 def read_plan(x: PlanInputs, col_value: Sequence[float], solve_ms: float = 0.0) -> Plan:
