@@ -28,7 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from controller.core.clock import parse_utc
-from controller.engine.schedule import local_to_utc
+from controller.engine.schedule import day_bounds, local_to_utc
 from controller.engine.settlement import SP, current_sp_start, periods_in_day, sp_start
 from controller.engine.site_state import AxleStep
 
@@ -98,10 +98,6 @@ class Settlement:
         return self.system_price / 10  # £/MWh -> p/kWh, as the Modo client converts
 
 
-def day_window(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """UTC start and end of local date `day` (23, 24 or 25 hours)."""
-    return local_to_utc(day, time(0), tz), local_to_utc(day + timedelta(days=1), time(0), tz)
-
 
 def periods_between(start: datetime, end: datetime) -> list[datetime]:
     """UTC starts of every SP overlapping [start, end)."""
@@ -140,7 +136,7 @@ def read_market(path: Path, day: date, tz: ZoneInfo) -> list[Settlement]:
             raise InputError(f"{path}:{row.line}: settlement period {sp_day} #{number} given twice")
         by_start[start] = Settlement(start, _float(path, row, "system_price"), _float(path, row, "niv"))
         labels[start] = f"{sp_day} SP {number}"
-    begin, end = day_window(day, tz)
+    begin, end = day_bounds(day, tz)
     needed = periods_between(begin, end)
     missing = [t for t in needed if t not in by_start]
     if missing:
@@ -200,7 +196,7 @@ def read_series(path: Path, day: date, tz: ZoneInfo) -> Series:
             raise InputError(f"{path}:{row.line}: kw: must be >= 0, got {kw:g}")
         times.append(t)
         values.append(kw)
-    begin, end = day_window(day, tz)
+    begin, end = day_bounds(day, tz)
     if not times or times[0] > begin.timestamp() or times[-1] < end.timestamp():
         span = "no rows" if not times else (f"{datetime.fromtimestamp(times[0], tz).isoformat()} to "
                                             f"{datetime.fromtimestamp(times[-1], tz).isoformat()}")

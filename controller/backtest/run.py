@@ -28,13 +28,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from controller.backtest.accounts import PRICE_FROM_DAY_MEAN, PRICE_FROM_OPTION, PRICE_FROM_PLANNER, Accounts
-from controller.backtest.inputs import InputError, Series, day_window
+from controller.backtest.inputs import InputError, Series
 from controller.backtest.market import RecordedMarket
 from controller.config.site import SiteConfig
 from controller.core.clock import ManualClock
 from controller.engine.decision import Decision
 from controller.engine.envelope import STALE
-from controller.engine.schedule import zone
+from controller.engine.schedule import day_bounds, zone
 from controller.engine.site_state import AxleStep, SiteState
 from devices.powerpack.config import PowerPackConfig
 from simulator.config import SimulatorConfig
@@ -196,7 +196,7 @@ def run_backtest(site: SiteConfig, day: date, market: RecordedMarket, *, load: S
     battery_config = site.device(c.battery)
     if not isinstance(battery_config, PowerPackConfig):
         raise InputError(f"battery {c.battery!r} is a {battery_config.type}: the simulator models powerpacks only")
-    start, end = day_window(day, zone(site.site.timezone))
+    start, end = day_bounds(day, zone(site.site.timezone))
     sim_config = site.simulator or SimulatorConfig()
     # physics_log="" keeps FLUX_SIM_PHYSICS_LOG (meant for `simulate`) out of the backtest.
     simulated = ModbusSite(site, ManualClock(start - timedelta(seconds=WARMUP_S)), physics_log="")

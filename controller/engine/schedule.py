@@ -46,6 +46,11 @@ def local_midnight(day: date, tz: zoneinfo.ZoneInfo) -> datetime:
     return local_to_utc(day, time(0), tz)
 
 
+def day_bounds(day: date, tz: zoneinfo.ZoneInfo) -> tuple[datetime, datetime]:
+    """UTC start and end of local date `day` (23, 24 or 25 hours)."""
+    return local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz)
+
+
 def occurrence(period: Period, day: date) -> Window | None:
     """The occurrence of `period` that starts on local date `day`, if the period runs on that weekday."""
     if DAY_NAMES[day.weekday()] not in period.days:

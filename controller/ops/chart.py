@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from controller.core.forecast import NET_LOAD, PRICE
 from controller.core.logs import get_logger
-from controller.engine.schedule import local_midnight, zone
+from controller.engine.schedule import day_bounds, zone
 from controller.engine.settlement import SP, SP_S
 
 if TYPE_CHECKING:
@@ -64,8 +64,7 @@ def history_entry(row: dict[str, Any]) -> dict[str, Any]:
 def day_window(now: datetime, timezone: str) -> tuple[datetime, datetime]:
     """The site's local day containing `now`, [midnight, next midnight) in UTC."""
     tz = zone(timezone)
-    day = now.astimezone(tz).date()
-    return local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz)
+    return day_bounds(now.astimezone(tz).date(), tz)
 
 
 async def today_view(runtime: Runtime) -> dict[str, Any]:

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from controller.core.config import TimedRate
 from controller.engine.rates import rate_now
-from controller.engine.schedule import local_midnight, zone
+from controller.engine.schedule import day_bounds, zone
 from controller.engine.settlement import SP, SP_S, current_sp_start
 from controller.planner.config import PlannerConfig
 from controller.planner.model import Plan, PlanPeriod, settled_cost_p
@@ -149,7 +149,7 @@ def day_periods(now: datetime, timezone: str) -> tuple[date, datetime, datetime,
     """The local day of `now`: (date, start, end, [(period start, share of the period inside the day)])."""
     tz = zone(timezone)
     day = now.astimezone(tz).date()
-    start, end = local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz)
+    start, end = day_bounds(day, tz)
     out: list[tuple[datetime, float]] = []
     p = current_sp_start(start)
     while p < end:
