@@ -3,17 +3,19 @@
 Every command gets exactly one answer: (status, response text). A malformed payload, an unknown type
 or an out-of-range value is rejected with the reason; an accepted manual setpoint or mode is still
 subject to the control loop's safety envelope, it only replaces what the modes propose.
+
+The payload is checked field by field from a table (`_FIELDS`), by hand rather than with pydantic: the
+daemon does not import pydantic at all, for its memory (about 13 MiB).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Literal
-
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from controller.config.views import uploader_site
 from controller.core import bounded
@@ -28,59 +30,167 @@ if TYPE_CHECKING:
 log = get_logger("ops.mqtt_commands")
 
 
-class _Command(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+@dataclass(frozen=True, kw_only=True)
+class _Command:
+    type: ClassVar[str]
+    event_id: str
+    source: str | None = None  # who sent it, for the records
 
-    event_id: str = Field(min_length=1, max_length=200, validation_alias=AliasChoices("eventId", "id"))
-    source: str | None = Field(default=None, max_length=200, description="who sent it, for the records")
 
-
+@dataclass(frozen=True, kw_only=True)
 class DryRun(_Command):
-    type: Literal["dry_run"]
-    enabled: bool | None = Field(strict=True,
-                                 description="true: never write the battery; false: write; null: as the site file says")
+    type: ClassVar[str] = "dry_run"
+    enabled: bool | None  # true: never write the battery; false: write; null: as the site file says
 
 
+@dataclass(frozen=True, kw_only=True)
 class ManualSetpoint(_Command):
-    type: Literal["setpoint"]
-    # Strict: "250" and true are not kilowatts.
-    kw: float = Field(strict=True, allow_inf_nan=False, ge=-1e6, le=1e6,
-                      description="+ discharge, - charge; still clamped by the safety envelope")
-    duration_s: float = Field(strict=True, gt=0, allow_inf_nan=False)
+    type: ClassVar[str] = "setpoint"
+    kw: float  # + discharge, - charge; still clamped by the safety envelope
+    duration_s: float
 
 
+@dataclass(frozen=True, kw_only=True)
 class ModeOverride(_Command):
-    type: Literal["mode"]
-    mode: str = Field(min_length=1, max_length=200, description="a configured mode's name or type")
-    duration_s: float = Field(strict=True, gt=0, allow_inf_nan=False)
+    type: ClassVar[str] = "mode"
+    mode: str  # a configured mode's name or type
+    duration_s: float
 
 
+@dataclass(frozen=True, kw_only=True)
 class ClearOverride(_Command):
-    type: Literal["clear_override"]
+    type: ClassVar[str] = "clear_override"
 
 
+@dataclass(frozen=True, kw_only=True)
 class Reload(_Command):
-    type: Literal["reload"]
-    config: str | None = Field(default=None, max_length=256 * 1024,
-                               description="a new site file; absent: re-read the file on disk")
+    type: ClassVar[str] = "reload"
+    config: str | None = None  # a new site file; absent: re-read the file on disk
 
 
-def _iso_time(value: Any) -> Any:
-    if value is not None and not isinstance(value, str):
-        raise ValueError("expected an ISO 8601 time")
+@dataclass(frozen=True, kw_only=True)
+class Backfill(_Command):
+    type: ClassVar[str] = "backfill"
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+Command: TypeAlias = DryRun | ManualSetpoint | ModeOverride | ClearOverride | Reload | Backfill
+
+
+class _Invalid(Exception):
+    """A field's value refused; the message says what the field takes."""
+
+
+_Check: TypeAlias = Callable[[object], object]
+
+
+def _text(min_len: int, max_len: int) -> _Check:
+    def check(value: object) -> str:
+        if not isinstance(value, str):
+            raise _Invalid("Input should be a valid string")
+        if len(value) < min_len:
+            raise _Invalid(f"String should have at least {min_len} character{'' if min_len == 1 else 's'}")
+        if len(value) > max_len:
+            raise _Invalid(f"String should have at most {max_len} characters")
+        return value
+    return check
+
+
+def _number(*, gt: float | None = None, ge: float | None = None, le: float | None = None) -> _Check:
+    def check(value: object) -> float:
+        # Strict: "250" and true are not kilowatts (nor seconds).
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _Invalid("Input should be a valid number")
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float range; bounded JSON refuses those already
+            raise _Invalid("Input should be a finite number") from None
+        if not math.isfinite(number):
+            raise _Invalid("Input should be a finite number")
+        if gt is not None and not number > gt:
+            raise _Invalid(f"Input should be greater than {gt}")
+        if ge is not None and not number >= ge:
+            raise _Invalid(f"Input should be greater than or equal to {ge}")
+        if le is not None and not number <= le:
+            raise _Invalid(f"Input should be less than or equal to {le}")
+        return number
+    return check
+
+
+def _flag(value: object) -> bool:
+    # Strict: 1 and "false" are not an answer to "dry run?".
+    if not isinstance(value, bool):
+        raise _Invalid("Input should be a valid boolean")
     return value
 
 
-class Backfill(_Command):
-    type: Literal["backfill"]
-    since: Annotated[datetime | None, BeforeValidator(_iso_time)] = None
-    until: Annotated[datetime | None, BeforeValidator(_iso_time)] = None
+# The ISO 8601 forms pydantic took here, so that senders keep working: a date, or a date and time to the
+# minute, second or a fraction (beyond 6 digits truncated), with an optional Z or +HH:MM / +HHMM. Not the
+# Unix seconds in a string ("1700000000") it also took: no sender means a time by that. ASCII digits only
+# (\d would take any script's).
+_ISO_TIME = re.compile(r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})"
+                       r"(?:[Tt _](?P<hour>[0-9]{2}):(?P<minute>[0-9]{2})"
+                       r"(?::(?P<second>[0-9]{2})(?:[.,](?P<fraction>[0-9]+))?)?"
+                       r"(?P<zone>[Zz]|(?P<sign>[+-])(?P<zone_h>[0-9]{2}):?(?P<zone_m>[0-9]{2}))?)?")
+_TIME_EXPECTED = "Input should be an ISO 8601 time such as 2026-12-01T10:00:00Z"
 
 
-Command = Annotated[DryRun | ManualSetpoint | ModeOverride | ClearOverride | Reload | Backfill,
-                    Field(discriminator="type")]
-COMMAND_TYPES = ("dry_run", "setpoint", "mode", "clear_override", "reload", "backfill")
-_adapter: TypeAdapter[Any] = TypeAdapter(Command)
+def _time(value: object) -> datetime:
+    """An ISO 8601 time, aware: without an offset it is UTC, as for `flux-edge backfill --since` (a naive
+    one was UTC to the outbox but the session's time zone to a cloud database)."""
+    if not isinstance(value, str):
+        raise _Invalid(_TIME_EXPECTED)
+    m = _ISO_TIME.fullmatch(value)
+    if m is None:
+        raise _Invalid(_TIME_EXPECTED)
+    zone: tzinfo = UTC
+    if m["sign"] is not None:
+        hours, minutes = int(m["zone_h"]), int(m["zone_m"])
+        if hours > 23 or minutes > 59:
+            raise _Invalid(f"{_TIME_EXPECTED} (UTC offset {m['sign']}{m['zone_h']}:{m['zone_m']} is out of range)")
+        offset = timedelta(hours=hours, minutes=minutes)
+        zone = timezone(-offset if m["sign"] == "-" else offset) if offset else UTC
+    try:
+        return datetime(int(m["year"]), int(m["month"]), int(m["day"]), int(m["hour"] or 0), int(m["minute"] or 0),
+                        int(m["second"] or 0), int((m["fraction"] or "")[:6].ljust(6, "0")), tzinfo=zone)
+    except ValueError as exc:  # day 31 of April, hour 24, year 0
+        raise _Invalid(f"{_TIME_EXPECTED} ({exc})") from None
+
+
+def _nullable(check: _Check) -> _Check:
+    def nullable(value: object) -> object:
+        return None if value is None else check(value)
+    return nullable
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str  # the attribute
+    check: _Check
+    required: bool = False  # absent: refused; otherwise absent is None
+    keys: tuple[str, ...] = ()  # the keys it may come under (the first present is read); default: the name
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        return self.keys or (self.name,)
+
+
+_COMMON = (_Field("event_id", _text(1, 200), required=True, keys=("eventId", "id")),
+           _Field("source", _nullable(_text(0, 200))))
+_DURATION = _Field("duration_s", _number(gt=0), required=True)
+# Every command's own fields, in the order they are checked (the first problem is the one reported).
+_FIELDS: dict[type[Command], tuple[_Field, ...]] = {
+    DryRun: (_Field("enabled", _nullable(_flag), required=True),),
+    ManualSetpoint: (_Field("kw", _number(ge=-1_000_000, le=1_000_000), required=True), _DURATION),
+    ModeOverride: (_Field("mode", _text(1, 200), required=True), _DURATION),
+    ClearOverride: (),
+    # A reload carries a site file of at most 256 kB (controller/config/loader.py).
+    Reload: (_Field("config", _nullable(_text(0, 256 * 1024))),),
+    Backfill: (_Field("since", _nullable(_time)), _Field("until", _nullable(_time))),
+}
+_BY_TYPE = {cls.type: cls for cls in _FIELDS}
+COMMAND_TYPES = tuple(_BY_TYPE)
 LONG_RUNNING = ("reload", "backfill")
 
 
@@ -94,7 +204,7 @@ class Outcome:
 @dataclass(frozen=True)
 class Parsed:
     event_id: str | None
-    command: Any | None  # one of the command models
+    command: Command | None
     error: str | None = None
     raw: dict[str, Any] | None = None  # the JSON object as received (what a signature covers)
 
@@ -105,7 +215,7 @@ MAX_COMMAND_DEPTH = 8
 
 
 def parse(payload: bytes) -> Parsed:
-    """Never raises: every malformed payload is a Parsed with a one-line error."""
+    """Never raises: every malformed payload is a Parsed with a one-line error, "<key>: <problem>"."""
     try:
         raw = bounded.loads(payload, max_bytes=MAX_COMMAND_BYTES, max_depth=MAX_COMMAND_DEPTH)
     except bounded.BoundedParseError as exc:
@@ -117,26 +227,39 @@ def parse(payload: bytes) -> Parsed:
     ident = raw.get("eventId", raw.get("id"))
     event_id = str(ident)[:200] if isinstance(ident, str | int) and not isinstance(ident, bool) else None
     kind = raw.get("type")
-    if kind not in COMMAND_TYPES:
+    cls = _BY_TYPE.get(kind) if isinstance(kind, str) else None
+    if cls is None:
         return Parsed(event_id, None, f"unknown command type {repr(kind)[:60]}; expected one of "
                       f"{', '.join(COMMAND_TYPES)}", raw)
-    # The signature and its timestamp are checked by the bridge (controller/ops/auth.py), not the model.
+    # The signature and its timestamp are checked by the bridge (controller/ops/auth.py), not here.
     body = {k: v for k, v in raw.items() if k not in ("auth", "timestamp")}
-    try:
-        return Parsed(event_id, _adapter.validate_python(body), raw=raw)
-    except (ValueError, TypeError, RecursionError) as exc:
-        if not isinstance(exc, ValidationError):
-            return Parsed(event_id, None, f"payload refused: {type(exc).__name__}", raw)
-        errs = exc.errors(include_url=False)
-        where = ".".join("eventId" if p == "event_id" else str(p) for p in errs[0]["loc"][1:]) or "(payload)"
-        return Parsed(event_id, None, f"{where}: {errs[0]['msg']}", raw)
+    values: dict[str, Any] = {}
+    used = {"type"}
+    for spec in (*_COMMON, *_FIELDS[cls]):
+        key = next((k for k in spec.accepted if k in body), None)
+        if key is None:
+            if spec.required:
+                return Parsed(event_id, None, f"{spec.accepted[0]}: Field required", raw)
+            values[spec.name] = None
+            continue
+        used.add(key)
+        try:
+            values[spec.name] = spec.check(body[key])
+        except _Invalid as exc:
+            return Parsed(event_id, None, f"{key}: {exc}", raw)
+    # An unknown key is a typo or a sender expecting a feature this daemon lacks: either way not obeyed
+    # silently. With both eventId and id, the id is such a key.
+    extra = next((k for k in body if k not in used), None)
+    if extra is not None:
+        return Parsed(event_id, None, f"{extra}: Extra inputs are not permitted", raw)
+    return Parsed(event_id, cls(**values), raw=raw)
 
 
 class CommandHandler:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
 
-    async def execute(self, command: Any, verified_key: str | None = None) -> Outcome:
+    async def execute(self, command: Command, verified_key: str | None = None) -> Outcome:
         # The audit names the key that signed it; only without authentication (FLUX_COMMAND_AUTH=off) the
         # sender's own claim.
         actor = f"key:{verified_key}" if verified_key is not None else f"mqtt:{command.source or 'unknown'}"
