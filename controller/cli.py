@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import structlog
 
 from controller import __version__
+from controller.core import records
 from controller.core.logs import configure_logging
 
 # name -> (module, one-line help). Only commands that work are listed.
@@ -67,8 +68,17 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def prepare(argv: Sequence[str]) -> None:
+    """Before any import of the command: the daemon, which runs for years, builds its config classes as
+    records and validates in a child process (controller.core.records): pydantic never enters it. Called
+    in a process whose config classes are already built (a test), it leaves them as they are."""
+    if _chosen(argv) == "run" and "controller.core.schema" not in sys.modules:
+        records.activate()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    prepare(argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "_module", None):

@@ -106,8 +106,8 @@ class Daemon:
     async def reload(self) -> bool:
         """Re-read the site file. A bad file changes nothing; a good one restarts only what changed."""
         assert self.runtime is not None
-        try:
-            site = load_site(self.site_path, self._env)
+        try:  # the daemon validates in a child process (controller.config.isolated): off the loop
+            site = await asyncio.to_thread(load_site, self.site_path, self._env)
         except ConfigError as exc:
             self.reloads_failed += 1
             for p in exc.problems:

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from controller.config.loader import LoadedSite
+from controller.config.loaded import LoadedSite
 from controller.config.site import SiteConfig
 from controller.control_loop import ControlLoop
 from controller.core.bus import Bus, Event

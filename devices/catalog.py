@@ -15,9 +15,8 @@ import operator
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import Field
-
 from controller.core.clock import Clock
+from controller.core.schema import Field
 from devices.acuvim2.kind import KIND as ACUVIM2
 from devices.base import Device
 from devices.config import DeviceConfigBase

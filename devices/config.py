@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from typing import Literal
 from uuid import UUID
 
-from pydantic import Field
-
 from controller.core.config import ConfigModel, ProblemList
+from controller.core.schema import Field
 
 SECONDS_PER_DAY = 86400
 

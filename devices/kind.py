@@ -10,9 +10,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, NamedTuple, TypeVar, get_args
+from typing import Generic, NamedTuple, TypeVar
 
 from controller.core.clock import Clock
+from controller.core.schema import literal_values
 from devices.base import Device
 from devices.config import DeviceConfigBase
 from devices.links import DeviceLinks
@@ -53,7 +54,7 @@ class DeviceKind(Generic[C]):
     name: str = field(init=False)
 
     def __post_init__(self) -> None:
-        names = get_args(self.config.model_fields["type"].annotation)
+        names = literal_values(self.config, "type")
         if len(names) != 1 or not isinstance(names[0], str):
             raise TypeError(f"{self.config.__name__}.type must be a Literal of one name, not {names!r}")
         object.__setattr__(self, "name", names[0])

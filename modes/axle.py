@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
-
 from controller.core.config import Period, Periods
 from controller.core.logs import get_logger
+from controller.core.schema import Field
 from controller.engine.proposal import INF, Proposal, export_avoidance, import_avoidance
 from controller.engine.schedule import Window
 from controller.engine.site_state import AxleStep, SiteState

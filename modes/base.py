@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import Field, field_validator
-
 from controller.core.config import ConfigModel, Periods, ProblemList, TimedRate, overlapping_pairs
+from controller.core.schema import Field, field_validator, literal_values
 from controller.engine.envelope import Limits
 from controller.engine.proposal import Proposal
 from controller.engine.rates import rate_now
@@ -87,7 +86,7 @@ class Mode(abc.ABC, Generic[C]):
         if config_type is None:
             # Still generic (PeriodMode) or a subclass of a concrete mode: nothing new to bind.
             return
-        literal = typing.get_args(config_type.model_fields["type"].annotation)
+        literal = literal_values(config_type, "type")
         if len(literal) != 1 or not isinstance(literal[0], str):
             raise TypeError(f"{config_type.__name__}.type must be a Literal of one string, e.g. Literal['my_mode']")
         cls.config_type = config_type

@@ -14,8 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Union
 
-from pydantic import Field
-
+from controller.core.schema import Field
 from modes.axle import Axle
 from modes.base import Mode, ModeConfigBase, ModeContext
 from modes.charge_to_soe import ChargeToSoe

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
-
 from controller.core.config import ConfigModel
+from controller.core.schema import Field
 from controller.engine.proposal import Proposal, discharge_allowing_more
 from controller.engine.schedule import Window
 from controller.engine.site_state import SiteState

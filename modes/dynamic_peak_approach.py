@@ -6,9 +6,8 @@ import math
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import Field
-
 from controller.core.config import ConfigModel, ProblemList
+from controller.core.schema import Field
 from controller.engine.prediction import PredictionSettings, predict
 from controller.engine.proposal import Proposal, charge_allowing_more
 from controller.engine.schedule import Window, occurrences

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
-
+from controller.core.schema import Field
 from controller.engine.proposal import Proposal, export_avoidance
 from controller.engine.schedule import Window
 from controller.engine.site_state import SiteState

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
-
 from controller.core.config import ConfigModel
+from controller.core.schema import Field
 from controller.engine.prediction import PredictionSettings, predict
 from controller.engine.proposal import Proposal, import_avoidance
 from controller.engine.schedule import Window

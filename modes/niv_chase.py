@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, field_validator
-
 from controller.core.config import ConfigModel, TimedRate
+from controller.core.schema import Field, field_validator
 from controller.engine.prediction import PredictionSettings, predict
 from controller.engine.proposal import Proposal, charge_allowing_more, discharge_allowing_more
 from controller.engine.rates import first_rate

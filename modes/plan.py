@@ -17,9 +17,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
-
 from controller.core.config import ConfigModel, Period, Periods
+from controller.core.schema import Field
 from controller.engine.proposal import Proposal
 from controller.engine.schedule import Window
 from controller.engine.site_state import SiteState

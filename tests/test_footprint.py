@@ -1,7 +1,7 @@
 """The daemon's import graph holds only what the site uses (issue 16): an import-list check, no timing.
 
 A fresh interpreter does what `flux-edge run --site FILE` does before it starts anything (the CLI's
-parser for `run`, the run command, the composition root, the daemon, the site file loaded and every
+preparation and parser for `run`, the run command, the composition root, the daemon, the site file loaded and every
 component built) for a site with a PostgREST sink and no `simulator:` block, and lists `sys.modules`.
 """
 
@@ -16,7 +16,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # meterbus is loaded by the first M-Bus frame decoded, not by building the site's devices (the site below has
 # an M-Bus heat meter): a site without one never pays for it.
-FORBIDDEN = ("psycopg", "matplotlib", "numpy", "simulator", "meterbus", "Crypto", "simplejson")
+# pydantic: the daemon validates its site file in a child process and holds its config as records
+# (controller.core.records).
+FORBIDDEN = ("psycopg", "matplotlib", "numpy", "simulator", "meterbus", "Crypto", "simplejson", "pydantic",
+             "pydantic_core")
 
 SITE = """\
 site: {id: footprint, name: Footprint check}
@@ -51,6 +54,7 @@ SCRIPT = """
 import json, sys
 from controller import cli
 argv = ["run", "--site", sys.argv[1]]
+cli.prepare(argv)
 cli.build_parser(argv)
 import controller.commands.run, controller.daemon
 from controller.config import load_site

@@ -4,10 +4,9 @@ import re
 import urllib.parse
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-
 from controller.core.config import ConfigModel, Secret
 from controller.core.logs import register_secret
+from controller.core.schema import Field, model_validator
 
 
 class BufferConfig(ConfigModel):

@@ -21,46 +21,12 @@ import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from controller.config.hard_limits import HardLimitsError, configured_hard_limits, widenings
+from controller.config.loaded import ConfigError, LoadedSite, Problem, UnsetSecret
 from controller.config.site import SiteConfig
 from controller.core.config import DEFAULT_TIMEZONE, ENV_REF, SECRET_REF, ConfigModel, Path, did_you_mean
 
 UNITS = {"_s": "seconds", "_kw": "kW", "_kwh": "kWh", "_mwh": "MWh", "_min": "minutes", "_bytes": "bytes",
          "_days": "days", "_m3": "m3", "_c": "degC"}
-
-
-@dataclass(frozen=True, order=True)
-class Problem:
-    file: str
-    line: int
-    col: int
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}: {self.path}: {self.message}"
-
-
-class ConfigError(Exception):
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
-
-
-@dataclass(frozen=True)
-class UnsetSecret:
-    """A secret field whose `${NAME}` is not set in this environment (loaded with `defer_secrets`)."""
-
-    name: str
-    problem: Problem  # where it is, as a validation problem would say it
-
-
-@dataclass(frozen=True)
-class LoadedSite:
-    config: SiteConfig
-    path: str
-    sha256: str  # of the file's bytes: the config version operators see
-    # Filled only with `defer_secrets`: each of these fields holds DEFERRED_SECRET, not the secret.
-    unset_secrets: tuple[UnsetSecret, ...] = ()
 
 
 # What an unset secret holds when a command that never uses secrets loads the file (`defer_secrets`).

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-
 from controller.core.config import ConfigModel
+from controller.core.schema import Field
 
 
 class FaultConfig(ConfigModel):

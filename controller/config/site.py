@@ -8,10 +8,9 @@ import re
 from collections import Counter
 from typing import Any
 
-from pydantic import Field
-
 from controller.config.simulator import SimulatorConfig
 from controller.core.config import DEFAULT_TIMEZONE, ConfigModel, ProblemList, TimedRate, TimezoneName, did_you_mean
+from controller.core.schema import Field
 from controller.engine.decision import Decider
 from controller.engine.envelope import Limits
 from controller.market.config import MarketConfig

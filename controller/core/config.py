@@ -13,20 +13,19 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import time
 from typing import Annotated, Any
 
-from pydantic import (
+from controller.core.logs import register_secret
+from controller.core.schema import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    PydanticCustomError,
     SecretStr,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
-
-from controller.core.logs import register_secret
 
 Path = tuple[str | int, ...]
 ProblemList = Iterator[tuple[Path, str]]

@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 import urllib.parse
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from typing import Any, Literal, TextIO
 
 import structlog
@@ -33,6 +33,16 @@ def register_secret(value: str) -> None:
     variants = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], repr(value)[1:-1],
                 urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value)}
     _secrets.update(v for v in variants if len(v) >= MIN_SECRET_LENGTH)
+
+
+def redactions() -> frozenset[str]:
+    """Every spelling registered so far (the config validator's child sends them to the daemon)."""
+    return frozenset(_secrets)
+
+
+def register_redactions(spellings: Iterable[str]) -> None:
+    """Spellings from `redactions()` of another process: already expanded, taken as they are."""
+    _secrets.update(s for s in spellings if isinstance(s, str) and len(s) >= MIN_SECRET_LENGTH)
 
 
 def forget_secrets() -> None:

@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import Field
-
 from controller.core.config import ConfigModel
+from controller.core.schema import Field
 from controller.engine.settlement import SP, current_sp_start
 from controller.engine.site_state import SiteState
 

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from pydantic import Field
-
 from controller.core.config import ConfigModel, Credential, Secret
+from controller.core.schema import Field
 
 
 class ModoConfig(ConfigModel):

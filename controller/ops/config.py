@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from pydantic import Field, field_validator
-
 from controller.core.config import ConfigModel, ProblemList, Secret
+from controller.core.schema import Field, field_validator
 
 
 class TlsConfig(ConfigModel):

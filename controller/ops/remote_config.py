@@ -190,7 +190,7 @@ class ConfigApplier:
     async def _apply(self, text: bytes, actor: str) -> ApplyResult:
         digest = sha256(text)
         path = self.site_path
-        config, problems = validate(text, str(path))
+        config, problems = await asyncio.to_thread(validate, text, str(path))  # a child process in the daemon
         if config is None:
             self.rejected += 1
             log.warning("config_apply_rejected", actor=actor, sha256=digest[:12], problems=len(problems))

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from controller.core.logs import get_logger
-from controller.planner.config import PlannerConfig
 from controller.planner.day_value import RecordedPeriod, ValueModel, day_periods, day_value
 from controller.planner.model import Plan
 
@@ -51,7 +50,7 @@ async def value_today(runtime: Runtime, now: datetime) -> dict[str, Any] | None:
         return None
     service = runtime.services.planner
     prices = service.prices if service is not None else None
-    model = ValueModel.of(config.planner or PlannerConfig(), c.import_rates, c.export_rates, prices)
+    model = ValueModel.of(config.planner, c.import_rates, c.export_rates, prices)
     _, _, end, periods = day_periods(now, config.site.timezone)
     rows: list[dict[str, Any]] = []
     forecast = runtime.services.forecast

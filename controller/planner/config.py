@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
-
 from controller.core.config import ConfigModel, ProblemList
+from controller.core.schema import Field
 
 # Prices beyond this magnitude are clipped (and the plan says so): the LP's breach penalties must dominate
 # every price, and GB imbalance prices are capped well inside it (6,000 GBP/MWh = 600 p/kWh).

@@ -50,8 +50,12 @@ class ValueModel:
     default_price_p_per_kwh: float | None = None
 
     @classmethod
-    def of(cls, planner: PlannerConfig, import_rates: Sequence[TimedRate] = (),
+    def of(cls, planner: PlannerConfig | None, import_rates: Sequence[TimedRate] = (),
            export_rates: Sequence[TimedRate] = (), prices: Mapping[datetime, float] | None = None) -> ValueModel:
+        """`planner` None (no planner block): what its defaults give, the imbalance price and no wear cost
+        (the daemon cannot build a default block: its config objects come from the validator)."""
+        if planner is None:
+            return cls(tuple(import_rates), tuple(export_rates))
         return cls(tuple(import_rates), tuple(export_rates), planner.throughput_p_per_kwh,
                    prices if planner.price.type != "imbalance" else None, planner.default_price_p_per_kwh)
 

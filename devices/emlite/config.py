@@ -4,9 +4,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import Field
-
 from controller.core.config import ProblemList
+from controller.core.schema import Field
 from devices.config import DeviceConfigBase
 
 

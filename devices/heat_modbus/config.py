@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
-
 from controller.core.config import ConfigModel
+from controller.core.schema import Field
 from devices.config import ModbusDeviceConfig
 
 

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
-
+from controller.core.schema import Field
 from devices.config import ModbusDeviceConfig
 
 

@@ -72,7 +72,7 @@ def test_damaged_frames_raise_decode_error(damage: str) -> None:
 
 def test_importing_pymeterbus_left_the_root_logger_alone() -> None:
     root = logging.getLogger()
-    assert not any(type(h) is logging.StreamHandler and h.stream.name == "<stderr>"  # type: ignore[attr-defined]
+    assert not any(type(h) is logging.StreamHandler and getattr(h.stream, "name", None) == "<stderr>"
                    for h in root.handlers)
 
 

@@ -155,3 +155,10 @@ def test_setpoint_periods_are_counted_as_such() -> None:
 def test_a_planned_period_is_valued_like_the_planner_values_it() -> None:
     assert planned_value_p(p(BST_MIDNIGHT), MODEL) == pytest.approx(1400.0)
     assert planned_value_p(p(BST_MIDNIGHT, -100.0), MODEL) == pytest.approx(-1500.0)
+
+
+def test_a_site_without_a_planner_block_values_as_the_blocks_defaults() -> None:
+    from controller.planner.config import PlannerConfig
+
+    rates = [TimedRate(rate=2.5, periods=[{"start": "16:00", "end": "19:00"}])]  # type: ignore[list-item]
+    assert ValueModel.of(None, rates) == ValueModel.of(PlannerConfig(), rates)
