@@ -45,7 +45,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 DEPS = ("pydantic", "pymodbus", "httpx", "prometheus_client", "psycopg", "meterbus", "structlog", "yaml",
         "aiomqtt")
-HEAVY = ("psycopg", "matplotlib", "numpy", "simulator")
+HEAVY = ("psycopg", "matplotlib", "numpy", "simulator", "pydantic")
 # The stand-ins' secrets, set in the environment of both processes: the site file names them only.
 SECRETS = {"FLUX_BENCH_AXLE_PASSWORD": "bench-axle-password", "FLUX_BENCH_CLOUD_API_KEY": "sim-anon-key"}
 DB = f"flux_footprint_{os.getpid()}"  # the cloud stand-in's database for this run, dropped at the end
@@ -121,6 +121,7 @@ def imports(code_dir: Path, site_file: Path | None) -> dict[str, Any]:
         script = (
             "import inspect, json, sys; from controller import cli\n"
             f"argv = ['run', '--site', {str(site_file)!r}]\n"
+            "getattr(cli, 'prepare', lambda a: None)(argv)  # the daemon's records, where the code has them\n"
             "cli.build_parser(argv) if inspect.signature(cli.build_parser).parameters else cli.build_parser()\n"
             "import controller.commands.run, controller.wiring, controller.daemon\n"
             f"from controller.config import load_site; load_site({str(site_file)!r})\n"

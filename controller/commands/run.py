@@ -4,12 +4,15 @@ import argparse
 import asyncio
 import gc
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from controller.config import ConfigError, LoadedSite, load_site
+from controller.config import ConfigError, LoadedSite, begin_load_site, load_site
 from controller.core.clock import clock_from_env
 from controller.core.logs import configure_logging, get_logger
 from controller.core.memory import give_back, limit_arenas
-from controller.daemon import Daemon
+
+if TYPE_CHECKING:
+    from controller.daemon import Daemon
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,8 +30,12 @@ def run(args: argparse.Namespace) -> int:
     limit_arenas()  # before any thread exists: the to_thread workers share two malloc arenas
     configure_logging(args.log_format, args.log_level)
     log = get_logger("cli")
+    loading = begin_load_site(args.site)
+    # Imported while the site file validates (in the validator's child process): start-up time.
+    from controller.daemon import Daemon
+
     try:
-        site = load_site(args.site)
+        site = loading()
         problems: list[str] = []
     except ConfigError as exc:
         problems = [str(p) for p in exc.problems]

@@ -9,7 +9,7 @@ as records, `controller.core.records`), in a child process that holds pydantic a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from controller.config.loaded import ConfigError, LoadedSite, Problem, UnsetSecret
@@ -17,7 +17,7 @@ from controller.config.site import ControllerConfig, SiteConfig, SiteInfo
 from controller.core import records
 
 __all__ = ["ConfigError", "ControllerConfig", "LoadedSite", "Problem", "SiteConfig", "SiteInfo", "UnsetSecret",
-           "load_site", "parse_site"]
+           "begin_load_site", "load_site", "parse_site"]
 
 
 def load_site(path: str | Path, env: Mapping[str, str] | None = None, *, defer_secrets: bool = False) -> LoadedSite:
@@ -29,6 +29,16 @@ def load_site(path: str | Path, env: Mapping[str, str] | None = None, *, defer_s
     from controller.config import loader
 
     return loader.load_site(path, env, defer_secrets=defer_secrets)
+
+
+def begin_load_site(path: str | Path, env: Mapping[str, str] | None = None) -> Callable[[], LoadedSite]:
+    """`load_site`, begun now and finished by calling the result: in the daemon the validator's child
+    process works while the caller imports what it needs (start-up time)."""
+    if records.ACTIVE:
+        from controller.config import isolated
+
+        return isolated.begin_load_site(path, env)
+    return lambda: load_site(path, env)
 
 
 def parse_site(text: str, filename: str = "<site>", env: Mapping[str, str] | None = None) -> SiteConfig:

@@ -14,7 +14,8 @@ import os
 import pickle
 import subprocess
 import sys
-from collections.abc import Mapping
+import typing
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -31,26 +32,45 @@ _ROOT = str(Path(__file__).resolve().parent.parent.parent)
 
 
 def load_site(path: str | Path, env: Mapping[str, str] | None = None, *, defer_secrets: bool = False) -> LoadedSite:
-    answer: LoadedSite = _ask(("load", str(path), None if env is None else dict(env), defer_secrets), str(path))
-    return answer
+    return begin_load_site(path, env, defer_secrets=defer_secrets)()
+
+
+def begin_load_site(path: str | Path, env: Mapping[str, str] | None = None, *,
+                    defer_secrets: bool = False) -> Callable[[], LoadedSite]:
+    """Start the child now, while the caller imports the daemon; calling the result takes its answer."""
+    proc = _start(str(path))
+    request = ("load", str(path), None if env is None else dict(env), defer_secrets)
+    return lambda: typing.cast(LoadedSite, _finish(proc, request, str(path)))
 
 
 def parse_site(text: str, filename: str = "<site>", env: Mapping[str, str] | None = None) -> SiteConfig:
-    answer: SiteConfig = _ask(("parse", text, filename, None if env is None else dict(env)), filename)
-    return answer
+    request = ("parse", text, filename, None if env is None else dict(env))
+    return typing.cast("SiteConfig", _finish(_start(filename), request, filename))
 
 
-def _ask(request: tuple[Any, ...], filename: str) -> Any:
+def _start(filename: str) -> subprocess.Popen[bytes]:
     child_env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (_ROOT, os.environ.get("PYTHONPATH")) if p)}
     try:
-        done = subprocess.run([sys.executable, "-m", "controller.config.isolated"], input=pickle.dumps(request),
-                              capture_output=True, env=child_env, timeout=CHILD_TIMEOUT_S, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise _failed(filename, f"the validator's process did not answer: {type(exc).__name__}") from None
-    if done.returncode != 0 or not done.stdout:
-        last = (done.stderr.decode("utf-8", "replace").strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        return subprocess.Popen([sys.executable, "-m", "controller.config.isolated"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env)
+    except OSError as exc:
+        raise _failed(filename, f"the validator's process did not start: {exc.strerror or exc}") from None
+
+
+def _finish(proc: subprocess.Popen[bytes], request: tuple[Any, ...], filename: str) -> Any:
+    # The child imports pydantic and the config classes before it reads its request: that overlaps with
+    # whatever the caller did since _start. (A child that died early is seen by its exit status: the
+    # write to its closed pipe is ignored by communicate.)
+    try:
+        out, err = proc.communicate(pickle.dumps(request), timeout=CHILD_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise _failed(filename, f"the validator's process did not answer in {CHILD_TIMEOUT_S:.0f} s") from None
+    if proc.returncode != 0 or not out:
+        last = (err.decode("utf-8", "replace").strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
         raise _failed(filename, f"the validator's process failed: {last[:300]}")
-    kind, value, secrets = pickle.loads(done.stdout)
+    kind, value, secrets = pickle.loads(out)  # our own child, over a pipe
     logs.register_redactions(secrets)
     if kind == "error":
         raise value

@@ -122,3 +122,15 @@ except ConfigError as exc:
     print(json.dumps({"problems": [str(p) for p in exc.problems]}))
 """, tmp_path / "nowhere.yaml")
     assert got["problems"] == [f"{tmp_path / 'nowhere.yaml'}:1:1: (file): No such file or directory"]
+
+
+def test_a_validator_that_dies_is_a_problem_not_a_traceback() -> None:
+    got = in_daemon("""
+from controller.config import isolated
+isolated.sys.executable = "/bin/false"  # the fault: a child that exits at once, saying nothing
+try:
+    load_site(sys.argv[1])
+except ConfigError as exc:
+    print(json.dumps({"problems": [str(p) for p in exc.problems]}))
+""", DEMO)
+    assert got["problems"] == [f"{DEMO}:1:1: (file): the validator's process failed: exit status 1"]
