@@ -155,7 +155,7 @@ def site_doc(kind: str, work: Path, ports: dict[str, int], scenario: str = "stea
         devices.append({**next(d for d in demo["devices"] if d["type"] == "heat_modbus"), "id": uid(600 + i),
                         "port": free_port()})
     site_id = f"fpbench-{kind}-{os.getpid()}"  # its own MQTT client id: runs side by side must not kick each other
-    offline = scenario == "offline"
+    offline = scenario in ("offline", "offline-week")
     # planned: the demo's planner block too (the other scenarios have the plan mode but no planner, so the
     # rule-based modes decide); its local history is seeded before the start (run_site), so it plans at once.
     # seeded: the same history, no planner (the forecasts run on it alike): planned's baseline.
@@ -218,7 +218,8 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def run_site(kind: str, code_dir: Path, seconds: float, work: Path, scenario: str = "steady",
              speed: float = 1.0, backlog_days: float = 0.0) -> dict[str, Any]:
     """`scenario`: steady (cloud and broker up), offline (both away; `speed` > 1 runs both processes on an
-    accelerated clock so the queues fill within a short run), backlog (`backlog_days` of HMCE-size rows
+    accelerated clock so the queues fill within a short run), offline-week (both away, `backlog_days` of rows
+    pending at start), backlog (`backlog_days` of HMCE-size rows
     waiting in the outbox at start: RSS while and after they are uploaded)."""
     site_file, doc = write_site(kind, work, scenario)
     env = {**os.environ, **SECRETS, "PYTHONPATH": str(code_dir)}
@@ -259,7 +260,7 @@ def run_site(kind: str, code_dir: Path, seconds: float, work: Path, scenario: st
             time.sleep(0.02)
         startup = time.monotonic() - t0
         extra: dict[str, Any] = {}
-        if backlog_days:
+        if backlog_days and scenario == "backlog":
             drain0, peak = time.monotonic(), 0.0
             while (backlog := status(admin).get("backlog")) is None or backlog > 500:
                 peak = max(peak, rss_mib(daemon.pid))
@@ -317,6 +318,9 @@ def main() -> int:
     p.add_argument("--outbox-days", type=float, default=7.0, help="days of HMCE rows for the outbox figures (0: skip)")
     p.add_argument("--offline", action="store_true", help="also run HMCE with the cloud and the broker away")
     p.add_argument("--offline-speed", type=float, default=20.0, help="clock speed of the offline run")
+    p.add_argument("--offline-week", action="store_true",
+                   help="also run HMCE offline at 1x with a week of rows already pending in the outbox: the state "
+                        "a week without the cloud leaves, which a run cannot wait for")
     p.add_argument("--backlog-days", type=float, default=0.0,
                    help="also run HMCE with this many days of rows waiting in the outbox (7: the issue's week)")
     p.add_argument("--planner", action="store_true",
@@ -360,6 +364,8 @@ def main() -> int:
         runs: list[tuple[str, str, dict[str, Any]]] = [(k, "steady", {}) for k in args.sites.split(",") if k]
         if args.offline:
             runs.append(("hmce", "offline", {"speed": args.offline_speed}))
+        if args.offline_week:
+            runs.append(("hmce", "offline-week", {"backlog_days": 7.0}))
         if args.backlog_days:
             runs.append(("hmce", "backlog", {"backlog_days": args.backlog_days}))
         if args.seeded:
@@ -373,7 +379,10 @@ def main() -> int:
             print(f"{label:<6} {r['devices']:>7} {r['startup_s']:>10.2f}s {r['rss_median']:>6.1f} MiB "
                   f"{r['rss_max']:>4.1f} MiB {r['cpu_pct']:>5.2f}% {r['cpu_s_per_min']:>9.3f} {r['window_s']:>6.0f}s "
                   f"{r['devices_polled']:>6}", flush=True)
-            if scenario == "offline":
+            if scenario == "offline-week":
+                print(f"       (a week of rows pending at start, {r['backlog']} after; cloud and broker away, real "
+                      "time)", flush=True)
+            elif scenario == "offline":
                 print(f"       (clock speed {kw['speed']:g}: {args.seconds * kw['speed'] / 3600:.1f} simulated hours "
                       "offline; CPU figures of this row are at that speed)", flush=True)
             if scenario in ("planned", "seeded") or args.seconds >= 600:

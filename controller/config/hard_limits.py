@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path as FsPath
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import ValidationError  # validating only: never imported by the daemon's own process
 
 from controller.core.config import ConfigModel, Path
+from controller.core.schema import Field
 
 LIMITS_FILE_ENV = "FLUX_LIMITS_FILE"
 MAX_LIMITS_FILE_BYTES = 16 * 1024

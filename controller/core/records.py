@@ -148,4 +148,3 @@ def _keep(*_: Any, **__: Any) -> Callable[[Any], Any]:
 
 field_validator = _keep
 model_validator = _keep
-
