@@ -219,8 +219,8 @@ def run_site(kind: str, code_dir: Path, seconds: float, work: Path, scenario: st
              speed: float = 1.0, backlog_days: float = 0.0) -> dict[str, Any]:
     """`scenario`: steady (cloud and broker up), offline (both away; `speed` > 1 runs both processes on an
     accelerated clock so the queues fill within a short run), offline-week (both away, `backlog_days` of rows
-    pending at start), backlog (`backlog_days` of HMCE-size rows
-    waiting in the outbox at start: RSS while and after they are uploaded)."""
+    pending at start), delivered-week (`backlog_days` of rows already delivered at start), backlog
+    (`backlog_days` of HMCE-size rows waiting in the outbox at start: RSS while and after they are uploaded)."""
     site_file, doc = write_site(kind, work, scenario)
     env = {**os.environ, **SECRETS, "PYTHONPATH": str(code_dir)}
     env.pop("FLUX_CLOCK", None)
@@ -235,9 +235,10 @@ def run_site(kind: str, code_dir: Path, seconds: float, work: Path, scenario: st
         subprocess.run([sys.executable, "-c", seed, doc["buffer"]["path"]], env=env, cwd=code_dir, check=True,
                        stdout=subprocess.DEVNULL)
     if backlog_days:
+        delivered = ["--delivered-to", "cloud"] if scenario == "delivered-week" else []
         subprocess.run([sys.executable, str(ROOT / "bench/outbox_growth.py"), "--days", str(backlog_days),
-                        "--fill", doc["buffer"]["path"]], env={**env, "PYTHONPATH": str(code_dir)}, check=True,
-                       stdout=subprocess.DEVNULL)
+                        "--fill", doc["buffer"]["path"], *delivered], env={**env, "PYTHONPATH": str(code_dir)},
+                       check=True, stdout=subprocess.DEVNULL)
     sim_log = open(work / f"{kind}-simulator.log", "wb")  # noqa: SIM115
     daemon_log = open(work / f"{kind}-daemon.log", "wb")  # noqa: SIM115
     sim = subprocess.Popen([sys.executable, "-m", "controller", "simulate", "--site", str(site_file)],
@@ -323,6 +324,9 @@ def main() -> int:
                         "a week without the cloud leaves, which a run cannot wait for")
     p.add_argument("--backlog-days", type=float, default=0.0,
                    help="also run HMCE with this many days of rows waiting in the outbox (7: the issue's week)")
+    p.add_argument("--delivered-week", action="store_true",
+                   help="also run HMCE with a week of rows in the outbox already delivered: --backlog-days 7's "
+                        "baseline (the same rows, from which the daemon rebuilds the same local history)")
     p.add_argument("--planner", action="store_true",
                    help="also run HMCE with the demo's planner on (history seeded: it plans from the start)")
     p.add_argument("--seeded", action="store_true",
@@ -366,6 +370,8 @@ def main() -> int:
             runs.append(("hmce", "offline", {"speed": args.offline_speed}))
         if args.offline_week:
             runs.append(("hmce", "offline-week", {"backlog_days": 7.0}))
+        if args.delivered_week:
+            runs.append(("hmce", "delivered-week", {"backlog_days": 7.0}))
         if args.backlog_days:
             runs.append(("hmce", "backlog", {"backlog_days": args.backlog_days}))
         if args.seeded:

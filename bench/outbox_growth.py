@@ -25,12 +25,13 @@ import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from controller.core.bus import DecisionRecord
 from controller.core.reading import Reading
 from devices.catalog import CLOUD_ROUTING
-from uploader.outbox import Outbox
+from uploader.outbox import Outbox, outbox_path
 from uploader.tables import EMLITE, HEAT, METER, CloudRow, map_decision, map_reading
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
@@ -81,6 +82,7 @@ def main() -> int:
     p.add_argument("--days", type=float, default=7.0)
     p.add_argument("--calls", type=int, default=200)
     p.add_argument("--fill", metavar="DIR", help="only write the rows into the outbox in DIR (a backlog to upload)")
+    p.add_argument("--delivered-to", metavar="SINK", help="with --fill: mark the rows delivered to SINK")
     args = p.parse_args()
     rng = random.Random(16)
     if args.fill:
@@ -88,6 +90,11 @@ def main() -> int:
         for hour in range(0, int(args.days * 1440), 60):
             batch = range(hour, min(hour + 60, int(args.days * 1440)))
             box.add([r for m in batch for r in minute_rows(T0 + timedelta(minutes=m), rng)])
+        if args.delivered_to:
+            # The same rows, already delivered (a site that has run this long with the cloud up): its baseline.
+            with sqlite3.connect(outbox_path(Path(args.fill))) as conn:
+                last = int(conn.execute("SELECT max(seq) FROM rows").fetchone()[0])
+            box.ack(args.delivered_to, last)
         print(json.dumps({"filled": box.stats()["pending"]}))
         box.close()
         return 0
