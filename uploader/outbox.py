@@ -221,11 +221,6 @@ class Outbox:
         with self._lock, contextlib.suppress(sqlite3.Error):
             self._conn.close()
 
-    def shrink_memory(self) -> None:
-        """Hand this connection's page cache back (after a backlog; it refills on demand)."""
-        with self._lock, contextlib.suppress(sqlite3.Error):
-            self._conn.execute("PRAGMA shrink_memory")
-
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         try:

@@ -56,8 +56,6 @@ async def run_sink(site: UploaderSite, service: OutboxService, sink_config: Post
                 delivered += n
                 caught_up = delay == 0 and n < delivery.batch_size  # less than a full batch was pending
                 if caught_up and delivered >= GIVE_BACK_AFTER_ROWS:
-                    # The backlog's pages in this connection's cache first, then the C heap's free pages.
-                    await asyncio.to_thread(outbox.shrink_memory)
                     give_back(f"backlog of {delivered} rows uploaded to {sink.name}")
                     delivered = 0
                 if not registered and delay == 0 and clock.monotonic() >= next_registration:
