@@ -11,10 +11,9 @@ daemon does not import pydantic at all, for its memory (about 13 MiB).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from controller.config.views import uploader_site
@@ -125,37 +124,24 @@ def _flag(value: object) -> bool:
     return value
 
 
-# The ISO 8601 forms pydantic took here, so that senders keep working: a date, or a date and time to the
-# minute, second or a fraction (beyond 6 digits truncated), with an optional Z or +HH:MM / +HHMM. Not the
-# Unix seconds in a string ("1700000000") it also took: no sender means a time by that. ASCII digits only
-# (\d would take any script's).
-_ISO_TIME = re.compile(r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})"
-                       r"(?:[Tt _](?P<hour>[0-9]{2}):(?P<minute>[0-9]{2})"
-                       r"(?::(?P<second>[0-9]{2})(?:[.,](?P<fraction>[0-9]+))?)?"
-                       r"(?P<zone>[Zz]|(?P<sign>[+-])(?P<zone_h>[0-9]{2}):?(?P<zone_m>[0-9]{2}))?)?")
 _TIME_EXPECTED = "Input should be an ISO 8601 time such as 2026-12-01T10:00:00Z"
 
 
 def _time(value: object) -> datetime:
-    """An ISO 8601 time, aware: without an offset it is UTC, as for `flux-edge backfill --since` (a naive
-    one was UTC to the outbox but the session's time zone to a cloud database)."""
-    if not isinstance(value, str):
+    """An ISO 8601 time as `datetime.fromisoformat` reads it (not the Unix seconds in a string pydantic also
+    took), aware: without an offset it is UTC, as for `flux-edge backfill --since` (a naive one was UTC to
+    the outbox but the session's time zone to a cloud database)."""
+    if not isinstance(value, str) or not value.isascii():  # ASCII digits only: fromisoformat takes any script's
         raise _Invalid(_TIME_EXPECTED)
-    m = _ISO_TIME.fullmatch(value)
-    if m is None:
-        raise _Invalid(_TIME_EXPECTED)
-    zone: tzinfo = UTC
-    if m["sign"] is not None:
-        hours, minutes = int(m["zone_h"]), int(m["zone_m"])
-        if hours > 23 or minutes > 59:
-            raise _Invalid(f"{_TIME_EXPECTED} (UTC offset {m['sign']}{m['zone_h']}:{m['zone_m']} is out of range)")
-        offset = timedelta(hours=hours, minutes=minutes)
-        zone = timezone(-offset if m["sign"] == "-" else offset) if offset else UTC
     try:
-        return datetime(int(m["year"]), int(m["month"]), int(m["day"]), int(m["hour"] or 0), int(m["minute"] or 0),
-                        int(m["second"] or 0), int((m["fraction"] or "")[:6].ljust(6, "0")), tzinfo=zone)
-    except ValueError as exc:  # day 31 of April, hour 24, year 0
-        raise _Invalid(f"{_TIME_EXPECTED} ({exc})") from None
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        reason = str(exc)
+        if reason.startswith("Invalid isoformat"):
+            raise _Invalid(_TIME_EXPECTED) from None
+        # A known form with a field out of range: say which (day 31 of April, hour 24, year 0, offset 24 h).
+        raise _Invalid(f"{_TIME_EXPECTED} ({'UTC offset out of range' if 'offset' in reason else reason})") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _nullable(check: _Check) -> _Check:
