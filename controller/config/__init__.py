@@ -22,23 +22,20 @@ __all__ = ["ConfigError", "ControllerConfig", "LoadedSite", "Problem", "SiteConf
 
 def load_site(path: str | Path, env: Mapping[str, str] | None = None, *, defer_secrets: bool = False) -> LoadedSite:
     """The site file, validated (see `controller.config.loader.load_site`). Raises ConfigError."""
-    if records.ACTIVE:
-        from controller.config import isolated
-
-        return isolated.load_site(path, env, defer_secrets=defer_secrets)
-    from controller.config import loader
-
-    return loader.load_site(path, env, defer_secrets=defer_secrets)
+    return begin_load_site(path, env, defer_secrets=defer_secrets)()
 
 
-def begin_load_site(path: str | Path, env: Mapping[str, str] | None = None) -> Callable[[], LoadedSite]:
+def begin_load_site(path: str | Path, env: Mapping[str, str] | None = None, *,
+                    defer_secrets: bool = False) -> Callable[[], LoadedSite]:
     """`load_site`, begun now and finished by calling the result: in the daemon the validator's child
     process works while the caller imports what it needs (start-up time)."""
     if records.ACTIVE:
         from controller.config import isolated
 
-        return isolated.begin_load_site(path, env)
-    return lambda: load_site(path, env)
+        return isolated.begin_load_site(path, env, defer_secrets=defer_secrets)
+    from controller.config import loader
+
+    return lambda: loader.load_site(path, env, defer_secrets=defer_secrets)
 
 
 def parse_site(text: str, filename: str = "<site>", env: Mapping[str, str] | None = None) -> SiteConfig:

@@ -31,10 +31,6 @@ CHILD_TIMEOUT_S = 120.0
 _ROOT = str(Path(__file__).resolve().parent.parent.parent)
 
 
-def load_site(path: str | Path, env: Mapping[str, str] | None = None, *, defer_secrets: bool = False) -> LoadedSite:
-    return begin_load_site(path, env, defer_secrets=defer_secrets)()
-
-
 def begin_load_site(path: str | Path, env: Mapping[str, str] | None = None, *,
                     defer_secrets: bool = False) -> Callable[[], LoadedSite]:
     """Start the child now, while the caller imports the daemon; calling the result takes its answer."""
