@@ -21,7 +21,7 @@ from uuid import UUID
 
 from controller.config.site import SiteConfig
 from controller.core.bus import Bus, DecisionRecord
-from controller.core.clock import Clock
+from controller.core.clock import Clock, wait_event
 from controller.core.logs import get_logger
 from controller.core.overrides import Overrides
 from controller.core.state import Sample, StateStore
@@ -380,13 +380,7 @@ class ControlLoop:
                 await self.tick()
                 if fresh.is_set():
                     continue
-                sleeper = asyncio.ensure_future(clock.sleep(self.config.period_s))
-                waiter = asyncio.ensure_future(fresh.wait())
-                try:
-                    await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    sleeper.cancel()
-                    waiter.cancel()
+                await wait_event(fresh, clock, self.config.period_s)
         except asyncio.CancelledError:
             if self.wrote and not self._dry_run():
                 ok = await self._write(0.0)

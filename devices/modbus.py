@@ -212,14 +212,20 @@ class ModbusConnection:
                 method = getattr(client, call)
                 # pymodbus times the answer out itself (timeout_s); this outer bound only guards the
                 # connection against a request that never returns at all.
-                response: ModbusPDU = await asyncio.wait_for(
-                    method(address, *args, device_id=self.unit_id, **kwargs), timeout=self.timeout_s + 1.0)
+                async with asyncio.timeout(self.timeout_s + 1.0):
+                    response: ModbusPDU = await method(address, *args, device_id=self.unit_id, **kwargs)
             except asyncio.CancelledError:
                 # Abandoned mid-request (slot overrun): the answer may still come; never let it meet
                 # the next request on this socket.
                 self._drop_client()
                 raise
             except (TimeoutError, ModbusException, OSError) as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # pymodbus answers a cancellation with an exception of its own ("Request cancelled
+                    # outside library"): the request was abandoned, as above, not failed.
+                    self._drop_client()
+                    raise asyncio.CancelledError from exc
                 self._request_failed(f"{what}: {describe(exc)}")
                 raise DeviceError(f"{what} at {address}: {describe(exc)}") from exc
             if response.isError():

@@ -15,8 +15,6 @@ runs, into the caller's dict of live devices, so the control loop finds the batt
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import math
 import time
 from collections.abc import Callable, MutableMapping, Sequence
@@ -133,38 +131,29 @@ class DevicePoller:
         """Poll for `slot`, abandoning the poll at the slot's end. Returns the reading, if any."""
         health = self.device.health
         started = time.perf_counter()
-        poll: asyncio.Task[Reading] = asyncio.ensure_future(self.device.poll(slot))
-        deadline: asyncio.Task[None] = asyncio.ensure_future(self.clock.sleep_until(slot + self.interval))
         reading: Reading | None = None
+        error: Exception | None = None
         try:
-            await asyncio.wait({poll, deadline}, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            deadline.cancel()
-            poll.cancel()
-            raise
-        deadline.cancel()
-        if not poll.done():
-            poll.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await poll
+            async with self.clock.timeout_at(slot + self.interval) as deadline:
+                reading = await self.device.poll(slot)
+        except Exception as exc:
+            error = exc
+        if deadline.expired():
+            if isinstance(error, TimeoutError):
+                error = None  # the deadline's own, not the driver's
             health.slots_missed += 1
             health.record_failure("poll overran its slot")
             log.warning("slot_missed", device=self.name, slot=slot.isoformat(), reason="poll overran its slot")
-        if poll.cancelled():
-            self._after_poll(slot, None)
-            return None
-        exc = poll.exception()
-        if exc is None:
-            reading = poll.result()
+        if isinstance(error, DeviceError):
+            self._failed(str(error))
+        elif error is not None:
+            # A driver bug must not stop the polling of this device, let alone the others.
+            self._failed(f"internal error in the driver: {describe(error)}")
+            log.error("poll_crashed", device=self.name, error=repr(error))
+        elif reading is not None:
             health.observe_latency(time.perf_counter() - started)
             health.record_success(reading.received_at or self.clock.now())
             self.state.update(reading)
-        elif isinstance(exc, DeviceError):
-            self._failed(str(exc))
-        else:
-            # A driver bug must not stop the polling of this device, let alone the others.
-            self._failed(f"internal error in the driver: {describe(exc)}")
-            log.error("poll_crashed", device=self.name, error=repr(exc))
         self._after_poll(slot, reading)
         return reading
 

@@ -12,7 +12,7 @@ import random
 from functools import partial
 from typing import Any
 
-from controller.core.clock import Clock
+from controller.core.clock import Clock, wait_event
 from controller.core.logs import get_logger
 from controller.core.memory import give_back
 from uploader.config import PostgresSinkConfig, PostgrestSinkConfig
@@ -21,7 +21,7 @@ from uploader.factory import make_sink
 from uploader.outbox import Outbox
 from uploader.sink import SinkError
 from uploader.site import UploaderSite, device_entries, reopen_outbox
-from uploader.writer import OutboxService, first_done
+from uploader.writer import OutboxService
 
 log = get_logger("uploader")
 
@@ -71,7 +71,7 @@ async def run_sink(site: UploaderSite, service: OutboxService, sink_config: Post
                 elif caught_up:
                     # Wait for the next commit and gather, rather than send at once what arrived during the
                     # last request (a few rows). Full batches (a backlog) go back to back.
-                    await first_done(wake.wait(), clock.sleep(sink_config.interval_s))
+                    await wait_event(wake, clock, sink_config.interval_s)
                     if wake.is_set() and sink_config.gather_s > 0:
                         # Woken by a commit: what the next few commits bring goes in the same requests.
                         await clock.sleep(sink_config.gather_s)

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from controller.core.bus import Bus, DecisionRecord, Event
-from controller.core.clock import Clock
+from controller.core.clock import Clock, wait_event
 from controller.core.forecast import Forecast
 from controller.core.logs import get_logger
 from controller.core.reading import Reading
@@ -220,7 +220,7 @@ class OutboxWriter:
             while True:
                 # Commit as soon as something arrives (what arrives during a commit goes in the next one),
                 # so the window in which a crash loses a reading is one commit long; beat at least every second.
-                await first_done(s.arrived.wait(), clock.sleep(COMMIT_INTERVAL_S))
+                await wait_event(s.arrived, clock, COMMIT_INTERVAL_S)
                 s.arrived.clear()
                 await self.commit()
                 await asyncio.sleep(MIN_COMMIT_GAP_S)
@@ -250,13 +250,3 @@ class OutboxWriter:
         finally:
             s.outbox.close()
             s.outbox = None
-
-
-async def first_done(*aws: Coroutine[Any, Any, Any]) -> None:
-    """Wait until the first of `aws` finishes; cancel the others."""
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in tasks:
-            t.cancel()

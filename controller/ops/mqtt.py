@@ -174,7 +174,8 @@ class MqttBridge:
         while True:
             wait = None if pending is None else max(0.0, last + interval - loop.time())
             with contextlib.suppress(TimeoutError):
-                pending = await asyncio.wait_for(queue.get(), wait)
+                async with asyncio.timeout(wait):
+                    pending = await queue.get()
             if pending is not None and loop.time() - last >= interval:
                 try:
                     self.publish_decision(pending)

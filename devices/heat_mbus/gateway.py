@@ -160,7 +160,8 @@ class MbusGateway:
                 raise MbusTimeout(f"gateway {self.name}: no answer in time")
             rx.arrived.clear()
             try:
-                await asyncio.wait_for(rx.arrived.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await rx.arrived.wait()
             except TimeoutError:
                 continue
 
