@@ -35,8 +35,8 @@ class Clock(Protocol):
     def timeout_at(self, when: datetime) -> AbstractAsyncContextManager[asyncio.Timeout]:
         """Cancel the enclosed block at `when` on this clock and raise TimeoutError, as `asyncio.timeout_at`.
 
-        Cheaper than racing a sleeper task against the work (`asyncio.wait`): no task, no callbacks
-        beyond one timer, which on a site with dozens of pollers is most of the event loop's work."""
+        Rather than racing a sleeper task against the work (`asyncio.wait`): one timer, no extra task
+        (a third fewer event-loop steps at HMCE size, bench/bench_loop_steps.py)."""
 
 
 def utc(dt: datetime) -> datetime:

@@ -227,7 +227,7 @@ class EmopClient:
 
     async def _round_trip(self, raw: bytes) -> bytes:
         # A protocol, not streams: a reader, a writer, drain and wait_closed cost several event-loop steps
-        # per request, and at 54 meters that was a third of the daemon's event loop.
+        # per request, and a 54-home site makes about three requests a second.
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         transport, answer = await loop.create_connection(lambda: _Answer(done), self.host, self.port)
