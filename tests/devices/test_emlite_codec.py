@@ -48,6 +48,21 @@ def test_crc_is_ccitt_false() -> None:
     assert crc16_ccitt_false(b"123456789") == 0x29B1
 
 
+def _crc_bit_by_bit(data: bytes) -> int:
+    # The algorithm as the protocol description states it, one bit at a time.
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+@given(st.binary(max_size=300))
+def test_crc_matches_the_bitwise_definition(data: bytes) -> None:
+    assert crc16_ccitt_false(data) == _crc_bit_by_bit(data)
+
+
 def test_nak_frame_layout() -> None:
     raw = encode(Frame(Nak(5), dest_address=CLIENT, src_address=0x123456, sequence=1))
     assert raw[10] == 0x85 and raw[11] == 5 and raw[1] == 13
