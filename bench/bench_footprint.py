@@ -215,6 +215,26 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def start_simulator(code_dir: Path, site_file: Path, doc: dict[str, Any], log_path: Path,
+                    env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], Any]:
+    """`flux-edge simulate` on the site, once every device and stand-in port answers: (process, its open log)."""
+    if env is None:
+        env = {**os.environ, **SECRETS, "PYTHONPATH": str(code_dir)}
+        env.pop("FLUX_CLOCK", None)
+    log = open(log_path, "wb")  # noqa: SIM115 - the caller closes it with the process
+    sim = subprocess.Popen([sys.executable, "-m", "controller", "simulate", "--site", str(site_file)],
+                           cwd=code_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    wanted = {d["port"] for d in doc["devices"]} | {doc["simulator"][k]["port"] for k in ("modo", "axle", "cloud")}
+    deadline = time.monotonic() + 60
+    while not all(port_open(p) for p in wanted):
+        if time.monotonic() > deadline or sim.poll() is not None:
+            stop(sim)
+            log.close()
+            raise RuntimeError(f"simulator did not come up; see {log_path}")
+        time.sleep(0.2)
+    return sim, log
+
+
 def run_site(kind: str, code_dir: Path, seconds: float, work: Path, scenario: str = "steady",
              speed: float = 1.0, backlog_days: float = 0.0) -> dict[str, Any]:
     """`scenario`: steady (cloud and broker up), offline (both away; `speed` > 1 runs both processes on an
@@ -239,18 +259,10 @@ def run_site(kind: str, code_dir: Path, seconds: float, work: Path, scenario: st
         subprocess.run([sys.executable, str(ROOT / "bench/outbox_growth.py"), "--days", str(backlog_days),
                         "--fill", doc["buffer"]["path"], *delivered], env={**env, "PYTHONPATH": str(code_dir)},
                        check=True, stdout=subprocess.DEVNULL)
-    sim_log = open(work / f"{kind}-simulator.log", "wb")  # noqa: SIM115
+    sim, sim_log = start_simulator(code_dir, site_file, doc, work / f"{kind}-simulator.log", env)
     daemon_log = open(work / f"{kind}-daemon.log", "wb")  # noqa: SIM115
-    sim = subprocess.Popen([sys.executable, "-m", "controller", "simulate", "--site", str(site_file)],
-                           cwd=code_dir, env=env, stdout=sim_log, stderr=subprocess.STDOUT)
     daemon: subprocess.Popen[bytes] | None = None
     try:
-        wanted = [d["port"] for d in doc["devices"]] + [doc["simulator"][k]["port"] for k in ("modo", "axle", "cloud")]
-        deadline = time.monotonic() + 60
-        while not all(port_open(p) for p in set(wanted)):
-            if time.monotonic() > deadline or sim.poll() is not None:
-                raise RuntimeError(f"simulator did not come up; see {work / f'{kind}-simulator.log'}")
-            time.sleep(0.2)
         t0 = time.monotonic()
         daemon = subprocess.Popen([sys.executable, "-m", "controller", "run", "--site", str(site_file)],
                                   cwd=code_dir, env=env, stdout=daemon_log, stderr=subprocess.STDOUT)

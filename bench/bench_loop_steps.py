@@ -8,6 +8,11 @@ for both, so only the daemon differs. Ratios are the working tree's against the 
 
     PYTHONPATH=$PWD python bench/bench_loop_steps.py --baseline DIR   # DIR: e.g. `git worktree add DIR REV`
     ... --rounds 2 --seconds 240 --top 15
+    ... --cpu-only --rounds 3    # no counters: the plain `flux-edge run`, its own CPU only (the probe costs some)
+
+CPU differs between days on this shared VM by up to 2x for the same code, so a CPU figure is only
+comparable with the baseline's of the same run: `--cpu-only` against the issue's own baseline commit
+is how the footprint's CPU row is measured.
 """
 
 from __future__ import annotations
@@ -16,12 +21,15 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_footprint as bf
@@ -70,6 +78,26 @@ cli.main()
 """
 
 
+def measure_plain(code: Path, site: Path, outbox: str, work: Path, warm: float, seconds: float) -> dict[str, Any]:
+    """CPU of the plain daemon (no counters in it) over `seconds`, `warm` seconds after it started."""
+    shutil.rmtree(outbox, ignore_errors=True)
+    env = {**os.environ, **bf.SECRETS, "PYTHONPATH": str(code)}
+    env.pop("FLUX_CLOCK", None)
+    with open(work / "daemon.log", "wb") as log:
+        daemon = subprocess.Popen([sys.executable, "-m", "controller", "run", "--site", str(site)], cwd=code, env=env,
+                                  stdout=log, stderr=subprocess.STDOUT)
+        try:
+            time.sleep(warm)
+            if daemon.poll() is not None:
+                raise RuntimeError(f"the daemon stopped; see {work / 'daemon.log'}")
+            cpu0, t0 = bf.cpu_s(daemon.pid), time.monotonic()
+            time.sleep(seconds)
+            cpu1, t1 = bf.cpu_s(daemon.pid), time.monotonic()
+            return {"window_s": t1 - t0, "cpu_pct": 100 * (cpu1 - cpu0) / (t1 - t0)}
+        finally:
+            bf.stop(daemon)
+
+
 def measure(code: Path, site: Path, outbox: str, work: Path, warm: float, seconds: float) -> dict[str, Any]:
     shutil.rmtree(outbox, ignore_errors=True)  # each run from an empty outbox
     out = work / "probe.json"
@@ -99,30 +127,36 @@ def main() -> None:
     p.add_argument("--warm", type=float, default=40.0)
     p.add_argument("--seconds", type=float, default=120.0, help="measured window (whole minutes are best)")
     p.add_argument("--top", type=int, default=12, help="callbacks listed per run")
+    p.add_argument("--cpu-only", action="store_true", help="the plain daemon, CPU only (no loop counters)")
+    p.add_argument("--without-plan-mode", action="store_true",
+                   help="leave the plan mode out of the site (a baseline older than the planner refuses it; without "
+                        "a planner block it decides nothing)")
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-loop-"))
     site, doc = bf.write_site("hmce", work)
-    env = {**os.environ, **bf.SECRETS, "PYTHONPATH": str(ROOT)}
-    env.pop("FLUX_CLOCK", None)
-    sim_log = open(work / "simulator.log", "wb")  # noqa: SIM115
-    sim = subprocess.Popen([sys.executable, "-m", "controller", "simulate", "--site", str(site)], cwd=ROOT,
-                           env=env, stdout=sim_log, stderr=subprocess.STDOUT)
+    if args.without_plan_mode:
+        doc["controller"]["modes"] = [m for m in doc["controller"]["modes"] if m["type"] != "plan"]
+        site.write_text(yaml.safe_dump(doc, sort_keys=False))
+    sim, sim_log = bf.start_simulator(ROOT, site, doc, work / "simulator.log")
     try:
-        wanted = {d["port"] for d in doc["devices"]} | {doc["simulator"][k]["port"] for k in ("modo", "axle", "cloud")}
-        deadline = time.monotonic() + 60
-        while not all(bf.port_open(port) for port in wanted):
-            if time.monotonic() > deadline or sim.poll() is not None:
-                raise RuntimeError(f"simulator did not come up; see {work / 'simulator.log'}")
-            time.sleep(0.2)
         runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "tree": []}
         for _ in range(args.rounds):
             for label, code in (("baseline", args.baseline.resolve()), ("tree", ROOT)):
+                if args.cpu_only:
+                    r = measure_plain(code, site, doc["buffer"]["path"], work, args.warm, args.seconds)
+                    runs[label].append(r)
+                    print(f"{label:8} {r['window_s']:4.0f}s  CPU {r['cpu_pct']:.3f} %", flush=True)
+                    continue
                 r = measure(code, site, doc["buffer"]["path"], work, args.warm, args.seconds)
                 runs[label].append(r)
                 print(f"{label:8} {r['window_s']:4.0f}s  loop iterations {r['iterations']:6.1f}/s  "
                       f"callbacks {r['callbacks']:6.1f}/s  CPU {r['cpu_pct']:.3f} %", flush=True)
                 for k, v in r["top"][:args.top]:
                     print(f"           {v:6.2f}/s  {k[:110]}")
+        if args.cpu_only:
+            b_cpu, t_cpu = (statistics.median(r["cpu_pct"] for r in runs[k]) for k in ("baseline", "tree"))
+            print(f"median of {args.rounds}: CPU {t_cpu:.3f} vs {b_cpu:.3f} % (x{t_cpu / b_cpu:.2f})")
+            return
         mean = {label: {k: sum(r[k] for r in rs) / len(rs) for k in ("iterations", "callbacks", "cpu_pct")}
                 for label, rs in runs.items()}
         b, t = mean["baseline"], mean["tree"]
