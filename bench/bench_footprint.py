@@ -215,12 +215,17 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def code_env(code_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a process of the measured checkout: its code, the stand-ins' secrets, the real clock."""
+    env = {**os.environ, **SECRETS, "PYTHONPATH": str(code_dir), **extra}
+    env.pop("FLUX_CLOCK", None)
+    return env
+
+
 def start_simulator(code_dir: Path, site_file: Path, doc: dict[str, Any], log_path: Path,
                     env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], Any]:
     """`flux-edge simulate` on the site, once every device and stand-in port answers: (process, its open log)."""
-    if env is None:
-        env = {**os.environ, **SECRETS, "PYTHONPATH": str(code_dir)}
-        env.pop("FLUX_CLOCK", None)
+    env = code_env(code_dir) if env is None else env
     log = open(log_path, "wb")  # noqa: SIM115 - the caller closes it with the process
     sim = subprocess.Popen([sys.executable, "-m", "controller", "simulate", "--site", str(site_file)],
                            cwd=code_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -242,8 +247,7 @@ def run_site(kind: str, code_dir: Path, seconds: float, work: Path, scenario: st
     pending at start), delivered-week (`backlog_days` of rows already delivered at start), backlog
     (`backlog_days` of HMCE-size rows waiting in the outbox at start: RSS while and after they are uploaded)."""
     site_file, doc = write_site(kind, work, scenario)
-    env = {**os.environ, **SECRETS, "PYTHONPATH": str(code_dir)}
-    env.pop("FLUX_CLOCK", None)
+    env = code_env(code_dir)
     if speed != 1.0:
         env["FLUX_CLOCK"] = f"start={datetime.now(UTC).isoformat()},speed={speed},anchor={time.time()}"
     if scenario in ("planned", "seeded"):

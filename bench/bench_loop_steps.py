@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -81,8 +80,7 @@ cli.main()
 def measure_plain(code: Path, site: Path, outbox: str, work: Path, warm: float, seconds: float) -> dict[str, Any]:
     """CPU of the plain daemon (no counters in it) over `seconds`, `warm` seconds after it started."""
     shutil.rmtree(outbox, ignore_errors=True)
-    env = {**os.environ, **bf.SECRETS, "PYTHONPATH": str(code)}
-    env.pop("FLUX_CLOCK", None)
+    env = bf.code_env(code)
     with open(work / "daemon.log", "wb") as log:
         daemon = subprocess.Popen([sys.executable, "-m", "controller", "run", "--site", str(site)], cwd=code, env=env,
                                   stdout=log, stderr=subprocess.STDOUT)
@@ -102,9 +100,7 @@ def measure(code: Path, site: Path, outbox: str, work: Path, warm: float, second
     shutil.rmtree(outbox, ignore_errors=True)  # each run from an empty outbox
     out = work / "probe.json"
     out.unlink(missing_ok=True)
-    env = {**os.environ, **bf.SECRETS, "PYTHONPATH": str(code), "PROBE_SITE": str(site), "PROBE_OUT": str(out),
-           "PROBE_WARM": str(warm), "PROBE_SECONDS": str(seconds)}
-    env.pop("FLUX_CLOCK", None)
+    env = bf.code_env(code, PROBE_SITE=str(site), PROBE_OUT=str(out), PROBE_WARM=str(warm), PROBE_SECONDS=str(seconds))
     with open(work / "daemon.log", "wb") as log:
         daemon = subprocess.Popen([sys.executable, "-c", PROBE], cwd=code, env=env, stdout=log,
                                   stderr=subprocess.STDOUT)

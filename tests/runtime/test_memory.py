@@ -1,7 +1,7 @@
 """glibc tuning of the daemon (controller.core.memory): large blocks stay out of the heap after a peak.
 
 Observed in a fresh interpreter through its own /proc/self/smaps: after a large block is freed, glibc's
-default raises the mmap threshold, and the next large blocks grow the heap; with `limit_arenas()` they
+default raises the mmap threshold, and the next large blocks grow the heap; with `fix_mmap_threshold()` they
 do not. The untuned run is the control that shows the observation can tell the two apart.
 """
 
@@ -16,7 +16,7 @@ from controller.core.memory import _libc
 
 PROBE = r"""
 import sys
-from controller.core.memory import limit_arenas
+from controller.core.memory import fix_mmap_threshold
 
 def heap_kib():
     size = 0
@@ -27,7 +27,7 @@ def heap_kib():
     return size
 
 if sys.argv[1] == "tuned":
-    assert limit_arenas()
+    assert fix_mmap_threshold()
 peak = bytearray(4 << 20)  # a one-off large block (as a backlog batch's request body)
 del peak
 before = heap_kib()
