@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from controller.config import ConfigError, LoadedSite, begin_load_site, load_site
 from controller.core.clock import clock_from_env
 from controller.core.logs import configure_logging, get_logger
-from controller.core.memory import fix_mmap_threshold, give_back, limit_arenas
+from controller.core.memory import give_back, limit_arenas
 
 if TYPE_CHECKING:
     from controller.daemon import Daemon
@@ -28,7 +28,6 @@ ALERT_WAIT_S = 10.0
 
 def run(args: argparse.Namespace) -> int:
     limit_arenas()  # before any thread exists: the to_thread workers share two malloc arenas
-    fix_mmap_threshold()  # a backlog's large blocks must not leave the heap grown behind them
     configure_logging(args.log_format, args.log_level)
     log = get_logger("cli")
     loading = begin_load_site(args.site)
