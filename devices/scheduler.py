@@ -3,7 +3,9 @@
 Each device is polled at the boundaries of its own interval (a 2 s device at :00, :02, ...; a 60 s
 device at hh:mm:00), and each reading carries its slot's start time. A poll still running when its
 slot ends is cancelled and the slot counted as missed, so a stalled device never pushes its own
-readings late and, running in its own task, never delays another device. Every poll feeds the
+readings late and, running in its own task, never delays another device. A poller started in the
+first half of a slot polls that slot at once, so a (re)start does not leave the control loop without
+data for up to a whole interval. Every poll feeds the
 state store; one reading per telemetry slot (the poll at the slot's start or, if that one failed,
 the slot's first poll that answered; or the mean of the slot's polls) is published on the bus for
 the outbox.
@@ -37,6 +39,9 @@ from devices.links import DeviceLinks
 log = get_logger("devices.scheduler")
 
 FAILURE_LOG_EVERY = 30  # a device that stays down logs its failure once per this many polls
+# A poller that starts with at least this share of its slot left polls that slot at once; later in the
+# slot it waits for the next boundary (a poll begun late would be cut off by the slot's end).
+START_POLL_MIN_LEFT = 0.5
 
 Alert = Callable[..., None]
 
@@ -107,10 +112,17 @@ class DevicePoller:
 
     async def run(self) -> None:
         health = self.device.health
-        slot = align_up(self.clock.now(), self.interval.total_seconds())
+        interval_s = self.interval.total_seconds()
+        now = self.clock.now()
+        slot = align_up(now, interval_s)
         if self._first_slot is None:
             self._first_slot = slot
         try:
+            if (slot - now).total_seconds() >= interval_s * START_POLL_MIN_LEFT:
+                # Started (or restarted) early in a slot: poll it now rather than leave the control loop on
+                # stale data until the next boundary. Its telemetry slot began before the poller, so it feeds
+                # the state store and a "mean" slot only: never a second row for a slot.
+                await self.poll_slot(align_down(now, interval_s))
             while True:
                 await self.clock.sleep_until(slot)
                 now = self.clock.now()

@@ -7,6 +7,8 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from controller.config import LoadedSite, SiteConfig
 from controller.core.bus import Bus
 from controller.core.clock import ManualClock
@@ -25,7 +27,9 @@ from simulator.config import FaultConfig
 from simulator.modbus_server import Faults, ModbusSimServer, RegisterBank, SimUnit
 from tests.helpers import eventually, free_port
 
-START = datetime(2026, 6, 3, 11, 59, 50, 700000, tzinfo=UTC)  # deliberately off any slot boundary
+# Deliberately off any slot boundary, and late in its 2 s slot: the first poll is the next boundary's
+# (a poller started early in its slot polls it at once: test_a_poller_started_early_in_its_slot_...).
+START = datetime(2026, 6, 3, 11, 59, 51, 300000, tzinfo=UTC)
 
 
 def _meter(name: str, port: int, uid: str, **extra: Any) -> dict[str, Any]:
@@ -93,6 +97,45 @@ async def test_aligned_slots_and_first_poll_of_each_telemetry_slot_recorded() ->
     assert [(x.time, x.fields["power_total_active"]) for x in recorded["first"]] == [
         (datetime(2026, 6, 3, 12, 0, 0, tzinfo=UTC), 50.0), (datetime(2026, 6, 3, 12, 0, 10, tzinfo=UTC), 100.0)]
     assert every.health.slots_missed == 0 and every.health.polls_ok == 11
+
+
+@pytest.mark.parametrize(("start", "polled_at_once"), [
+    (datetime(2026, 6, 3, 11, 59, 50, 400000, tzinfo=UTC), True),   # 1.6 of the slot's 2 s left
+    (datetime(2026, 6, 3, 11, 59, 51, 0, tzinfo=UTC), True),        # half left
+    (datetime(2026, 6, 3, 11, 59, 51, 300000, tzinfo=UTC), False),  # 0.7 s left: the poll would be cut off
+])
+async def test_a_poller_started_early_in_its_slot_polls_it_at_once(start: datetime, polled_at_once: bool) -> None:
+    port = free_port()
+    clock = ManualClock(start)
+    site = _site(_meter("m", port, "7b0d0c6e-5d2a-4c43-9a57-000000000002"))
+    unit = _unit("m")
+    _set_power_kw(unit, 10.0)
+    bus, state = Bus(), StateStore()
+    recorded: list[Reading] = []
+    bus.readings.on(recorded.append)
+    async with ModbusSimServer("127.0.0.1", port, clock, {1: unit}):
+        device = create_device(site.devices[0], clock, DeviceLinks())
+        task = asyncio.create_task(DevicePoller(device, clock, state, bus).run())
+        await clock.settle()
+        if polled_at_once:
+            # Before the first boundary, on the clock that has not moved: the control loop has data at once.
+            await eventually(lambda: _done(device) == 1, timeout=20)
+            sample = state.get(device.config.id, "power_total_active")
+            assert sample is not None and sample.value == 10.0 and sample.time == start
+        else:
+            await asyncio.sleep(0.3)
+            assert _done(device) == 0 and state.get(device.config.id, "power_total_active") is None
+        first = 1 if polled_at_once else 0
+        for k in range(1, 7):  # 11:59:52 .. 12:00:02, each on its boundary
+            _set_power_kw(unit, 10.0 * (k + 1))
+            await _step(clock, (device, first + k))
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert device.health.polls_ok == first + 6 and device.health.slots_missed == 0
+    # The 11:59:50 telemetry slot began before the poller: its start poll is never recorded for it, and
+    # 12:00:00 (the 5th boundary poll, 60 kW) is the first row, as without the start poll.
+    assert [(x.time, x.fields["power_total_active"]) for x in recorded] == [
+        (datetime(2026, 6, 3, 12, 0, 0, tzinfo=UTC), 60.0)]
 
 
 async def test_a_failed_poll_at_the_slot_start_is_stood_in_for_by_the_next_that_answers() -> None:
