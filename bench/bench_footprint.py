@@ -99,8 +99,7 @@ def cpu_s(pid: int) -> float:
 
 def py(code_dir: Path, script: str) -> dict[str, Any]:
     out = subprocess.run([sys.executable, "-c", RSS_SNIPPET + script], capture_output=True, text=True,
-                         env=code_env(code_dir),
-                         cwd=code_dir, check=True)
+                         env=code_env(code_dir), cwd=code_dir, check=True)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 

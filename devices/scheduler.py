@@ -120,8 +120,8 @@ class DevicePoller:
         try:
             if (slot - now).total_seconds() >= interval_s * START_POLL_MIN_LEFT:
                 # Started (or restarted) early in a slot: poll it now rather than leave the control loop on
-                # stale data until the next boundary. Its telemetry slot began before the poller, so it feeds
-                # the state store and a "mean" slot only: never a second row for a slot.
+                # stale data until the next boundary. Telemetry takes it as any other poll of its slot: on a
+                # first start that slot began before the poller, so it feeds a "mean" slot only, never a row.
                 await self.poll_slot(align_down(now, interval_s))
             while True:
                 await self.clock.sleep_until(slot)

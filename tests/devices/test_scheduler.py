@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -66,6 +68,26 @@ async def _step(clock: ManualClock, *waiting_on: tuple[Device, int]) -> None:
         await eventually(lambda d=device, c=count: _done(d) >= c, timeout=20)  # type: ignore[misc]
 
 
+@contextlib.asynccontextmanager
+async def _one_meter(clock: ManualClock, unit: SimUnit) -> AsyncIterator[tuple[Device, StateStore, list[Reading]]]:
+    """One 2 s meter served from `unit` by a real Modbus server, its poller running (and the clock settled)
+    for the block: (the device, the state store, the readings recorded)."""
+    port = free_port()
+    site = _site(_meter("m", port, "7b0d0c6e-5d2a-4c43-9a57-000000000002"))
+    bus, state = Bus(), StateStore()
+    recorded: list[Reading] = []
+    bus.readings.on(recorded.append)
+    async with ModbusSimServer("127.0.0.1", port, clock, {1: unit}):
+        device = create_device(site.devices[0], clock, DeviceLinks())
+        task = asyncio.create_task(DevicePoller(device, clock, state, bus).run())
+        try:
+            await clock.settle()
+            yield device, state, recorded
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_aligned_slots_and_first_poll_of_each_telemetry_slot_recorded() -> None:
     port = free_port()
     clock = ManualClock(START)
@@ -105,18 +127,10 @@ async def test_aligned_slots_and_first_poll_of_each_telemetry_slot_recorded() ->
     (datetime(2026, 6, 3, 11, 59, 51, 300000, tzinfo=UTC), False),  # 0.7 s left: the poll would be cut off
 ])
 async def test_a_poller_started_early_in_its_slot_polls_it_at_once(start: datetime, polled_at_once: bool) -> None:
-    port = free_port()
     clock = ManualClock(start)
-    site = _site(_meter("m", port, "7b0d0c6e-5d2a-4c43-9a57-000000000002"))
     unit = _unit("m")
     _set_power_kw(unit, 10.0)
-    bus, state = Bus(), StateStore()
-    recorded: list[Reading] = []
-    bus.readings.on(recorded.append)
-    async with ModbusSimServer("127.0.0.1", port, clock, {1: unit}):
-        device = create_device(site.devices[0], clock, DeviceLinks())
-        task = asyncio.create_task(DevicePoller(device, clock, state, bus).run())
-        await clock.settle()
+    async with _one_meter(clock, unit) as (device, state, recorded):
         if polled_at_once:
             # Before the first boundary, on the clock that has not moved: the control loop has data at once.
             await eventually(lambda: _done(device) == 1, timeout=20)
@@ -129,8 +143,6 @@ async def test_a_poller_started_early_in_its_slot_polls_it_at_once(start: dateti
         for k in range(1, 7):  # 11:59:52 .. 12:00:02, each on its boundary
             _set_power_kw(unit, 10.0 * (k + 1))
             await _step(clock, (device, first + k))
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
     assert device.health.polls_ok == first + 6 and device.health.slots_missed == 0
     # The 11:59:50 telemetry slot began before the poller: its start poll is never recorded for it, and
     # 12:00:00 (the 5th boundary poll, 60 kW) is the first row, as without the start poll.
@@ -139,25 +151,15 @@ async def test_a_poller_started_early_in_its_slot_polls_it_at_once(start: dateti
 
 
 async def test_a_failed_poll_at_the_slot_start_is_stood_in_for_by_the_next_that_answers() -> None:
-    port = free_port()
     clock = ManualClock(START)
-    site = _site(_meter("m", port, "7b0d0c6e-5d2a-4c43-9a57-000000000002"))
     unit = _unit("m")
-    bus, state = Bus(), StateStore()
-    recorded: list[Reading] = []
-    bus.readings.on(recorded.append)
-    async with ModbusSimServer("127.0.0.1", port, clock, {1: unit}):
-        device = create_device(site.devices[0], clock, DeviceLinks())
-        task = asyncio.create_task(DevicePoller(device, clock, state, bus).run())
-        await clock.settle()
+    async with _one_meter(clock, unit) as (device, _, recorded):
         # Polls 11:59:52 .. 12:00:20; the three at 12:00:00, 12:00:02 and 12:00:20 answer with an exception.
         for k in range(1, 16):
             _set_power_kw(unit, 10.0 * k)
             failing = k in (5, 6, 15)
             unit.faults.config = FaultConfig(exception_probability=1.0 if failing else 0.0)
             await _step(clock, (device, k))
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
     assert device.health.polls_failed == 3
     # 11:59:50 began before the poller: nothing stands in for its start. 12:00:00 and 12:00:02 failed,
     # so 12:00:04 (70 kW) is the slot's reading, at its own time; 12:00:10 answered at the start;
