@@ -25,6 +25,7 @@ with which heavy modules that import graph holds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -89,6 +90,20 @@ def rss_mib(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS")
+
+
+def children_rss_mib(pid: int) -> float:
+    """RSS of `pid`'s child processes together (the backlog's upload child, the validator)."""
+    total = 0.0
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = [int(k) for k in f.read().split()]
+    except OSError:
+        return 0.0
+    for kid in kids:
+        with contextlib.suppress(OSError, RuntimeError):  # gone meanwhile
+            total += rss_mib(kid)
+    return total
 
 
 def cpu_s(pid: int) -> float:
@@ -277,13 +292,14 @@ def run_site(kind: str, code_dir: Path, seconds: float, work: Path, scenario: st
         startup = time.monotonic() - t0
         extra: dict[str, Any] = {}
         if backlog_days and scenario == "backlog":
-            drain0, peak = time.monotonic(), 0.0
+            drain0, peak, child_peak = time.monotonic(), 0.0, 0.0
             while (backlog := status(admin).get("backlog")) is None or backlog > 500:
                 peak = max(peak, rss_mib(daemon.pid))
+                child_peak = max(child_peak, children_rss_mib(daemon.pid))
                 if time.monotonic() - drain0 > 1800:
                     raise RuntimeError("backlog not uploaded within 30 min")
                 time.sleep(2.0)
-            extra = {"drain_s": time.monotonic() - drain0, "drain_peak": peak}
+            extra = {"drain_s": time.monotonic() - drain0, "drain_peak": peak, "child_peak": child_peak}
         start = time.monotonic()
         half = start + seconds / 2
         samples: list[float] = []
@@ -411,7 +427,8 @@ def main() -> int:
                       f"its end; {r['plans_made']} plans made)", flush=True)
             if scenario == "backlog":
                 print(f"       ({args.backlog_days:g} days of rows uploaded in {r['drain_s']:.0f} s, RSS peak "
-                      f"{r['drain_peak']:.1f} MiB while uploading; the row's RSS is after)", flush=True)
+                      f"{r['drain_peak']:.1f} MiB while uploading, its child processes' {r['child_peak']:.1f} MiB at "
+                      "most; the row's RSS is after)", flush=True)
     finally:
         drop_database()
         if args.keep:

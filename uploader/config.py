@@ -25,6 +25,10 @@ class SinkBase(ConfigModel):
         default=3.0, ge=0, description="once new rows arrive, wait this long so they go up together: one request "
                                        "per table and one cursor commit for several outbox commits (0: at once)")
     timeout_s: float = Field(default=30.0, gt=0)
+    child_drain_rows: int = Field(
+        default=20_000, ge=0, description="when more rows than this wait for the sink (a backlog after an outage), "
+                                          "a short-lived child process uploads them, so the daemon's memory stays "
+                                          "at its steady size (0: always in the daemon)")
     backoff_max_s: float = Field(default=300.0, gt=0)
     outage_alert_after_s: float = Field(
         default=3600.0, gt=0, description="when the oldest row still pending for this sink is older than this "

@@ -42,6 +42,10 @@ class SinkCounters:
     rows_quarantined: int = 0
     batch_size: int = 0
     errors_by_kind: dict[str, int] = field(default_factory=dict)
+    child_drains: int = 0  # backlogs handed to a child process (uploader/drain.py)
+    child_rows: int = 0  # rows those children uploaded (in rows_uploaded too)
+    child_failures: int = 0  # children that died without an answer
+    drain_pid: int | None = None  # the child uploading now
     # An upload_backlog alert stands: kept with the counters across reloads and restarts of the sink's
     # loop, so one episode raises one alert however often the loop is rebuilt.
     backlog_alerted: bool = False

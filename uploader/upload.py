@@ -17,6 +17,7 @@ from controller.core.logs import get_logger
 from controller.core.memory import give_back
 from uploader.config import PostgresSinkConfig, PostgrestSinkConfig
 from uploader.delivery import Alert, Delivery, SinkCounters
+from uploader.drain import add_to_counters, drain_in_child
 from uploader.factory import make_sink
 from uploader.outbox import Outbox
 from uploader.sink import SinkError
@@ -48,6 +49,7 @@ async def run_sink(site: UploaderSite, service: OutboxService, sink_config: Post
                                 backoff_max_s=sink_config.backoff_max_s, alert=alert, counters=counters,
                                 rng=random.Random(), outage_alert_after_s=sink_config.outage_alert_after_s)
             delivered = 0
+            children = sink_config.child_drain_rows > 0
             while service.generation == generation and service.ready.is_set():
                 # Cleared before the batch is read: a commit after the read sets it again, so a partial batch
                 # below can tell "caught up" from "more arrived meanwhile".
@@ -75,6 +77,16 @@ async def run_sink(site: UploaderSite, service: OutboxService, sink_config: Post
                     if wake.is_set() and sink_config.gather_s > 0:
                         # Woken by a commit: what the next few commits bring goes in the same requests.
                         await clock.sleep(sink_config.gather_s)
+                    children = sink_config.child_drain_rows > 0
+                elif children and await _large_backlog(outbox, sink.name, sink_config.child_drain_rows):
+                    # A full batch went up from here, so the cloud answers: the rest of a large backlog goes
+                    # from a child, whose memory is the system's again when it exits.
+                    result = await drain_in_child(site, sink_config, delivery.batch_size, counters)
+                    if result is None:  # died without an answer: this loop uploads until it has caught up
+                        counters.child_failures += 1
+                        children = False
+                    else:
+                        add_to_counters(result, counters, alert, clock.now())
             outbox.close()
             outbox = None
     finally:
@@ -105,6 +117,11 @@ async def deliver_all(site: UploaderSite, clock: Clock, all_counters: dict[str, 
     finally:
         outbox.close()
     return out
+
+
+async def _large_backlog(outbox: Outbox, sink: str, rows: int) -> bool:
+    pending, _ = await asyncio.to_thread(outbox.backlog, sink)
+    return pending > rows
 
 
 def _log_alert(kind: str, level: str, message: str, **data: Any) -> None:

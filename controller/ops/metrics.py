@@ -113,6 +113,8 @@ class ViewCollector(Collector):
                                    labels=["sink"])
         uploads = CounterMetricFamily(f"{p}_uploads", "upload batches by result", labels=["sink", "result"])
         recovered = CounterMetricFamily(f"{p}_rows_recovered", "rows resent by gap recovery", labels=["sink"])
+        children = CounterMetricFamily(f"{p}_upload_children", "large backlogs handed to an upload child process, "
+                                       "by how it ended", labels=["sink", "result"])
         for s in v.sinks:
             if s.pending is not None:
                 pending.add_metric([s.name], float(s.pending))
@@ -126,10 +128,15 @@ class ViewCollector(Collector):
                 uploads.add_metric([s.name, "failed"], float(s.uploads_failed))
             if s.rows_recovered is not None:
                 recovered.add_metric([s.name], float(s.rows_recovered))
+            if s.child_drains is not None:
+                children.add_metric([s.name, "ok"], float(s.child_drains))
+            if s.child_failures is not None:
+                children.add_metric([s.name, "failed"], float(s.child_failures))
         yield pending
         yield oldest
         yield uploads
         yield recovered
+        yield children
         latency = SummaryMetricFamily(f"{p}_upload_latency_seconds", "upload request latency", labels=["sink"])
         for s in v.sinks:
             if s.latency_count is not None:

@@ -64,6 +64,9 @@ class SinkView:
     last_upload: datetime | None = None
     latency_count: int | None = None  # upload requests timed
     latency_sum_s: float = 0.0
+    child_drains: int | None = None  # large backlogs uploaded by a child process (uploader/drain.py)
+    child_failures: int | None = None  # such children that died without an answer
+    child_pid: int | None = None  # the child uploading now
 
 
 @dataclass
@@ -214,6 +217,9 @@ def _sink_view(name: str, outbox: Mapping[str, Any], uploader: Mapping[str, Any]
         last_upload=_time(uploader.get("last_success")),
         latency_count=_int(uploader.get("latency_count")),
         latency_sum_s=float(uploader.get("latency_sum_s") or 0.0),
+        child_drains=_int(uploader.get("child_drains")),
+        child_failures=_int(uploader.get("child_failures")),
+        child_pid=_int(uploader.get("drain_pid")),
     )
 
 
