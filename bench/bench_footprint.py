@@ -185,7 +185,9 @@ def site_doc(kind: str, work: Path, ports: dict[str, int], scenario: str = "stea
         "buffer": {"path": str(work / "outbox")},
         # Offline: the cloud and the broker away (nothing listens on those ports).
         "uploader": {"sinks": [{"type": "postgrest", "name": "cloud", "api_key": "${FLUX_BENCH_CLOUD_API_KEY}",
-                                "url": f"http://127.0.0.1:{ports['closed'] if offline else ports['cloud']}"}]},
+                                "url": f"http://127.0.0.1:{ports['closed'] if offline else ports['cloud']}",
+                                # The backlog uploaded by the daemon itself, not by a child (uploader/drain.py).
+                                **({"child_drain_rows": 0} if scenario == "backlog-in-daemon" else {})}]},
         "mqtt": {"host": "127.0.0.1", "port": ports["closed"] if offline else 1883},
         "metrics": {"port": ports["metrics"]},
         "ops": {"admin": {"port": ports["admin"]}},
@@ -291,7 +293,7 @@ def run_site(kind: str, code_dir: Path, seconds: float, work: Path, scenario: st
             time.sleep(0.02)
         startup = time.monotonic() - t0
         extra: dict[str, Any] = {}
-        if backlog_days and scenario == "backlog":
+        if backlog_days and scenario.startswith("backlog"):
             drain0, peak, child_peak = time.monotonic(), 0.0, 0.0
             while (backlog := status(admin).get("backlog")) is None or backlog > 500:
                 peak = max(peak, rss_mib(daemon.pid))
@@ -355,6 +357,8 @@ def main() -> int:
                         "a week without the cloud leaves, which a run cannot wait for")
     p.add_argument("--backlog-days", type=float, default=0.0,
                    help="also run HMCE with this many days of rows waiting in the outbox (7: the issue's week)")
+    p.add_argument("--backlog-in-daemon", type=float, default=0.0,
+                   help="as --backlog-days, the upload in the daemon itself (child_drain_rows: 0): the child's effect")
     p.add_argument("--delivered-week", action="store_true",
                    help="also run HMCE with a week of rows in the outbox already delivered: --backlog-days 7's "
                         "baseline (the same rows, from which the daemon rebuilds the same local history)")
@@ -405,6 +409,8 @@ def main() -> int:
             runs.append(("hmce", "delivered-week", {"backlog_days": 7.0}))
         if args.backlog_days:
             runs.append(("hmce", "backlog", {"backlog_days": args.backlog_days}))
+        if args.backlog_in_daemon:
+            runs.append(("hmce", "backlog-in-daemon", {"backlog_days": args.backlog_in_daemon}))
         if args.seeded:
             runs.append(("hmce", "seeded", {}))
         if args.planner:
@@ -425,8 +431,8 @@ def main() -> int:
             if scenario in ("planned", "seeded") or args.seconds >= 600:
                 print(f"       (RSS {r['rss_window'][0]:.1f} MiB at the window's start, {r['rss_window'][1]:.1f} at "
                       f"its end; {r['plans_made']} plans made)", flush=True)
-            if scenario == "backlog":
-                print(f"       ({args.backlog_days:g} days of rows uploaded in {r['drain_s']:.0f} s, RSS peak "
+            if scenario.startswith("backlog"):
+                print(f"       ({kw['backlog_days']:g} days of rows uploaded in {r['drain_s']:.0f} s, RSS peak "
                       f"{r['drain_peak']:.1f} MiB while uploading, its child processes' {r['child_peak']:.1f} MiB at "
                       "most; the row's RSS is after)", flush=True)
     finally:

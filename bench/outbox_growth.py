@@ -86,10 +86,15 @@ def main() -> int:
     args = p.parse_args()
     rng = random.Random(16)
     if args.fill:
+        # The rows of the last `--days` days, as an outage that ends now leaves them: dated in June, a backlog
+        # was older than the retention, so the first prune after its upload (600 s) deleted all of it in the
+        # daemon, inside the measured window, which a real week's backlog never does.
+        minutes = int(args.days * 1440)
+        start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=minutes)
         box = Outbox.open(args.fill, synchronous="normal", max_bytes=BOUND)
-        for hour in range(0, int(args.days * 1440), 60):
-            batch = range(hour, min(hour + 60, int(args.days * 1440)))
-            box.add([r for m in batch for r in minute_rows(T0 + timedelta(minutes=m), rng)])
+        for hour in range(0, minutes, 60):
+            batch = range(hour, min(hour + 60, minutes))
+            box.add([r for m in batch for r in minute_rows(start + timedelta(minutes=m), rng)])
         if args.delivered_to:
             # The same rows, already delivered (a site that has run this long with the cloud up): its baseline.
             with sqlite3.connect(outbox_path(Path(args.fill))) as conn:

@@ -86,12 +86,15 @@ class Delivery:
         self._rng = rng or random.Random()
         self._ok_streak = 0
         self._alerted: ErrorKind | None = None
-        self.outage_alert_after_s = outage_alert_after_s  # None: the backlog is not watched (backfill)
+        self.outage_alert_after_s = outage_alert_after_s  # None: the backlog is not alerted (backfill)
+        self.pending_rows: int | None = None  # rows pending for the sink after the last step (None: none yet)
 
-    async def deliver_once(self) -> int:
-        """Send the next batch. Returns rows delivered (0: nothing pending). Raises SinkError on failure."""
+    async def deliver_once(self, limit: int | None = None) -> int:
+        """Send the next batch (of at most `limit` rows). Returns rows delivered (0: nothing pending). Raises
+        SinkError on failure."""
         name = self.sink.name
-        rows: list[StoredRow] = await self._run(lambda: self.outbox.pending(name, self.batch_size))
+        size = self.batch_size if limit is None else min(limit, self.batch_size)
+        rows: list[StoredRow] = await self._run(lambda: self.outbox.pending(name, size))
         if not rows:
             return 0
         await self._send(rows)
@@ -99,10 +102,10 @@ class Delivery:
         self.counters.rows_uploaded += len(rows)
         return len(rows)
 
-    async def step(self) -> tuple[int, float]:
+    async def step(self, limit: int | None = None) -> tuple[int, float]:
         """One delivery attempt with failure handling: (rows delivered, seconds to wait before the next)."""
         try:
-            n = await self.deliver_once()
+            n = await self.deliver_once(limit)
         except SinkError as exc:
             delay = self._on_failure(exc)
             await self._watch_backlog()
@@ -120,11 +123,12 @@ class Delivery:
         Transient failures are only logged (each retry would otherwise be an alert): without this, hours of
         cloud outage raised nothing an operator sees. Measured on the clock, after every attempt, so the
         alert is at most one retry pause late."""
+        name = self.sink.name
+        rows, oldest = await self._run(lambda: self.outbox.backlog(name))
+        self.pending_rows = rows
         limit = self.outage_alert_after_s
         if limit is None:
             return
-        name = self.sink.name
-        rows, oldest = await self._run(lambda: self.outbox.backlog(name))
         age_s = 0.0 if oldest is None else max(0.0, (self.clock.now() - oldest).total_seconds())
         c = self.counters
         if age_s > limit and not c.backlog_alerted and oldest is not None:

@@ -39,7 +39,7 @@ KEY = "svc-key"
 
 
 def site_yaml(buffer: Path, cloud_url: str, *, max_bytes: int = 64 << 20, coverage_s: float = 3600,
-              batch_size: int = 1000, gather_s: float = 3.0) -> str:
+              batch_size: int = 1000, gather_s: float = 3.0, child_drain_rows: int = 20_000) -> str:
     return f"""\
 site: {{id: svc, name: Service test}}
 devices:
@@ -51,7 +51,7 @@ uploader:
   coverage_check_interval_s: {coverage_s}
   sinks:
     - {{type: postgrest, name: cloud, url: "{cloud_url}", api_key: {KEY}, batch_size: {batch_size},
-       backoff_max_s: 300, gather_s: {gather_s}}}
+       backoff_max_s: 300, gather_s: {gather_s}, child_drain_rows: {child_drain_rows}}}
 """
 
 
@@ -158,13 +158,15 @@ async def test_rows_that_arrive_one_commit_at_a_time_go_up_together(tmp_path: Pa
     assert len(posts) <= 9, [r.rows for r in posts]
 
 
+@pytest.mark.parametrize("child_drain_rows", [20_000, 0], ids=["from-a-child", "in-the-daemon"])
 async def test_seven_days_without_the_cloud_then_complete_ordered_recovery(
-        tmp_path: Path, cloud: CloudStandIn, pg_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, cloud: CloudStandIn, pg_dsn: str, capsys: pytest.CaptureFixture[str],
+        child_drain_rows: int) -> None:
     cloud.faults.down = True
     max_bytes = 32 << 20
     clock = ScaledClock(T0, speed=20000)
     end = T0 + timedelta(days=7)
-    h = await start(tmp_path, cloud, pg_dsn, clock, end, max_bytes=max_bytes)
+    h = await start(tmp_path, cloud, pg_dsn, clock, end, max_bytes=max_bytes, child_drain_rows=child_drain_rows)
     try:
         peak = 0
         while not h.producer.done.is_set():
@@ -185,6 +187,11 @@ async def test_seven_days_without_the_cloud_then_complete_ordered_recovery(
         firsts = [e.first_time for e in cloud.log if e.table == "mg_meter_readings"]
         assert firsts == sorted(firsts)  # delivered in order, oldest first
         assert h.runtime.services.outbox.dropped_pending == 0
+        counters = h.runtime.services.sinks["cloud"]
+        if child_drain_rows:  # the week's 20 160 rows (and the alerts') are over the threshold
+            assert counters.child_drains >= 1 and counters.child_failures == 0
+            return
+        assert counters.child_drains == 0
         # The week's 20 160 rows are over GIVE_BACK_AFTER_ROWS: once caught up, the batches' memory is given back.
         logged: list[str] = []
 
