@@ -25,21 +25,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from controller.core.logs import get_logger, redactions
+from controller.core.process import child_env
 from uploader.config import PostgresSinkConfig, PostgrestSinkConfig
 from uploader.delivery import Alert, SinkCounters
 from uploader.site import UploaderSite, buffer_dir
 
 log = get_logger("uploader")
 SECRET = "__secret__"
-_ROOT = str(Path(__file__).resolve().parents[1])
 MAX_ALERTS = 100  # a child that quarantines row after row reports this many alerts; the rest are counted
 
 
@@ -85,11 +83,9 @@ async def drain_in_child(site: UploaderSite, sink: PostgrestSinkConfig | Postgre
                          counters: SinkCounters) -> DrainResult | None:
     """Run one child until it stops; None if it died without an answer (killed, crashed). Cancelling this
     kills the child first: a reload or a stop never leaves one uploading behind the daemon's back."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH", "")) if p)
     pipe = asyncio.subprocess.PIPE
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "uploader.drain_child", stdin=pipe, stdout=pipe,
-                                                env=env)
+                                                env=child_env())
     counters.drain_pid = proc.pid
     try:
         out, _ = await proc.communicate(request(site, sink, batch_size))

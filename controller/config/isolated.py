@@ -10,7 +10,6 @@ from a file or the network.
 
 from __future__ import annotations
 
-import os
 import pickle
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from controller.config.loaded import ConfigError, LoadedSite, Problem
 from controller.core import logs, records
+from controller.core.process import child_env
 
 if TYPE_CHECKING:
     from controller.config.site import SiteConfig
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 # A validation takes about half a second; a child that is still busy after this is stuck (a full disk's
 # swap, a broken interpreter): the load fails with a problem that says so, and a reload keeps the config.
 CHILD_TIMEOUT_S = 120.0
-_ROOT = str(Path(__file__).resolve().parent.parent.parent)
 
 
 def begin_load_site(path: str | Path, env: Mapping[str, str] | None = None, *,
@@ -45,10 +44,9 @@ def parse_site(text: str, filename: str = "<site>", env: Mapping[str, str] | Non
 
 
 def _start(filename: str) -> subprocess.Popen[bytes]:
-    child_env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (_ROOT, os.environ.get("PYTHONPATH")) if p)}
     try:
         return subprocess.Popen([sys.executable, "-m", "controller.config.isolated"], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
     except OSError as exc:
         raise _failed(filename, f"the validator's process did not start: {exc.strerror or exc}") from None
 

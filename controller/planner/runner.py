@@ -8,20 +8,18 @@ Synchronous (pipes + `selectors`): the daemon calls it through `asyncio.to_threa
 from __future__ import annotations
 
 import json
-import os
 import selectors
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO
 
 from controller.core.logs import get_logger
+from controller.core.process import child_env
 from controller.planner.model import Plan, PlanInputs
 
 log = get_logger("planner")
-_ROOT = str(Path(__file__).resolve().parents[2])
 START_TIMEOUT_S = 30.0  # python + numpy + highspy import, on a busy 2-core machine
 
 
@@ -47,10 +45,8 @@ class PlannerProcess:
         return None if self._proc is None else self._proc.pid
 
     def _start(self) -> subprocess.Popen[str]:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH", "")) if p)
         proc = subprocess.Popen(self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True, env=env, bufsize=1)
+                                stderr=subprocess.DEVNULL, text=True, env=child_env(), bufsize=1)
         self._proc = proc
         self.starts += 1
         assert proc.stdout is not None
