@@ -1,6 +1,8 @@
-"""A whole simulated day, end to end, as an operator would run it.
+"""A simulated working day, end to end, as an operator would run it.
 
-Simulator and daemon are separate processes sharing one accelerated clock (300x: 24 h in under five
+06:00 to 20:00: the Axle dispatch at 07:00, export avoidance through midday, the approach to the evening
+peak and its discharge (the night before holds no mode, and cost the suite 2 minutes of idle polling).
+Simulator and daemon are separate processes sharing one accelerated clock (288x: 14 h in under three
 minutes), with a real PostgreSQL behind the simulator's PostgREST stand-in, a real Mosquitto, the
 Modo stand-in scripted with a short evening price peak and the Axle stand-in with one dispatch.
 Everything is checked from the outside: the cloud's tables, the simulator's own physics log, the
@@ -35,10 +37,11 @@ from tests.helpers import free_port, wait_for_port
 ROOT = Path(__file__).resolve().parents[2]
 LONDON = ZoneInfo("Europe/London")
 DAY = date(2026, 6, 3)  # a Wednesday in British Summer Time
-T0 = datetime(2026, 6, 3, 0, 0, tzinfo=LONDON).astimezone(UTC)
-T_END = T0 + timedelta(days=1)
-SPEED = 288.0  # 24 h in 5 minutes
-MAX_MISSED = 7  # minutes per device (0.5 %) the scheduler may lose (and log) in the day, every poll of them abandoned
+T0 = datetime(2026, 6, 3, 6, 0, tzinfo=LONDON).astimezone(UTC)
+T_END = datetime(2026, 6, 3, 20, 0, tzinfo=LONDON).astimezone(UTC)
+MINUTES = int((T_END - T0).total_seconds() // 60)
+SPEED = 288.0  # 14 h in 175 s
+MAX_MISSED = 5  # minutes per device (0.6 %) the scheduler may lose (and log) in the day, every poll of them abandoned
 LEAD_REAL_S = 8.0  # the processes start this long (real time) before the simulated midnight
 # At 288x a 20 s poll slot is 69 ms of real time: room for a Modbus round trip on a busy 2-core CI box.
 POLL_FAST_S = 20
@@ -122,13 +125,10 @@ simulator:
 """
 
 
-def _sim_now(anchor: float) -> datetime:
-    return T0 + timedelta(seconds=(time.time() - anchor) * SPEED)
-
-
-def _wait_sim(anchor: float, until: datetime) -> float:
-    """Real seconds until the simulated clock reaches `until`."""
-    return max(0.0, (until - _sim_now(anchor)).total_seconds() / SPEED)
+def _wait_sim(anchor: float, start: datetime, until: datetime) -> float:
+    """Real seconds until the simulated clock (at `start` at real time `anchor`, at SPEED) reaches `until`."""
+    now = start + timedelta(seconds=(time.time() - anchor) * SPEED)
+    return max(0.0, (until - now).total_seconds() / SPEED)
 
 
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -232,20 +232,20 @@ def _poll_trouble(daemon_log: Path) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "none"
 
 
-def _physics(path: Path) -> list[dict[str, Any]]:
+def _physics(path: Path, start: datetime, end: datetime) -> list[dict[str, Any]]:
     steps = []
     for line in path.read_text().splitlines():
         step = json.loads(line)
         t = datetime.fromisoformat(step["time"]) if isinstance(step["time"], str) else datetime.fromtimestamp(
             step["time"], UTC)
-        if T0 <= t < T_END:
+        if start <= t < end:
             step["t"] = t
             steps.append(step)
     return steps
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)  # the simulated day alone takes 300 s of real time
+@pytest.mark.timeout(600)  # the simulated day alone takes 175 s of real time
 async def test_accelerated_day(tmp_path: Path, pg_dsn: str, mqtt_addr: tuple[str, int]) -> None:
     ports = {k: free_port() for k in ("bess", "site", "meter", "em1", "em2", "mbus", "heat", "modo", "axle",
                                       "cloud", "metrics", "admin")}
@@ -269,7 +269,7 @@ async def test_accelerated_day(tmp_path: Path, pg_dsn: str, mqtt_addr: tuple[str
             await asyncio.to_thread(wait_for_port, "127.0.0.1", ports[key], 30)
         _script_market(ports["modo"], ports["axle"])
         daemon = _start(["run", "--site", str(site_file)], env, tmp_path / "daemon.log")
-        await asyncio.sleep(_wait_sim(anchor, T_END + timedelta(minutes=3)))
+        await asyncio.sleep(_wait_sim(anchor, T0, T_END + timedelta(minutes=3)))
         assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
         # Let the uploader drain what the day produced (real-time bound), then stop in order.
         outbox = tmp_path / "outbox" / "outbox.sqlite3"
@@ -302,7 +302,7 @@ async def test_accelerated_day(tmp_path: Path, pg_dsn: str, mqtt_addr: tuple[str
     # hiccup of a busy CI box; 32 per Acuvim meter were seen there), the minute's next poll that answered,
     # stamped at its own poll slot, never later. A minute is lost only when all its polls were abandoned,
     # and each such loss is logged: at most MAX_MISSED per device.
-    expected = {T0 + timedelta(minutes=m) for m in range(1440)}
+    expected = {T0 + timedelta(minutes=m) for m in range(MINUTES)}
     misses = _logged_misses(tmp_path / "daemon.log")
     for device_id, per_slot in slots.items():
         name = DEVICE_NAMES[device_id]
@@ -310,7 +310,7 @@ async def test_accelerated_day(tmp_path: Path, pg_dsn: str, mqtt_addr: tuple[str
         assert max(minutes.values()) == 1, f"{name}: a minute with two readings"
         missing = expected - set(minutes)
         assert len(missing) <= MAX_MISSED, (
-            f"{name}: {len(missing)} of 1440 minutes missing, first {sorted(missing)[:3]}; "
+            f"{name}: {len(missing)} of {MINUTES} minutes missing, first {sorted(missing)[:3]}; "
             f"scheduler events: {_poll_trouble(tmp_path / 'daemon.log')}")
         for slot in missing:
             assert (name, slot) in misses, f"{name} {slot} missing without a logged miss"
@@ -322,8 +322,8 @@ async def test_accelerated_day(tmp_path: Path, pg_dsn: str, mqtt_addr: tuple[str
     assert max(b - a for a, b in itertools.pairwise(ticks)) <= 3 * PERIOD_S * 1e6
 
     # The simulator's own physics: within the battery's SoE bounds and the site's limits, all day.
-    steps = _physics(tmp_path / "physics.jsonl")
-    assert len(steps) >= 86000
+    steps = _physics(tmp_path / "physics.jsonl", T0, T_END)
+    assert len(steps) >= 0.995 * MINUTES * 60
     # One control period at full power is how far a measured SoE can move before the next decision.
     soe_slack = PERIOD_S * CHARGE_LIMIT / 3600
     soe = [s["soe_kwh"] for s in steps]
@@ -344,4 +344,4 @@ async def test_accelerated_day(tmp_path: Path, pg_dsn: str, mqtt_addr: tuple[str
 
     # Live telemetry flowed on MQTT for every device.
     assert set(counts) >= {"bess", "site-meter", "bess-meter", "home-01", "home-02", "heat-communal", "heat-plant"}
-    assert min(counts.values()) >= 1000, counts
+    assert min(counts.values()) >= MINUTES * 2 // 3, counts  # the slowest devices report once a minute

@@ -144,7 +144,7 @@ async def test_planned_night(tmp_path: Path, pg_dsn: str) -> None:
         for port in ports.values():
             await asyncio.to_thread(wait_for_port, "127.0.0.1", port, 30)
         daemon = _start(["run", "--site", str(site_file)], env, tmp_path / "daemon.log")
-        await asyncio.sleep(_wait_sim(anchor, T_END + timedelta(minutes=3)))
+        await asyncio.sleep(_wait_sim(anchor, T0, T_END + timedelta(minutes=3)))
         assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
         # Let the uploader drain the night (real-time bound): the last period's plans and decisions.
         deadline = time.monotonic() + 60
@@ -172,7 +172,7 @@ async def test_planned_night(tmp_path: Path, pg_dsn: str) -> None:
     # battery ended each settlement period where the plan then in force said; where the envelope capped it
     # (at 288x the battery's and the site meter's readings are seconds of simulated time apart, so the
     # envelope takes the battery's worst case), the battery still moved the way the plan said.
-    soe_at = {s["t"].replace(microsecond=0): s["soe_kwh"] for s in _physics(tmp_path / "physics.jsonl")}
+    soe_at = {s["t"].replace(microsecond=0): s["soe_kwh"] for s in _physics(tmp_path / "physics.jsonl", T0, T_END + timedelta(minutes=1))}
     ids = _plan_ids(pg_dsn)
     free: list[tuple[str, float]] = []
     capped: list[tuple[str, float, float]] = []
