@@ -131,7 +131,7 @@ class OpsView:
                 f"backlog={'-' if self.backlog is None else self.backlog}")
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = _jsonable(dataclasses.asdict(self))
+        out: dict[str, Any] = _jsonable(self)
         out["backlog"] = self.backlog
         return out
 
@@ -141,6 +141,10 @@ def _fmt(value: float | None, unit: str) -> str:
 
 
 def _jsonable(value: Any) -> Any:
+    # One walk, no dataclasses.asdict: its deep copy of every value first doubled what each /status call
+    # allocates, and the web page asks every few seconds.
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, UUID):
