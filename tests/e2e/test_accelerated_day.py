@@ -42,7 +42,7 @@ T_END = datetime(2026, 6, 3, 20, 0, tzinfo=LONDON).astimezone(UTC)
 MINUTES = int((T_END - T0).total_seconds() // 60)
 SPEED = 288.0  # 14 h in 175 s
 MAX_MISSED = 5  # minutes per device (0.6 %) the scheduler may lose (and log) in the day, every poll of them abandoned
-LEAD_REAL_S = 8.0  # the processes start this long (real time) before the simulated midnight
+LEAD_REAL_S = 8.0  # the processes start this long (real time) before the simulated T0 (06:00)
 # At 288x a 20 s poll slot is 69 ms of real time: room for a Modbus round trip on a busy 2-core CI box.
 POLL_FAST_S = 20
 PERIOD_S = 20

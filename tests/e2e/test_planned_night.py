@@ -172,7 +172,8 @@ async def test_planned_night(tmp_path: Path, pg_dsn: str) -> None:
     # battery ended each settlement period where the plan then in force said; where the envelope capped it
     # (at 288x the battery's and the site meter's readings are seconds of simulated time apart, so the
     # envelope takes the battery's worst case), the battery still moved the way the plan said.
-    soe_at = {s["t"].replace(microsecond=0): s["soe_kwh"] for s in _physics(tmp_path / "physics.jsonl", T0, T_END + timedelta(minutes=1))}
+    physics = _physics(tmp_path / "physics.jsonl", T0, T_END + timedelta(minutes=1))
+    soe_at = {s["t"].replace(microsecond=0): s["soe_kwh"] for s in physics}
     ids = _plan_ids(pg_dsn)
     free: list[tuple[str, float]] = []
     capped: list[tuple[str, float, float]] = []
