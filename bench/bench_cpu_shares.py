@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import shutil
 import statistics
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,6 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its siblings, below
-import bench_footprint as bf
 import bench_loop_steps as bl
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,12 +66,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=120.0, help="measured window (whole minutes are best)")
     p.add_argument("--code", type=Path, default=ROOT, help="the checkout whose daemon is measured")
     args = p.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-shares-"))
-    site, doc = bf.write_site("hmce", work)
-    doc["controller"]["modes"] = [m for m in doc["controller"]["modes"] if m["type"] != "plan"]
-    site.write_text(yaml.safe_dump(doc, sort_keys=False))
-    sim, sim_log = bf.start_simulator(ROOT, site, doc, work / "simulator.log")
-    try:
+    with bl.hmce_on_simulator(without_plan_mode=True) as (_, doc, work):
         results: list[tuple[str, float]] = []
         for name, change in VARIANTS:
             variant = copy.deepcopy(doc)
@@ -90,11 +82,6 @@ def main() -> None:
         for name, cpu in results:
             if not name.startswith("full"):
                 print(f"  {name:30} saves {full - cpu:+.3f} % ({100 * (full - cpu) / full:+.0f} % of the daemon)")
-    finally:
-        bf.stop(sim)
-        sim_log.close()
-        bf.drop_database()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ is how the footprint's CPU row is measured.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import statistics
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +118,25 @@ def measure(code: Path, site: Path, outbox: str, work: Path, warm: float, second
             bf.stop(daemon)
 
 
+@contextlib.contextmanager
+def hmce_on_simulator(*, without_plan_mode: bool) -> Iterator[tuple[Path, dict[str, Any], Path]]:
+    """The footprint bench's HMCE site served by this checkout's simulator: (site file, its document, scratch
+    directory), all gone afterwards."""
+    work = Path(tempfile.mkdtemp(prefix="bench-loop-"))
+    site, doc = bf.write_site("hmce", work)
+    if without_plan_mode:
+        doc["controller"]["modes"] = [m for m in doc["controller"]["modes"] if m["type"] != "plan"]
+        site.write_text(yaml.safe_dump(doc, sort_keys=False))
+    sim, sim_log = bf.start_simulator(ROOT, site, doc, work / "simulator.log")
+    try:
+        yield site, doc, work
+    finally:
+        bf.stop(sim)
+        sim_log.close()
+        bf.drop_database()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--baseline", type=Path, required=True, help="the checkout to compare with")
@@ -128,13 +149,7 @@ def main() -> None:
                    help="leave the plan mode out of the site (a baseline older than the planner refuses it; without "
                         "a planner block it decides nothing)")
     args = p.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-loop-"))
-    site, doc = bf.write_site("hmce", work)
-    if args.without_plan_mode:
-        doc["controller"]["modes"] = [m for m in doc["controller"]["modes"] if m["type"] != "plan"]
-        site.write_text(yaml.safe_dump(doc, sort_keys=False))
-    sim, sim_log = bf.start_simulator(ROOT, site, doc, work / "simulator.log")
-    try:
+    with hmce_on_simulator(without_plan_mode=args.without_plan_mode) as (site, doc, work):
         runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "tree": []}
         for _ in range(args.rounds):
             for label, code in (("baseline", args.baseline.resolve()), ("tree", ROOT)):
@@ -160,11 +175,6 @@ def main() -> None:
               f"(x{t['iterations'] / b['iterations']:.2f}), callbacks {t['callbacks']:.1f} vs {b['callbacks']:.1f}/s "
               f"(x{t['callbacks'] / b['callbacks']:.2f}), CPU {t['cpu_pct']:.3f} vs {b['cpu_pct']:.3f} % "
               f"(x{t['cpu_pct'] / b['cpu_pct']:.2f})")
-    finally:
-        bf.stop(sim)
-        sim_log.close()
-        bf.drop_database()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
