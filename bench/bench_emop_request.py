@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -99,7 +100,7 @@ def main() -> None:
                 cpu[name].append(ms)
                 label = "EmopClient" if name == "client" else "raw sock_*"
                 print(f"{label:10}  CPU {ms:.3f} ms/request  wall {wall:.3f} ms", flush=True)
-        client, raw = (sorted(v)[len(v) // 2] for v in (cpu["client"], cpu["raw"]))
+        client, raw = statistics.median(cpu["client"]), statistics.median(cpu["raw"])
         print(f"median: EmopClient {client:.3f} ms, raw sock_* {raw:.3f} ms (x{client / raw:.2f})")
     finally:
         server.terminate()
