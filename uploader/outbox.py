@@ -158,6 +158,7 @@ def _refind_oldest(c: sqlite3.Connection) -> None:
 class Outbox:
     def __init__(self, path: Path, conn: sqlite3.Connection, *, max_bytes: int, retention_s: float) -> None:
         self.path = path
+        self._wal_path = str(path) + "-wal"
         self._conn = conn
         self._lock = threading.Lock()
         self.max_bytes = max_bytes
@@ -274,9 +275,12 @@ class Outbox:
             return WriteResult(0, 0, 0, 0)
         with self._lock:
             params = [(r.table, r.key, to_micros(r.time), self._encode(r.table, r.body())) for r in rows]
-        # Make room first, so the file stays within the bound even while this batch goes in.
+        # Make room first, so the file stays within the bound even while this batch goes in. Room made for
+        # twice the batch's bytes is room enough afterwards too: only a batch too large for that is checked
+        # again once it is in (the check costs two pragmas and a stat, and runs on every commit).
         incoming = sum(len(p[3]) + len(p[1]) + len(p[0]) + 40 for p in params) * 2
-        pruned, dropped = self.enforce_bound(incoming) if incoming < self.max_bytes // 2 else (0, 0)
+        room_made = incoming < self.max_bytes // 2
+        pruned, dropped = self.enforce_bound(incoming) if room_made else (0, 0)
         with self._tx() as c:
             top = c.execute("SELECT coalesce(max(seq), 0) FROM rows").fetchone()[0]
             # rowcount, not total_changes: the counting triggers' own updates are not rows inserted.
@@ -287,17 +291,17 @@ class Outbox:
                 seq, t = c.execute("SELECT seq, t FROM rows WHERE seq > ? ORDER BY t, seq LIMIT 1", (top,)).fetchone()
                 c.execute("UPDATE sink_counts SET oldest_t = ?, oldest_seq = ? WHERE oldest_t IS NULL OR oldest_t > ?",
                           (t, seq, t))
-        pruned_after, dropped_after = self.enforce_bound()
-        return WriteResult(inserted, len(params) - inserted, pruned + pruned_after, dropped + dropped_after)
+        if not room_made:
+            pruned, dropped = self.enforce_bound()
+        return WriteResult(inserted, len(params) - inserted, pruned, dropped)
 
     def used_bytes(self) -> int:
         with self._lock:
             return self._used_bytes()
 
     def _used_bytes(self) -> int:
-        pages = int(self._conn.execute("PRAGMA page_count").fetchone()[0])
-        free = int(self._conn.execute("PRAGMA freelist_count").fetchone()[0])
-        return (pages - free) * self._page_size
+        used = self._conn.execute("SELECT page_count - freelist_count FROM pragma_page_count, pragma_freelist_count")
+        return int(used.fetchone()[0]) * self._page_size
 
     def file_bytes(self) -> int:
         total = 0
@@ -314,9 +318,8 @@ class Outbox:
         """
         target = int(self.max_bytes * 0.85) - incoming
         pruned = dropped = 0
-        wal = Path(str(self.path) + "-wal")
         with contextlib.suppress(OSError):
-            if wal.stat().st_size > self.max_bytes // 8:
+            if os.stat(self._wal_path).st_size > self.max_bytes // 8:
                 self._checkpoint()
         with self._lock:
             if self._used_bytes() <= target:
