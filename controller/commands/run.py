@@ -10,6 +10,7 @@ from controller.config import ConfigError, LoadedSite, begin_load_site, load_sit
 from controller.core.clock import clock_from_env
 from controller.core.logs import configure_logging, get_logger
 from controller.core.memory import give_back, limit_arenas
+from controller.core.wakeups import allow_timer_slack
 
 if TYPE_CHECKING:
     from controller.daemon import Daemon
@@ -55,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
     gc.collect()
     gc.freeze()
     give_back("start-up")
-    daemon = Daemon(args.site, clock_from_env())
+    clock = clock_from_env()
+    allow_timer_slack(clock)  # before the daemon's threads start: they inherit it
+    daemon = Daemon(args.site, clock)
     return asyncio.run(_run(daemon, site, problems, args.site))
 
 

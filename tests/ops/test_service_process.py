@@ -50,6 +50,8 @@ async def test_run_under_a_fake_systemd(tmp_path: Path, notify_socket: NotifySoc
             await eventually(lambda: notify_socket.count("READY=1") == 1, timeout=60)
             await eventually(lambda: notify_socket.count("WATCHDOG=1") >= 3, timeout=60)  # every 0.5 s
             assert any(m.startswith("STATUS=mode=") for m in notify_socket.messages)
+            # On the real clock its timers have 50 ms of slack (controller/core/wakeups.py).
+            assert Path(f"/proc/{daemon.pid}/timerslack_ns").read_text().strip() == "50000000"
 
             status = await flux_edge("status", "--site", str(path), "--json")
             out, _ = await asyncio.wait_for(status.communicate(), 60)
