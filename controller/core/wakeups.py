@@ -1,18 +1,18 @@
 """Fewer wake-ups: the daemon lets its timers fire up to `TIMER_SLACK_S` late, so that they share wake-ups.
 
 Measured on the 2-core VM: waking an idle process costs about 80 us of CPU in the kernel alone
-(`time.sleep(0.01)` in a loop) and about 200 us through asyncio; the daemon at HMCE size wakes about
-40 times a second, most of them for a timer (a poll slot, an EMOP connection gap, a control tick) that
-fires on its own a few milliseconds before or after some I/O. With timer slack the kernel may expire a
-timer anywhere in [due, due + slack], at a moment the CPU wakes anyway; asyncio then runs every
-callback due by then in one step. 50 ms of slack took the HMCE daemon from 41 to 33 wake-ups a
-second and its CPU to x0.81 (bench/README.md, ninth session).
+(`time.sleep(0.01)` in a loop) and about 200 us through asyncio, and the HMCE daemon woke about 40 times a
+second, many of them for a timer (a poll slot, an Emlite meter's 2 s connection gap or start jitter, the
+writer's commit gap). With slack the kernel may expire a timer anywhere in
+[due, due + slack], when the CPU wakes anyway, and asyncio then runs every callback due by then in one
+step. 50 ms took the HMCE daemon from 41 to 33 wake-ups a second and its CPU to x0.81-x0.88
+(bench/README.md, ninth session).
 
-50 ms is small against every interval the daemon keeps: 2 s between polls, the Modbus and EMOP
-timeouts (2 s, 10 s), the 4 s control period, the watchdog's 30 s. Readings are stamped with their
-slot's start whatever the wake-up, and a control decision on a fresh meter reading is woken by I/O,
-which slack never delays. On a scaled clock (simulations, `FLUX_CLOCK`) a second is a few
-milliseconds, so there is no slack there.
+Slack delays timers only, never I/O: a fresh site-meter reading still wakes the control loop at once
+(reading-to-setpoint p99 unchanged). A poll may start up to 50 ms into its slot, against the 2 s polls of
+the bundled sites; its reading is stamped with the slot's start all the same, and the slot's deadline is a
+timer too, so the poll keeps its whole slot. On a scaled clock (simulations, `FLUX_CLOCK`) a second is a
+few milliseconds of real time, so there is no slack there.
 
 Linux only (`/proc/self/timerslack_ns`, since 4.6: the main thread's own slack, inherited by the
 threads it starts later); elsewhere, or where the file cannot be written, timers keep their default.
