@@ -277,7 +277,7 @@ class Outbox:
             params = [(r.table, r.key, to_micros(r.time), self._encode(r.table, r.body())) for r in rows]
         # Make room first, so the file stays within the bound even while this batch goes in. Room made for
         # twice the batch's bytes is room enough afterwards too: only a batch too large for that is checked
-        # again once it is in (the check costs two pragmas and a stat, and runs on every commit).
+        # again once it is in (the check queries the page counts and stats the WAL, on every commit).
         incoming = sum(len(p[3]) + len(p[1]) + len(p[0]) + 40 for p in params) * 2
         room_made = incoming < self.max_bytes // 2
         pruned, dropped = self.enforce_bound(incoming) if room_made else (0, 0)
