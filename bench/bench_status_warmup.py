@@ -14,6 +14,7 @@ the baseline's, from the medians of the same run.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import subprocess
 import sys
@@ -59,6 +60,7 @@ def run(code: Path, calls: int, settle_s: float) -> list[tuple[str, float]]:
         fp.stop(sim)
         sim_log.close()
         daemon_log.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> int:
@@ -69,12 +71,15 @@ def main() -> int:
     p.add_argument("--settle", type=float, default=30.0, help="seconds before the first and after the last call")
     args = p.parse_args()
     growth: dict[str, list[float]] = {"baseline": [], "tree": []}
-    for _ in range(args.rounds):
-        for name, code in (("baseline", args.baseline.resolve()), ("tree", ROOT)):
-            samples = run(code, args.calls, args.settle)
-            growth[name].append(samples[-1][1] - samples[0][1])
-            print(f"{name:8} " + " ".join(f"{label}:{mib:.2f}" for label, mib in samples)
-                  + f"   growth {growth[name][-1]:+.2f} MiB", flush=True)
+    try:
+        for _ in range(args.rounds):
+            for name, code in (("baseline", args.baseline.resolve()), ("tree", ROOT)):
+                samples = run(code, args.calls, args.settle)
+                growth[name].append(samples[-1][1] - samples[0][1])
+                print(f"{name:8} " + " ".join(f"{label}:{mib:.2f}" for label, mib in samples)
+                      + f"   growth {growth[name][-1]:+.2f} MiB", flush=True)
+    finally:
+        fp.drop_database()  # the cloud stand-in's, which every run's simulator shared
     base, tree = statistics.median(growth["baseline"]), statistics.median(growth["tree"])
     print(f"median growth over {args.calls} calls: baseline {base:+.2f} MiB, tree {tree:+.2f} MiB, "
           f"x{tree / base:.2f}" if base > 0 else f"median growth: baseline {base:+.2f}, tree {tree:+.2f} MiB")
